@@ -1,0 +1,127 @@
+//! `vsc admin …`: operator commands on the data dir / database, without a running server.
+
+use std::sync::Arc;
+
+use vsc_proto::{CardView, CreateUserRequest, IssueCardRequest, UserView};
+use vsc_server::clock::SystemClock;
+use vsc_server::service::IssueCard;
+use vsc_server::{Principal, Vsc};
+
+use crate::cli::{AdminCommand, CardCommand, Global, OrgCommand, TokenCommand, UserCommand};
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn print_user(u: &UserView) {
+    println!("user {}  {}", u.id, u.display_name);
+    println!("  email {}  organisation {}  mobile {}", u.email, u.organisation, u.mobile.as_deref().unwrap_or("-"));
+    for c in &u.cards {
+        print!("  ");
+        print_card(c);
+    }
+}
+
+fn print_card(c: &CardView) {
+    println!(
+        "card {} {} {} roles {} expires {}",
+        c.serial,
+        c.card_type,
+        c.state,
+        c.roles.join(","),
+        c.expires_at.date()
+    );
+}
+
+/// Run an admin command.
+pub async fn run(global: &Global, cmd: AdminCommand) -> anyhow::Result<()> {
+    let config = global.load()?;
+    let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
+    let op = Principal::Operator;
+    let result = dispatch(&vsc, &op, cmd).await;
+    vsc.store().close().await;
+    result
+}
+
+async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::Bootstrap(a) => {
+            let out = vsc.bootstrap(&a.org, &a.org_name, &a.email_domains, &a.ra_email, &a.ra_name).await?;
+            if a.json {
+                print_json(&serde_json::json!({
+                    "organisation": out.organisation,
+                    "organisation_created": out.organisation_created,
+                    "ra_email": out.ra_email,
+                    "staff_created": out.staff_created,
+                    "token": out.token,
+                }))?;
+            } else {
+                let org = if out.organisation_created { "created" } else { "exists" };
+                let staff = if out.staff_created { "created" } else { "exists" };
+                eprintln!("organisation {} ({org}); RA manager {} ({staff})", out.organisation, out.ra_email);
+                eprintln!("API token (shown once; use it as `Authorization: Bearer <token>`):");
+                println!("{}", out.token);
+            }
+        }
+        AdminCommand::Token(TokenCommand::Create { email, json }) => {
+            let token = vsc.create_token(&email).await?;
+            if json {
+                print_json(&serde_json::json!({ "email": email, "token": token }))?;
+            } else {
+                println!("{token}");
+            }
+        }
+        AdminCommand::User(UserCommand::Create { org, forename, surname, email, mobile, subject_cn, json }) => {
+            let req = CreateUserRequest { organisation: org, forename, surname, email, mobile, subject_cn };
+            let u = vsc.create_user(op, &req).await?;
+            if json { print_json(&u)? } else { print_user(&u) }
+        }
+        AdminCommand::User(UserCommand::Show { email, json }) => {
+            let u = vsc.user_by_email(op, &email).await?;
+            if json { print_json(&u)? } else { print_user(&u) }
+        }
+        AdminCommand::Card(CardCommand::Issue { email, card_type, roles, key_algorithm, json }) => {
+            let req = IssueCard::parse(&IssueCardRequest { card_type, roles, key_algorithm })?;
+            let user = vsc.user_by_email(op, &email).await?;
+            let c = vsc.issue_card(op, &user.id.to_string(), &req).await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Card(CardCommand::Show { serial, json }) => {
+            let c = vsc.get_card(op, &serial).await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Card(CardCommand::Revoke { serial, reason, json }) => {
+            let c = vsc.revoke_card(op, &serial, reason.as_deref()).await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Org(OrgCommand::List { json }) => {
+            let orgs = vsc.list_organisations(op).await?;
+            if json {
+                print_json(&orgs)?;
+            } else {
+                for o in orgs {
+                    println!("{}  {}  domains {}", o.code, o.name, o.email_domains.join(", "));
+                }
+            }
+        }
+        AdminCommand::Audit { limit, json } => {
+            let events = vsc.audit_log(op, limit).await?;
+            if json {
+                print_json(&events)?;
+            } else {
+                for e in events {
+                    println!(
+                        "{} {} {} {} {}",
+                        e.at,
+                        e.actor,
+                        e.action,
+                        e.organisation.as_deref().unwrap_or("-"),
+                        e.target.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

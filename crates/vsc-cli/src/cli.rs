@@ -1,0 +1,235 @@
+//! Command-line definitions (clap derive: doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vsc_server::Config;
+use vsc_server::config::Overrides;
+
+/// vsc — cloud virtual smartcard service.
+#[derive(Debug, Parser)]
+#[command(name = "vsc", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by `serve` and `admin`.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// TOML configuration file (settings there are overridden by VSC_* variables and flags).
+    #[arg(long, global = true, env = "VSC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the SQLite database and the key-encryption key [default: ./vsc-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+impl Global {
+    /// The layered configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let o = Overrides { listen: self.listen.clone(), data_dir: self.data_dir.clone() };
+        Config::load(self.config.as_deref(), &o).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (creates the database, key-encryption key and CA on first start).
+    Serve,
+    /// Operator commands acting directly on the data dir / DATABASE_URL.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Benchmarks that print figures and a ratio against a bound measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example configuration file.
+    Example,
+    /// Validate a configuration file (with the environment applied).
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organisation (when new) and an RA manager for it; print the manager's API token.
+    Bootstrap(BootstrapArgs),
+    /// API tokens of RA accounts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Card holders.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Cards.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Show the newest audit events.
+    Audit {
+        /// How many events.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Organisation code, e.g. RX1.
+    #[arg(long, value_name = "CODE")]
+    pub org: String,
+    /// Organisation name (used when the organisation is new).
+    #[arg(long, value_name = "NAME")]
+    pub org_name: String,
+    /// Allowed email domain for the organisation's users (repeatable).
+    #[arg(long = "email-domain", value_name = "DOMAIN", required = true)]
+    pub email_domains: Vec<String>,
+    /// Email of the RA manager.
+    #[arg(long, value_name = "EMAIL")]
+    pub ra_email: String,
+    /// Full name of the RA manager, e.g. "Fiona Smith".
+    #[arg(long, value_name = "NAME")]
+    pub ra_name: String,
+    /// Print JSON (`{"token": …}`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new API token for an RA account.
+    Create {
+        /// Email of the RA account.
+        #[arg(long)]
+        email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a card holder.
+    Create {
+        /// Organisation code.
+        #[arg(long, value_name = "CODE")]
+        org: String,
+        /// Forename.
+        #[arg(long)]
+        forename: String,
+        /// Surname.
+        #[arg(long)]
+        surname: String,
+        /// Email (its domain must be allowed for the organisation).
+        #[arg(long)]
+        email: String,
+        /// Mobile number.
+        #[arg(long)]
+        mobile: Option<String>,
+        /// Subject CN (default: a generated 12-digit number).
+        #[arg(long)]
+        subject_cn: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user (by email) with their cards.
+    Show {
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Issue a card to a user.
+    Issue {
+        /// The holder's email.
+        #[arg(long)]
+        email: String,
+        /// v1 or v2.
+        #[arg(long = "type", value_name = "v1|v2")]
+        card_type: String,
+        /// Role code (repeatable), e.g. --role R8000.
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<String>,
+        /// Key algorithm: p256 (default) or rsa2048.
+        #[arg(long, value_name = "ALG")]
+        key_algorithm: Option<String>,
+        /// Print JSON (with certificates).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a card.
+    Show {
+        /// Card serial.
+        serial: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a card.
+    Revoke {
+        /// Card serial.
+        serial: String,
+        /// Reason (audited).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// List organisations.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Issue N V2 cards against a temporary data dir; print cards/s, p50/p99 and the ratio to the
+    /// bare key-generation rate measured in the same run.
+    Issuance {
+        /// Number of cards.
+        #[arg(long, short = 'n', default_value_t = 200)]
+        cards: usize,
+        /// Key algorithm of the card profile: p256 or rsa2048.
+        #[arg(long, default_value = "p256")]
+        key_algorithm: String,
+        /// Run against this PostgreSQL URL instead of a temporary SQLite database.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}

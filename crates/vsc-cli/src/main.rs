@@ -1,0 +1,67 @@
+//! `vsc`: the one binary — server, operator commands and benchmarks.
+
+mod admin;
+mod bench;
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigCommand};
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VSC_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, no backtrace: the message already names what to fix.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            init_tracing("info,sqlx=warn,tower_http=info");
+            let config = cli.global.load()?;
+            let server = vsc_server::serve::Server::bind(config).await?;
+            server.run(vsc_server::serve::shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            init_tracing("warn");
+            admin::run(&cli.global, cmd).await
+        }
+        Command::Bench(cmd) => {
+            init_tracing("warn");
+            bench::run(cmd).await
+        }
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", vsc_server::Config::example());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let c = vsc_server::Config::load(Some(&file), &Default::default()).map_err(anyhow::Error::msg)?;
+            println!("{} is valid (listen {}, data dir {})", file.display(), c.listen, c.data_dir.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Typed HTTP client for the vsc API, used by the CLI and the tests.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use vsc_proto::{
+    AuditPage, CardView, CreateOrganisationRequest, CreateUserRequest, ErrorBody, IssueCardRequest, OrganisationView,
+    RevokeCardRequest, UserView,
+};
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{status}: {} ({:?})", body.error.message, body.error.code)]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// The request did not complete.
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The answer was not what the API documents.
+    #[error("unexpected response ({status}): {text}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// Body text.
+        text: String,
+    },
+}
+
+impl ClientError {
+    /// The API error code, when the server sent one.
+    pub fn code(&self) -> Option<vsc_proto::ErrorCode> {
+        match self {
+            ClientError::Api { body, .. } => Some(body.error.code),
+            _ => None,
+        }
+    }
+
+    /// The field named by the error, when the server named one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => body.error.field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => Some(*status),
+            ClientError::Http(_) => None,
+        }
+    }
+}
+
+/// A client bound to one server (and optionally one bearer token).
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Self {
+        Client { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_string(), token: None }
+    }
+
+    /// The same client presenting `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Client { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Send a request with an optional JSON body; returns status and raw body text.
+    pub async fn raw(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, String), ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if status.is_success() {
+            return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status: status.as_u16(), text });
+        }
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status: status.as_u16(), body }),
+            Err(_) => Err(ClientError::Unexpected { status: status.as_u16(), text }),
+        }
+    }
+
+    /// `POST /api/v1/organisations`.
+    pub async fn create_organisation(&self, req: &CreateOrganisationRequest) -> Result<OrganisationView, ClientError> {
+        self.call(Method::POST, "/api/v1/organisations", Some(req)).await
+    }
+
+    /// `GET /api/v1/organisations`.
+    pub async fn organisations(&self) -> Result<Vec<OrganisationView>, ClientError> {
+        self.call::<(), _>(Method::GET, "/api/v1/organisations", None).await
+    }
+
+    /// `POST /api/v1/users`.
+    pub async fn create_user(&self, req: &CreateUserRequest) -> Result<UserView, ClientError> {
+        self.call(Method::POST, "/api/v1/users", Some(req)).await
+    }
+
+    /// `GET /api/v1/users/{id}`.
+    pub async fn user(&self, id: &str) -> Result<UserView, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/api/v1/users/{id}"), None).await
+    }
+
+    /// `POST /api/v1/users/{id}/cards`.
+    pub async fn issue_card(&self, user_id: &str, req: &IssueCardRequest) -> Result<CardView, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/users/{user_id}/cards"), Some(req)).await
+    }
+
+    /// `GET /api/v1/cards/{serial}`.
+    pub async fn card(&self, serial: &str) -> Result<CardView, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/api/v1/cards/{serial}"), None).await
+    }
+
+    /// `POST /api/v1/cards/{serial}/revoke`.
+    pub async fn revoke_card(&self, serial: &str, reason: Option<&str>) -> Result<CardView, ClientError> {
+        let body = RevokeCardRequest { reason: reason.map(str::to_string) };
+        self.call(Method::POST, &format!("/api/v1/cards/{serial}/revoke"), Some(&body)).await
+    }
+
+    /// `GET /api/v1/audit?limit=`.
+    pub async fn audit(&self, limit: i64) -> Result<AuditPage, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/api/v1/audit?limit={limit}"), None).await
+    }
+
+    /// `GET /api/v1/pki/ca.pem`.
+    pub async fn ca_pem(&self) -> Result<String, ClientError> {
+        let (status, text) = self.raw(Method::GET, "/api/v1/pki/ca.pem", None).await?;
+        if status == StatusCode::OK.as_u16() { Ok(text) } else { Err(ClientError::Unexpected { status, text }) }
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/v1/users/{id}/cards` and `/api/v1/cards/{serial}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use vsc_proto::{CardView, ErrorBody, ErrorCode, IssueCardRequest, RevokeCardRequest};
+
+use super::auth::Staff;
+use super::errors::ApiError;
+use super::extract::ApiJson;
+use crate::Vsc;
+use crate::service::IssueCard;
+
+/// Issue a V1 or V2 card: keys, certificates and roles in one transaction.
+#[utoipa::path(post, path = "/api/v1/users/{id}/cards", tag = "ra", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User UUID")),
+    request_body = IssueCardRequest,
+    responses(
+        (status = 201, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Invalid type, role or key algorithm")))]
+pub async fn issue(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<IssueCardRequest>,
+) -> Result<(StatusCode, Json<CardView>), ApiError> {
+    let req = IssueCard::parse(&req)?;
+    Ok((StatusCode::CREATED, Json(vsc.issue_card(&who, &id, &req).await?)))
+}
+
+/// A card with its certificates.
+#[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    responses((status = 200, body = CardView), (status = 404, body = ErrorBody)))]
+pub async fn get(State(vsc): State<Vsc>, Staff(who): Staff, Path(serial): Path<String>) -> Result<Json<CardView>, ApiError> {
+    Ok(Json(vsc.get_card(&who, &serial).await?))
+}
+
+/// Revoke a card (body optional: `{"reason": "…"}`).
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/revoke", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    request_body(content = Option<RevokeCardRequest>),
+    responses(
+        (status = 200, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Already revoked")))]
+pub async fn revoke(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Result<Json<CardView>, ApiError> {
+    let req: RevokeCardRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeCardRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, format!("invalid JSON body: {e}"), None)
+        })?
+    };
+    Ok(Json(vsc.revoke_card(&who, &serial, req.reason.as_deref()).await?))
+}

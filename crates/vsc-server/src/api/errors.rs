@@ -1,0 +1,82 @@
+//! The one mapping from service errors to HTTP responses with our JSON error body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use vsc_core::DomainError;
+use vsc_proto::{ErrorBody, ErrorCode, ErrorDetail};
+
+use crate::ServiceError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: ErrorDetail,
+}
+
+impl ApiError {
+    /// Build an error response.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> Self {
+        ApiError { status, detail: ErrorDetail { code, message: message.into(), field: field.map(str::to_string), id: None } }
+    }
+
+    /// 401 with the standard message.
+    pub fn unauthenticated() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "a valid bearer token is required", None)
+    }
+
+    fn internal(e: &ServiceError, code: ErrorCode, status: StatusCode) -> Self {
+        let id = hex::encode(vsc_crypto::random::bytes::<6>());
+        tracing::error!(error_id = %id, error = %e, "request failed");
+        let mut err = ApiError::new(status, code, format!("internal error; quote id {id} to the operator"), None);
+        err.detail.id = Some(id);
+        err
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match &e {
+            ServiceError::Domain(DomainError::Invalid { field, message }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidInput, message.clone(), Some(field))
+            }
+            ServiceError::Domain(DomainError::InvalidState(m)) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState, m.clone(), None)
+            }
+            ServiceError::NotFound { field, message } => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message.clone(), *field)
+            }
+            ServiceError::Conflict { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message.clone(), *field)
+            }
+            ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m.clone(), None),
+            // A uniqueness race lost to a concurrent request: the caller can retry.
+            ServiceError::Store(vsc_store::StoreError::Constraint(_)) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, "the request conflicts with a concurrent change; retry", None)
+            }
+            ServiceError::Store(vsc_store::StoreError::Database(sqlx_error))
+                if matches!(sqlx_error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) =>
+            {
+                ApiError::internal(&e, ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => ApiError::internal(&e, ErrorCode::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(ErrorBody { error: self.detail })).into_response()
+    }
+}
+
+/// Unknown routes answer in our error format too.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route", None)
+}

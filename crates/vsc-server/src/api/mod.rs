@@ -1,0 +1,94 @@
+//! The JSON API under `/api/v1`, its OpenAPI document, and the health endpoints.
+
+mod audit;
+mod auth;
+mod cards;
+pub mod errors;
+mod extract;
+mod health;
+mod organisations;
+mod pki;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::Vsc;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "vsc", description = "Cloud virtual smartcard service: RA API, PKI and health."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "ra", description = "Registration Authority API (bearer token of an RA staff account)"),
+        (name = "pki", description = "Public PKI material")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Every JSON route with its OpenAPI description.
+fn api_routes() -> OpenApiRouter<Vsc> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(organisations::create, organisations::list))
+        .routes(routes!(users::create))
+        .routes(routes!(users::get))
+        .routes(routes!(cards::issue))
+        .routes(routes!(cards::get))
+        .routes(routes!(cards::revoke))
+        .routes(routes!(pki::ca_pem))
+        .routes(routes!(audit::list))
+}
+
+/// The OpenAPI document (also served at `/api/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The whole HTTP application.
+pub fn router(vsc: Vsc) -> Router {
+    let (routes, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    routes
+        .route("/api/openapi.json", get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
+        .fallback(errors::not_found)
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cache-control"),
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let path = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "unmatched".into());
+            tracing::info_span!("request", method = %req.method(), path = %path)
+        }))
+        .with_state(vsc)
+}

@@ -1,0 +1,35 @@
+//! `/api/v1/users`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use vsc_proto::{CreateUserRequest, ErrorBody, UserView};
+
+use super::auth::Staff;
+use super::errors::ApiError;
+use super::extract::ApiJson;
+use crate::Vsc;
+
+/// Create a user in one of the caller's organisations.
+#[utoipa::path(post, path = "/api/v1/users", tag = "ra", security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = UserView),
+        (status = 404, body = ErrorBody, description = "Organisation not among the caller's"),
+        (status = 409, body = ErrorBody, description = "Email or subject CN taken"),
+        (status = 422, body = ErrorBody, description = "Invalid field, e.g. email domain not allowed")))]
+pub async fn create(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(vsc.create_user(&who, &req).await?)))
+}
+
+/// A user with their cards.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User UUID")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn get(State(vsc): State<Vsc>, Staff(who): Staff, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(vsc.get_user(&who, &id).await?))
+}

@@ -1,0 +1,141 @@
+//! Configuration: defaults < TOML file (`--config FILE`) < `VSC_*` environment (and
+//! `DATABASE_URL`) < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every setting of `vsc serve` and `vsc admin`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on (`VSC_LISTEN`).
+    pub listen: String,
+    /// Data directory: SQLite database and key-encryption key file (`VSC_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Public base URL for links in messages (`VSC_PUBLIC_URL`); defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `postgres://…` to use PostgreSQL (`DATABASE_URL`); default: SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// Key-encryption key file (`VSC_KEK_FILE`); default: `<data_dir>/kek`.
+    pub kek_file: Option<PathBuf>,
+    /// Name of the internal CA, used in its certificates (`VSC_CA_NAME`).
+    pub ca_name: String,
+    /// Days a new card is valid (`VSC_CARD_VALIDITY_DAYS`).
+    pub card_validity_days: i64,
+    /// Pre-generated RSA-2048 keys kept ready for RSA card profiles; 0 disables (`VSC_RSA_POOL_SIZE`).
+    pub rsa_pool_size: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./vsc-data"),
+            public_url: None,
+            database_url: None,
+            kek_file: None,
+            ca_name: "vsc".into(),
+            card_validity_days: vsc_core::card::DEFAULT_CARD_VALIDITY_DAYS,
+            rsa_pool_size: 4,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the layered value alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load the layered configuration.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, String> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("VSC_").ignore(&["config", "log"]))
+            .merge(Env::raw().only(&["database_url"]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        if !(1..=3650).contains(&self.card_validity_days) {
+            return Err("configuration: card_validity_days must be between 1 and 3650".into());
+        }
+        if !(0..=1000).contains(&self.rsa_pool_size) {
+            return Err("configuration: rsa_pool_size must be between 0 and 1000".into());
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("configuration: public_url {url:?} must start with http:// or https://"));
+            }
+        }
+        if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
+            return Err("configuration: ca_name must have 1 to 64 characters".into());
+        }
+        Ok(())
+    }
+
+    /// The socket address to listen on.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| format!("configuration: listen {:?} is not an address like 127.0.0.1:8080", self.listen))
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| vsc_store::sqlite_url(&self.data_dir))
+    }
+
+    /// The key-encryption key file in effect.
+    pub fn kek_path(&self) -> PathBuf {
+        self.kek_file.clone().unwrap_or_else(|| self.data_dir.join("kek"))
+    }
+
+    /// A commented example configuration file.
+    pub fn example() -> &'static str {
+        include_str!("../config.example.toml")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vsc.toml");
+        std::fs::write(&path, Config::example()).unwrap();
+        let fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&path));
+        let c: Config = fig.extract().unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn overrides_win_and_bad_values_are_named() {
+        let o = Overrides { listen: Some("127.0.0.1:9".into()), data_dir: None };
+        let fig = Figment::from(Serialized::defaults(Config::default())).merge(Serialized::defaults(&o));
+        let c: Config = fig.extract().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9");
+        let bad = Config { listen: "nope".into(), ..Config::default() };
+        assert!(bad.validate().unwrap_err().contains("listen"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Errors of the service layer, shared by the API (mapped once to HTTP in `api::errors`) and
+//! the CLI (printed as one line).
+
+use vsc_core::DomainError;
+use vsc_crypto::CryptoError;
+use vsc_store::StoreError;
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input broke a rule.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The thing does not exist, or is outside the caller's organisations.
+    #[error("{message}")]
+    NotFound {
+        /// Field that named the missing thing, if any.
+        field: Option<&'static str>,
+        /// What was not found.
+        message: String,
+    },
+    /// A uniqueness rule refused the request.
+    #[error("{message}")]
+    Conflict {
+        /// Field at fault.
+        field: Option<&'static str>,
+        /// Explanation.
+        message: String,
+    },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Cryptography failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The service cannot start or run with this configuration or data.
+    #[error("{0}")]
+    Startup(String),
+}
+
+impl ServiceError {
+    /// A not-found error naming a field.
+    pub fn not_found(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::NotFound { field: Some(field), message: message.into() }
+    }
+
+    /// A conflict naming a field.
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Conflict { field: Some(field), message: message.into() }
+    }
+}

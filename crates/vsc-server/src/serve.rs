@@ -1,0 +1,89 @@
+//! `vsc serve`: bind, log one line with the URL, serve until Ctrl-C / SIGTERM, keep the RSA key
+//! pool filled in the background.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::SystemClock;
+use crate::{Config, ServiceError, Vsc};
+
+/// A bound, ready server.
+pub struct Server {
+    vsc: Vsc,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Open the service and bind the listener.
+    pub async fn bind(config: Config) -> Result<Server, ServiceError> {
+        let addr = config.listen_addr().map_err(ServiceError::Startup)?;
+        let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| ServiceError::Startup(format!("cannot listen on {addr}: {e}")))?;
+        Ok(Server { vsc, listener })
+    }
+
+    /// The URL the server answers on.
+    pub fn url(&self) -> String {
+        match self.listener.local_addr() {
+            Ok(a) => format!("http://{a}"),
+            Err(_) => "http://(unknown)".into(),
+        }
+    }
+
+    /// The service behind the server.
+    pub fn vsc(&self) -> &Vsc {
+        &self.vsc
+    }
+
+    /// Serve until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServiceError> {
+        let url = self.url();
+        let vsc = self.vsc.clone();
+        tracing::info!(
+            "vsc serving on {url} (database: {}, data dir: {}, key-encryption key: {})",
+            vsc.store().backend().name(),
+            vsc.config().data_dir.display(),
+            vsc.kek_id()
+        );
+        let pool = tokio::spawn(keep_pool_filled(vsc.clone()));
+        let app = crate::api::router(vsc.clone());
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        pool.abort();
+        vsc.store().close().await;
+        result.map_err(|e| ServiceError::Startup(format!("server error: {e}")))
+    }
+}
+
+async fn keep_pool_filled(vsc: Vsc) {
+    loop {
+        match crate::service::refill_rsa_pool(&vsc).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(added = n, "RSA key pool refilled"),
+            Err(e) => tracing::warn!(error = %e, "RSA key pool refill failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,191 @@
+//! Card issuance (keys + certificates in one transaction), reading and revocation.
+
+use vsc_core::card::card_expiry;
+use vsc_core::{AuditRecord, CardSerial, CardState, CardType, DomainError, KeyAlgorithm, KeyPurpose, RoleCode};
+use vsc_crypto::{CardSubject, GeneratedKey, SealedKey, SystemRng};
+use vsc_proto::{CardView, IssueCardRequest};
+use vsc_store::cards::{self, CardKeyRow, NewCard};
+use vsc_store::{Conn, StoreError, organisations};
+
+use super::{Principal, Vsc, key_pool, new_id, views};
+use crate::ServiceError;
+
+/// A validated card issuance request.
+#[derive(Debug, Clone)]
+pub struct IssueCard {
+    /// V1 or V2.
+    pub card_type: CardType,
+    /// Catalogue roles.
+    pub roles: Vec<RoleCode>,
+    /// Key algorithm of the card profile.
+    pub algorithm: KeyAlgorithm,
+}
+
+impl IssueCard {
+    /// Validate a wire request.
+    pub fn parse(req: &IssueCardRequest) -> Result<Self, DomainError> {
+        Ok(IssueCard {
+            card_type: CardType::parse("type", &req.card_type)?,
+            roles: RoleCode::parse_list("roles", &req.roles)?,
+            algorithm: req
+                .key_algorithm
+                .as_deref()
+                .map(|a| KeyAlgorithm::parse("key_algorithm", a))
+                .transpose()?
+                .unwrap_or(KeyAlgorithm::P256),
+        })
+    }
+}
+
+/// Context string binding a sealed card key to its row.
+pub(crate) fn card_key_context(card_id: &str, purpose: KeyPurpose) -> String {
+    format!("card:{card_id}:{}", purpose.as_str())
+}
+
+impl Vsc {
+    /// Issue a card to a user: new key pairs, certificates from the issuing CA, sealed keys, roles
+    /// and the audit event, all in one transaction; any failure leaves nothing behind.
+    pub async fn issue_card(&self, who: &Principal, user_id: &str, req: &IssueCard) -> Result<CardView, ServiceError> {
+        let now = self.now();
+        let expires_at = card_expiry(now, self.config.card_validity_days);
+        let purposes = req.card_type.key_purposes();
+        // P-256 keys take microseconds: make them before taking the write lock.
+        let mut fresh: Vec<GeneratedKey> = Vec::new();
+        if req.algorithm == KeyAlgorithm::P256 {
+            for _ in purposes {
+                fresh.push(GeneratedKey::generate(KeyAlgorithm::P256)?);
+            }
+        }
+
+        let mut tx = self.store.begin().await?;
+        let user = self.visible_user(&mut tx, who, user_id).await?;
+        let org = organisations::by_id(&mut tx, &user.org_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("user {} has no organisation", user.id)))?;
+        let serial = loop {
+            let s = CardSerial::generate(req.card_type, &mut SystemRng);
+            if !cards::serial_taken(&mut tx, s.as_str()).await? {
+                break s;
+            }
+        };
+        let card_id = new_id();
+        cards::insert(
+            &mut tx,
+            &NewCard {
+                id: &card_id,
+                serial: serial.as_str(),
+                user_id: &user.id,
+                card_type: req.card_type.as_str(),
+                state: CardState::Issued.as_str(),
+                key_algorithm: req.algorithm.as_str(),
+                issued_at: now.unix_timestamp(),
+                expires_at: expires_at.unix_timestamp(),
+            },
+        )
+        .await?;
+        for role in &req.roles {
+            if !cards::add_role(&mut tx, &card_id, role.as_str()).await? {
+                // Dropping `tx` rolls back the card row written above.
+                return Err(DomainError::invalid("roles", format!("{} is not in the role catalogue", role.as_str())).into());
+            }
+        }
+        let subject = CardSubject {
+            forename: user.forename.clone(),
+            surname: user.surname.clone(),
+            subject_cn: user.subject_cn.clone(),
+            email: user.email.clone(),
+            organisation: org.name.clone(),
+            card_serial: serial.to_string(),
+        };
+        let mut keys = Vec::with_capacity(purposes.len());
+        for &purpose in purposes {
+            let key = match fresh.pop() {
+                Some(k) => k,
+                None => key_pool::take_or_generate(&mut tx, &self.kek, req.algorithm).await?,
+            };
+            let cert = self.ca.issue(&subject, &key, purpose, now, expires_at)?;
+            let sealed = SealedKey::seal(&self.kek, &card_key_context(&card_id, purpose), key.pkcs8_der())?;
+            let row = CardKeyRow {
+                card_id: card_id.clone(),
+                purpose: purpose.as_str().into(),
+                algorithm: req.algorithm.as_str().into(),
+                public_key_der: key.public_key_der(),
+                sealed_private_key: sealed.0,
+                cert_der: cert.der,
+                cert_serial: cert.serial_hex,
+                not_before: cert.not_before.unix_timestamp(),
+                not_after: cert.not_after.unix_timestamp(),
+            };
+            cards::insert_key(&mut tx, &row).await?;
+            keys.push(row);
+        }
+        let roles: Vec<String> = req.roles.iter().map(|r| r.as_str().to_string()).collect();
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "card.issued",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("card:{serial}")),
+                detail: serde_json::json!({
+                    "user_id": user.id,
+                    "type": req.card_type.as_str(),
+                    "roles": roles,
+                    "key_algorithm": req.algorithm.as_str(),
+                    "certificates": keys.iter().map(|k| &k.cert_serial).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+        let row = cards::by_serial(&mut tx, serial.as_str()).await?.ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        views::card(&row, roles, &keys, now)
+    }
+
+    async fn visible_card(&self, conn: &mut Conn, who: &Principal, serial: &str) -> Result<cards::CardRow, ServiceError> {
+        let serial = CardSerial::parse("serial", serial)?;
+        match cards::by_serial(conn, serial.as_str()).await? {
+            Some(c) if self.ensure_org(conn, who, &c.org_id).await? => Ok(c),
+            _ => Err(ServiceError::not_found("serial", format!("no card {serial}"))),
+        }
+    }
+
+    /// Read a card.
+    pub async fn get_card(&self, who: &Principal, serial: &str) -> Result<CardView, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        let card = self.visible_card(&mut conn, who, serial).await?;
+        views::load_card(&mut conn, &card, self.now()).await
+    }
+
+    /// Revoke a card, recording the time and reason.
+    pub async fn revoke_card(&self, who: &Principal, serial: &str, reason: Option<&str>) -> Result<CardView, ServiceError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > 500) {
+            return Err(DomainError::invalid("reason", "a revocation reason has at most 500 characters").into());
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let card = self.visible_card(&mut tx, who, serial).await?;
+        let state = CardState::parse(&card.state).ok_or_else(|| StoreError::Corrupt(format!("card state {:?}", card.state)))?;
+        state.revoke()?;
+        if !cards::revoke(&mut tx, &card.id, now.unix_timestamp(), reason).await? {
+            return Err(DomainError::InvalidState("the card is already revoked".into()).into());
+        }
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "card.revoked",
+                org_id: Some(card.org_id.clone()),
+                target: Some(format!("card:{}", card.serial)),
+                detail: serde_json::json!({ "reason": reason, "previous_state": card.state }).to_string(),
+            },
+        )
+        .await?;
+        let row = cards::by_serial(&mut tx, &card.serial).await?.ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        let view = views::load_card(&mut tx, &row, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(view)
+    }
+}

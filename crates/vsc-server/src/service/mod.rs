@@ -1,0 +1,128 @@
+//! The service layer: every operation of the product, written once and called by the JSON API and
+//! by `vsc admin`. Each state change, its audit event and (later) its outgoing messages commit in
+//! one transaction.
+
+mod audit;
+mod cards;
+mod key_pool;
+mod organisations;
+mod staff;
+mod startup;
+mod users;
+mod views;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use vsc_core::{AuditRecord, Clock};
+use vsc_crypto::{IssuingCa, Kek};
+use vsc_store::{Conn, Store};
+
+pub use cards::IssueCard;
+pub use key_pool::refill_rsa_pool;
+pub use staff::BootstrapOutcome;
+
+use crate::{Config, ServiceError};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// The operator at the `vsc admin` command line: acts on every organisation.
+    Operator,
+    /// An RA staff member authenticated by an API token.
+    Staff {
+        /// Staff id.
+        id: String,
+        /// Staff email.
+        email: String,
+        /// Manager or agent.
+        role: vsc_core::StaffRole,
+    },
+}
+
+impl Principal {
+    fn actor(&self) -> vsc_core::Actor {
+        match self {
+            Principal::Operator => vsc_core::Actor::Operator,
+            Principal::Staff { email, .. } => vsc_core::Actor::Staff(email.clone()),
+        }
+    }
+
+    fn staff_id(&self) -> Option<&str> {
+        match self {
+            Principal::Operator => None,
+            Principal::Staff { id, .. } => Some(id),
+        }
+    }
+}
+
+/// The running service: store, keys, CA, clock and configuration.
+#[derive(Clone)]
+pub struct Vsc {
+    store: Store,
+    kek: Arc<Kek>,
+    ca: Arc<IssuingCa>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+}
+
+impl Vsc {
+    /// Open the data dir / database, creating the database, key-encryption key and CA on first use.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, ServiceError> {
+        startup::open(config, clock).await
+    }
+
+    /// The store (for health checks, tests and benchmarks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key-encryption key's id (fingerprint).
+    pub fn kek_id(&self) -> String {
+        self.kek.id_hex()
+    }
+
+    /// The trusted CA chain in PEM (issuing CA, then root).
+    pub fn ca_chain_pem(&self) -> String {
+        self.ca.chain_pem()
+    }
+
+    /// Check that the database answers and the key store opens the stored canary.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.store.ping().await?;
+        startup::check_canary(&self.store, &self.kek).await
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    async fn audit(&self, conn: &mut Conn, rec: AuditRecord) -> Result<(), ServiceError> {
+        vsc_store::audit::append(conn, self.now().unix_timestamp(), &rec).await?;
+        Ok(())
+    }
+
+    /// Fail unless the principal may act on organisation `org_id`.
+    async fn ensure_org(&self, conn: &mut Conn, who: &Principal, org_id: &str) -> Result<bool, ServiceError> {
+        Ok(match who.staff_id() {
+            None => true,
+            Some(staff) => vsc_store::staff::is_granted(conn, staff, org_id).await?,
+        })
+    }
+}
+
+/// Unix seconds to a timestamp (stored values are always in range; clamp defensively).
+pub(crate) fn ts(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A new random UUID as text.
+pub(crate) fn new_id() -> String {
+    let b = vsc_crypto::random::bytes::<16>();
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}

@@ -1,0 +1,67 @@
+//! The append-only audit log (UPDATE and DELETE are refused by database triggers).
+
+use sqlx::Row;
+use vsc_core::AuditRecord;
+
+use crate::{Conn, StoreError};
+
+/// A stored audit event with its organisation's code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    /// Monotonic id.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Organisation code.
+    pub org_code: Option<String>,
+    /// Target.
+    pub target: Option<String>,
+    /// JSON detail.
+    pub detail: String,
+}
+
+/// Append an event (inside the transaction of the change it records).
+pub async fn append(conn: &mut Conn, at: i64, rec: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_events (at, actor, action, org_id, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(at)
+        .bind(rec.actor.to_string())
+        .bind(rec.action)
+        .bind(rec.org_id.as_deref())
+        .bind(rec.target.as_deref())
+        .bind(rec.detail.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Newest events first. With `staff_id`, only events of organisations granted to that staff
+/// member; without, all events (operator view).
+pub async fn list(conn: &mut Conn, staff_id: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
+         LEFT JOIN organisations o ON o.id = a.org_id \
+         WHERE $1 IS NULL OR a.org_id IN (SELECT org_id FROM staff_organisations WHERE staff_id = $1) \
+         ORDER BY a.id DESC LIMIT $2",
+    )
+    .bind(staff_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                org_code: r.try_get("org_code")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}

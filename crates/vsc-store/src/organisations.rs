@@ -1,0 +1,93 @@
+//! Organisations and their allowed email domains.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Conn, StoreError};
+
+/// A stored organisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganisationRow {
+    /// UUID.
+    pub id: String,
+    /// Upper-case code.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Allowed email domains, sorted.
+    pub email_domains: Vec<String>,
+}
+
+/// Insert an organisation with its domains.
+pub async fn insert(conn: &mut Conn, id: &str, code: &str, name: &str, domains: &[String], at: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO organisations (id, code, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(code)
+        .bind(name)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    for d in domains {
+        add_domain(conn, id, d).await?;
+    }
+    Ok(())
+}
+
+/// Allow another email domain (no-op when already allowed).
+pub async fn add_domain(conn: &mut Conn, org_id: &str, domain: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO organisation_email_domains (org_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(org_id)
+        .bind(domain)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn with_domains(conn: &mut Conn, rows: Vec<AnyRow>) -> Result<Vec<OrganisationRow>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let email_domains = domains(conn, &id).await?;
+        out.push(OrganisationRow { id, code: r.try_get("code")?, name: r.try_get("name")?, email_domains });
+    }
+    Ok(out)
+}
+
+/// The allowed domains of an organisation, sorted.
+pub async fn domains(conn: &mut Conn, org_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT domain FROM organisation_email_domains WHERE org_id = $1 ORDER BY domain")
+        .bind(org_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("domain")?)).collect()
+}
+
+/// Find an organisation by code.
+pub async fn by_code(conn: &mut Conn, code: &str) -> Result<Option<OrganisationRow>, StoreError> {
+    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE code = $1").bind(code).fetch_all(&mut *conn).await?;
+    Ok(with_domains(conn, rows).await?.pop())
+}
+
+/// Find an organisation by id.
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<OrganisationRow>, StoreError> {
+    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE id = $1").bind(id).fetch_all(&mut *conn).await?;
+    Ok(with_domains(conn, rows).await?.pop())
+}
+
+/// The organisations a staff account is granted, by code.
+pub async fn for_staff(conn: &mut Conn, staff_id: &str) -> Result<Vec<OrganisationRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.code, o.name FROM organisations o \
+         JOIN staff_organisations s ON s.org_id = o.id WHERE s.staff_id = $1 ORDER BY o.code",
+    )
+    .bind(staff_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    with_domains(conn, rows).await
+}
+
+/// Every organisation, by code (operator view).
+pub async fn all(conn: &mut Conn) -> Result<Vec<OrganisationRow>, StoreError> {
+    let rows = sqlx::query("SELECT id, code, name FROM organisations ORDER BY code").fetch_all(&mut *conn).await?;
+    with_domains(conn, rows).await
+}

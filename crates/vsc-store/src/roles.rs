@@ -1,0 +1,43 @@
+//! The role catalogue.
+
+use sqlx::Row;
+
+use crate::{Conn, StoreError};
+
+/// A catalogue role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleRow {
+    /// Code, e.g. `R8000`.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Seeded default (cannot be deleted).
+    pub is_default: bool,
+}
+
+/// All roles, by code.
+pub async fn list(conn: &mut Conn) -> Result<Vec<RoleRow>, StoreError> {
+    let rows = sqlx::query("SELECT code, name, is_default FROM roles ORDER BY code").fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            let d: i64 = r.try_get("is_default")?;
+            Ok(RoleRow { code: r.try_get("code")?, name: r.try_get("name")?, is_default: d != 0 })
+        })
+        .collect()
+}
+
+/// Add a role to the catalogue.
+pub async fn insert(conn: &mut Conn, code: &str, name: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO roles (code, name, is_default, created_at) VALUES ($1, $2, 0, $3)")
+        .bind(code)
+        .bind(name)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Delete a role. Default roles are refused by a trigger in the database itself.
+pub async fn delete(conn: &mut Conn, code: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM roles WHERE code = $1").bind(code).execute(conn).await?.rows_affected() == 1)
+}

@@ -1,0 +1,166 @@
+//! Boots the real server on port 0 against SQLite (temp dir) or PostgreSQL (a fresh database per
+//! test, from `DATABASE_URL`) and hands the test a typed client.
+
+use std::path::PathBuf;
+
+use sqlx::{Connection, Executor};
+use vsc_client::Client;
+use vsc_server::Config;
+use vsc_server::serve::Server;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in a temp dir.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// The PostgreSQL URL tests use, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+}
+
+/// A fresh, empty PostgreSQL database; returns its URL.
+pub async fn fresh_postgres_database(base: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let name = format!("vsc_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(base).await.expect("connect to DATABASE_URL");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+    conn.close().await.ok();
+    with_database(base, &name)
+}
+
+/// `base` with its database name replaced.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => &head[..after_scheme + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// A running server for one test.
+pub struct TestServer {
+    /// Base URL.
+    pub url: String,
+    /// Client without a token.
+    pub anon: Client,
+    /// Client with the bootstrap manager's token (organisation `ORG1`, domain `example.nhs.uk`).
+    pub client: Client,
+    /// The bootstrap manager's token.
+    pub token: String,
+    /// The configuration the server runs with.
+    pub config: Config,
+    /// The data dir (deleted when the server is dropped).
+    pub data_dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A config for a test: temp data dir, port 0, the given database, no RSA pool.
+pub async fn test_config(backend: Backend, dir: &std::path::Path) -> Config {
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database(&postgres_url().expect("DATABASE_URL")).await),
+    };
+    Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("data"),
+        database_url,
+        rsa_pool_size: 0,
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// Start a server on `backend` with a bootstrapped RA manager.
+    pub async fn start(backend: Backend) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = test_config(backend, dir.path()).await;
+        TestServer::start_with(config, dir).await
+    }
+
+    /// Start a server with a given config (the temp dir is kept alive with it).
+    pub async fn start_with(config: Config, dir: tempfile::TempDir) -> TestServer {
+        let server = Server::bind(config.clone()).await.expect("server starts");
+        let url = server.url();
+        let out = server
+            .vsc()
+            .bootstrap("ORG1", "Test Trust", &["example.nhs.uk".to_string()], "ra@example.nhs.uk", "Rachel Admin")
+            .await
+            .expect("bootstrap");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let anon = Client::new(&url);
+        let client = anon.with_token(&out.token);
+        TestServer {
+            url,
+            anon,
+            client,
+            token: out.token,
+            data_dir: config.data_dir.clone(),
+            config,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Stop the server and wait for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Generate `mod $name { sqlite, postgres }` tests calling `$name(Backend)`; the Postgres variant
+/// prints a notice and passes when `DATABASE_URL` is not set.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::postgres_url().is_none() {
+                    eprintln!("SKIPPED: {} on postgres needs DATABASE_URL", stringify!($name));
+                    return;
+                }
+                super::$name($crate::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
