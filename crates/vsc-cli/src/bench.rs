@@ -68,15 +68,12 @@ async fn issuance(cards: usize, algorithm: &str, database_url: Option<String>, j
             .await?;
         users.push(u.id.to_string());
     }
-    let req = IssueCard {
-        card_type: CardType::V2,
-        roles: vec![RoleCode::parse("role", "R8000")?],
-        algorithm,
-    };
+    let req = IssueCard { card_type: CardType::V2, roles: vec![RoleCode::parse("role", "R8000")?], algorithm };
     // Warm the pool and caches with one card that is not counted.
     vsc.issue_card(&op, users.first().map(String::as_str).unwrap_or_default(), &req).await?;
 
-    let keygen_per_s = keygen_rate(algorithm, Duration::from_millis(if algorithm == KeyAlgorithm::P256 { 500 } else { 2000 }))?;
+    let keygen_per_s =
+        keygen_rate(algorithm, Duration::from_millis(if algorithm == KeyAlgorithm::P256 { 500 } else { 2000 }))?;
     let mut latencies = Vec::with_capacity(cards);
     let start = Instant::now();
     for user in &users {

@@ -76,11 +76,13 @@ impl SubjectCn {
     /// Validate a given CN: 1–64 characters, letters, digits, spaces, `.`, `-`, `_`.
     pub fn parse(field: &'static str, input: &str) -> Result<Self, DomainError> {
         let s = input.trim();
-        let ok = !s.is_empty()
-            && s.chars().count() <= 64
-            && s.chars().all(|c| c.is_alphanumeric() || " .-_".contains(c));
+        let ok =
+            !s.is_empty() && s.chars().count() <= 64 && s.chars().all(|c| c.is_alphanumeric() || " .-_".contains(c));
         if !ok {
-            return Err(DomainError::invalid(field, "a subject CN has 1 to 64 letters, digits, spaces, dots, hyphens or underscores"));
+            return Err(DomainError::invalid(
+                field,
+                "a subject CN has 1 to 64 letters, digits, spaces, dots, hyphens or underscores",
+            ));
         }
         Ok(SubjectCn(s.to_string()))
     }

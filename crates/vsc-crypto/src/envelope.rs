@@ -40,7 +40,11 @@ impl SealedKey {
         let data_nonce = nonce();
         let mut body = secret.to_vec();
         aead(dek.as_slice())?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(data_nonce), Aad::from(context.as_bytes()), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(data_nonce),
+                Aad::from(context.as_bytes()),
+                &mut body,
+            )
             .map_err(|_| CryptoError::Library("seal".into()))?;
 
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());

@@ -71,12 +71,11 @@ impl Kek {
 
     fn decode(text: &str) -> Result<Self, String> {
         let raw = Zeroizing::new(
-            STANDARD.decode(text.trim()).map_err(|_| "is not base64 (expected 32 random bytes in base64)".to_string())?,
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| "is not base64 (expected 32 random bytes in base64)".to_string())?,
         );
-        let key: [u8; 32] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("holds {} bytes, expected 32", raw.len()))?;
+        let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| format!("holds {} bytes, expected 32", raw.len()))?;
         Ok(Kek::from_bytes(key))
     }
 

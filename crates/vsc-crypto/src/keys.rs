@@ -36,7 +36,8 @@ impl GeneratedKey {
 
     /// Rebuild from unsealed PKCS#8 bytes.
     pub fn from_pkcs8(algorithm: KeyAlgorithm, der: &[u8]) -> Result<Self, CryptoError> {
-        let pair = KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(der), signature_algorithm(algorithm))?;
+        let pair =
+            KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(der), signature_algorithm(algorithm))?;
         Ok(GeneratedKey { algorithm, pkcs8: Zeroizing::new(der.to_vec()), pair })
     }
 

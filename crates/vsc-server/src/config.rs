@@ -83,10 +83,10 @@ impl Config {
         if !(0..=1000).contains(&self.rsa_pool_size) {
             return Err("configuration: rsa_pool_size must be between 0 and 1000".into());
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("configuration: public_url {url:?} must start with http:// or https://"));
-            }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("configuration: public_url {url:?} must start with http:// or https://"));
         }
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
@@ -96,12 +96,17 @@ impl Config {
 
     /// The socket address to listen on.
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.listen.parse().map_err(|_| format!("configuration: listen {:?} is not an address like 127.0.0.1:8080", self.listen))
+        self.listen
+            .parse()
+            .map_err(|_| format!("configuration: listen {:?} is not an address like 127.0.0.1:8080", self.listen))
     }
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| vsc_store::sqlite_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| vsc_store::sqlite_url(&self.data_dir))
     }
 
     /// The key-encryption key file in effect.

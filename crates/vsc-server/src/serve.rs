@@ -20,8 +20,9 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, ServiceError> {
         let addr = config.listen_addr().map_err(ServiceError::Startup)?;
         let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
-        let listener =
-            TcpListener::bind(addr).await.map_err(|e| ServiceError::Startup(format!("cannot listen on {addr}: {e}")))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServiceError::Startup(format!("cannot listen on {addr}: {e}")))?;
         Ok(Server { vsc, listener })
     }
 
@@ -39,7 +40,10 @@ impl Server {
     }
 
     /// Serve until `shutdown` completes.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServiceError> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServiceError> {
         let url = self.url();
         let vsc = self.vsc.clone();
         tracing::info!(

@@ -16,7 +16,13 @@ pub struct CaRow {
 }
 
 /// Store a CA certificate.
-pub async fn insert(conn: &mut Conn, role: &str, cert_der: &[u8], sealed_key: &[u8], at: i64) -> Result<(), StoreError> {
+pub async fn insert(
+    conn: &mut Conn,
+    role: &str,
+    cert_der: &[u8],
+    sealed_key: &[u8],
+    at: i64,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO ca_certificates (role, cert_der, sealed_key, created_at) VALUES ($1, $2, $3, $4)")
         .bind(role)
         .bind(cert_der.to_vec())
@@ -33,6 +39,8 @@ pub async fn get(conn: &mut Conn, role: &str) -> Result<Option<CaRow>, StoreErro
         .bind(role)
         .fetch_optional(conn)
         .await?;
-    row.map(|r| Ok(CaRow { role: r.try_get("role")?, cert_der: r.try_get("cert_der")?, sealed_key: r.try_get("sealed_key")? }))
-        .transpose()
+    row.map(|r| {
+        Ok(CaRow { role: r.try_get("role")?, cert_der: r.try_get("cert_der")?, sealed_key: r.try_get("sealed_key")? })
+    })
+    .transpose()
 }

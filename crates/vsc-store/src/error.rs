@@ -24,10 +24,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if matches!(db.kind(), ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation) {
-                return StoreError::Constraint(db.message().to_string());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && matches!(db.kind(), ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation)
+        {
+            return StoreError::Constraint(db.message().to_string());
         }
         StoreError::Database(e)
     }

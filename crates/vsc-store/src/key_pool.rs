@@ -39,5 +39,9 @@ pub async fn take(conn: &mut Conn, algorithm: &str) -> Result<Option<(String, Ve
 
 /// How many keys of `algorithm` are pooled.
 pub async fn count(conn: &mut Conn, algorithm: &str) -> Result<i64, StoreError> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM key_pool WHERE algorithm = $1").bind(algorithm).fetch_one(conn).await?.try_get("n")?)
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM key_pool WHERE algorithm = $1")
+        .bind(algorithm)
+        .fetch_one(conn)
+        .await?
+        .try_get("n")?)
 }

@@ -19,7 +19,14 @@ pub struct OrganisationRow {
 }
 
 /// Insert an organisation with its domains.
-pub async fn insert(conn: &mut Conn, id: &str, code: &str, name: &str, domains: &[String], at: i64) -> Result<(), StoreError> {
+pub async fn insert(
+    conn: &mut Conn,
+    id: &str,
+    code: &str,
+    name: &str,
+    domains: &[String],
+    at: i64,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO organisations (id, code, name, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(code)
@@ -64,13 +71,17 @@ pub async fn domains(conn: &mut Conn, org_id: &str) -> Result<Vec<String>, Store
 
 /// Find an organisation by code.
 pub async fn by_code(conn: &mut Conn, code: &str) -> Result<Option<OrganisationRow>, StoreError> {
-    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE code = $1").bind(code).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE code = $1")
+        .bind(code)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(with_domains(conn, rows).await?.pop())
 }
 
 /// Find an organisation by id.
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<OrganisationRow>, StoreError> {
-    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE id = $1").bind(id).fetch_all(&mut *conn).await?;
+    let rows =
+        sqlx::query("SELECT id, code, name FROM organisations WHERE id = $1").bind(id).fetch_all(&mut *conn).await?;
     Ok(with_domains(conn, rows).await?.pop())
 }
 

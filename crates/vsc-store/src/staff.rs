@@ -37,15 +37,17 @@ pub async fn insert(
     role: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO staff (id, email, email_key, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(id)
-        .bind(email)
-        .bind(email_key)
-        .bind(display_name)
-        .bind(role)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO staff (id, email, email_key, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(email_key)
+    .bind(display_name)
+    .bind(role)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

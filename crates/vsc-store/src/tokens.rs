@@ -35,11 +35,13 @@ pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<(StaffRow
 
 /// Record use of a token (at most once a minute, to keep reads cheap).
 pub async fn touch(conn: &mut Conn, token_id: &str, at: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)")
-        .bind(token_id)
-        .bind(at)
-        .bind(at - 60)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(token_id)
+    .bind(at)
+    .bind(at - 60)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct TestServer {
     pub config: Config,
     /// The data dir (deleted when the server is dropped).
     pub data_dir: PathBuf,
+    /// The service behind the server (for checks a client cannot make).
+    pub vsc: vsc_server::Vsc,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -95,6 +97,7 @@ impl TestServer {
     pub async fn start_with(config: Config, dir: tempfile::TempDir) -> TestServer {
         let server = Server::bind(config.clone()).await.expect("server starts");
         let url = server.url();
+        let vsc = server.vsc().clone();
         let out = server
             .vsc()
             .bootstrap("ORG1", "Test Trust", &["example.nhs.uk".to_string()], "ra@example.nhs.uk", "Rachel Admin")
@@ -116,6 +119,7 @@ impl TestServer {
             client,
             token: out.token,
             data_dir: config.data_dir.clone(),
+            vsc,
             config,
             shutdown: Some(tx),
             task: Some(task),

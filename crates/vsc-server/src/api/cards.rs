@@ -34,7 +34,11 @@ pub async fn issue(
 #[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "ra", security(("bearer" = [])),
     params(("serial" = String, Path, description = "Card serial")),
     responses((status = 200, body = CardView), (status = 404, body = ErrorBody)))]
-pub async fn get(State(vsc): State<Vsc>, Staff(who): Staff, Path(serial): Path<String>) -> Result<Json<CardView>, ApiError> {
+pub async fn get(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+) -> Result<Json<CardView>, ApiError> {
     Ok(Json(vsc.get_card(&who, &serial).await?))
 }
 

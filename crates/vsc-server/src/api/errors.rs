@@ -17,7 +17,10 @@ pub struct ApiError {
 impl ApiError {
     /// Build an error response.
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> Self {
-        ApiError { status, detail: ErrorDetail { code, message: message.into(), field: field.map(str::to_string), id: None } }
+        ApiError {
+            status,
+            detail: ErrorDetail { code, message: message.into(), field: field.map(str::to_string), id: None },
+        }
     }
 
     /// 401 with the standard message.
@@ -51,14 +54,15 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m.clone(), None),
             // A uniqueness race lost to a concurrent request: the caller can retry.
-            ServiceError::Store(vsc_store::StoreError::Constraint(_)) => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, "the request conflicts with a concurrent change; retry", None)
-            }
-            ServiceError::Store(vsc_store::StoreError::Database(sqlx_error))
-                if matches!(sqlx_error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) =>
-            {
-                ApiError::internal(&e, ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE)
-            }
+            ServiceError::Store(vsc_store::StoreError::Constraint(_)) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                "the request conflicts with a concurrent change; retry",
+                None,
+            ),
+            ServiceError::Store(vsc_store::StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            )) => ApiError::internal(&e, ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             _ => ApiError::internal(&e, ErrorCode::Internal, StatusCode::INTERNAL_SERVER_ERROR),
         }
     }

@@ -50,12 +50,15 @@ mod tests {
     #[test]
     fn fields_are_found_in_serde_messages() {
         assert_eq!(
-            field_of("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2")
-                .as_deref(),
+            field_of(
+                "Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2"
+            )
+            .as_deref(),
             Some("email")
         );
         assert_eq!(
-            field_of("Failed to deserialize the JSON body into the target type: roles: invalid type: string").as_deref(),
+            field_of("Failed to deserialize the JSON body into the target type: roles: invalid type: string")
+                .as_deref(),
             Some("roles")
         );
         assert_eq!(field_of("Failed to parse the request body as JSON: expected value"), None);

@@ -30,6 +30,10 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
     params(("id" = String, Path, description = "User UUID")),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-pub async fn get(State(vsc): State<Vsc>, Staff(who): Staff, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+pub async fn get(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
     Ok(Json(vsc.get_user(&who, &id).await?))
 }

@@ -86,7 +86,9 @@ impl Vsc {
         for role in &req.roles {
             if !cards::add_role(&mut tx, &card_id, role.as_str()).await? {
                 // Dropping `tx` rolls back the card row written above.
-                return Err(DomainError::invalid("roles", format!("{} is not in the role catalogue", role.as_str())).into());
+                return Err(
+                    DomainError::invalid("roles", format!("{} is not in the role catalogue", role.as_str())).into()
+                );
             }
         }
         let subject = CardSubject {
@@ -138,12 +140,19 @@ impl Vsc {
             },
         )
         .await?;
-        let row = cards::by_serial(&mut tx, serial.as_str()).await?.ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        let row = cards::by_serial(&mut tx, serial.as_str())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
         tx.commit().await.map_err(StoreError::from)?;
         views::card(&row, roles, &keys, now)
     }
 
-    async fn visible_card(&self, conn: &mut Conn, who: &Principal, serial: &str) -> Result<cards::CardRow, ServiceError> {
+    async fn visible_card(
+        &self,
+        conn: &mut Conn,
+        who: &Principal,
+        serial: &str,
+    ) -> Result<cards::CardRow, ServiceError> {
         let serial = CardSerial::parse("serial", serial)?;
         match cards::by_serial(conn, serial.as_str()).await? {
             Some(c) if self.ensure_org(conn, who, &c.org_id).await? => Ok(c),
@@ -159,7 +168,12 @@ impl Vsc {
     }
 
     /// Revoke a card, recording the time and reason.
-    pub async fn revoke_card(&self, who: &Principal, serial: &str, reason: Option<&str>) -> Result<CardView, ServiceError> {
+    pub async fn revoke_card(
+        &self,
+        who: &Principal,
+        serial: &str,
+        reason: Option<&str>,
+    ) -> Result<CardView, ServiceError> {
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         if reason.is_some_and(|r| r.chars().count() > 500) {
             return Err(DomainError::invalid("reason", "a revocation reason has at most 500 characters").into());
@@ -167,7 +181,8 @@ impl Vsc {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let card = self.visible_card(&mut tx, who, serial).await?;
-        let state = CardState::parse(&card.state).ok_or_else(|| StoreError::Corrupt(format!("card state {:?}", card.state)))?;
+        let state =
+            CardState::parse(&card.state).ok_or_else(|| StoreError::Corrupt(format!("card state {:?}", card.state)))?;
         state.revoke()?;
         if !cards::revoke(&mut tx, &card.id, now.unix_timestamp(), reason).await? {
             return Err(DomainError::InvalidState("the card is already revoked".into()).into());
@@ -183,7 +198,9 @@ impl Vsc {
             },
         )
         .await?;
-        let row = cards::by_serial(&mut tx, &card.serial).await?.ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        let row = cards::by_serial(&mut tx, &card.serial)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
         let view = views::load_card(&mut tx, &row, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(view)

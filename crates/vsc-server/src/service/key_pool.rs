@@ -13,7 +13,11 @@ fn pool_context(algorithm: KeyAlgorithm) -> String {
 }
 
 /// Take a pooled key inside the issuing transaction (a rollback puts it back), or generate one.
-pub(super) async fn take_or_generate(conn: &mut Conn, kek: &Kek, algorithm: KeyAlgorithm) -> Result<GeneratedKey, ServiceError> {
+pub(super) async fn take_or_generate(
+    conn: &mut Conn,
+    kek: &Kek,
+    algorithm: KeyAlgorithm,
+) -> Result<GeneratedKey, ServiceError> {
     if algorithm != KeyAlgorithm::P256 {
         if let Some((_, sealed)) = key_pool::take(conn, algorithm.as_str()).await? {
             let der = SealedKey(sealed).open(kek, &pool_context(algorithm))?;

@@ -61,7 +61,8 @@ impl Vsc {
                 action: "organisation.created",
                 org_id: Some(id.clone()),
                 target: Some(format!("organisation:{code}")),
-                detail: serde_json::json!({ "code": code.as_str(), "name": name, "email_domains": domains }).to_string(),
+                detail: serde_json::json!({ "code": code.as_str(), "name": name, "email_domains": domains })
+                    .to_string(),
             },
         )
         .await?;

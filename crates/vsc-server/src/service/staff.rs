@@ -79,7 +79,8 @@ impl Vsc {
             }
             None => {
                 let id = new_id();
-                staff::insert(&mut tx, &id, email.as_str(), &email.key(), &display, StaffRole::Manager.as_str(), at).await?;
+                staff::insert(&mut tx, &id, email.as_str(), &email.key(), &display, StaffRole::Manager.as_str(), at)
+                    .await?;
                 self.audit(
                     &mut tx,
                     AuditRecord {

@@ -29,9 +29,9 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         tracing::info!(path = %kek_path.display(), kek_id = %kek.id_hex(), "created key-encryption key");
     }
     let url = config.database_url();
-    let store = Store::connect(&url).await.map_err(|e| {
-        ServiceError::Startup(format!("cannot open database {}: {e}", vsc_store::redact_url(&url)))
-    })?;
+    let store = Store::connect(&url)
+        .await
+        .map_err(|e| ServiceError::Startup(format!("cannot open database {}: {e}", vsc_store::redact_url(&url))))?;
     let ca = load_or_create_ca(&store, &kek, &config, clock.as_ref()).await?;
     Ok(Vsc { store, kek: Arc::new(kek), ca: Arc::new(ca), clock, config: Arc::new(config) })
 }
@@ -55,7 +55,12 @@ fn mismatch(ours: &Kek, theirs: &str) -> ServiceError {
     ))
 }
 
-async fn load_or_create_ca(store: &Store, kek: &Kek, config: &Config, clock: &dyn Clock) -> Result<IssuingCa, ServiceError> {
+async fn load_or_create_ca(
+    store: &Store,
+    kek: &Kek,
+    config: &Config,
+    clock: &dyn Clock,
+) -> Result<IssuingCa, ServiceError> {
     // Two attempts: if another node creates the CA between our read and our write, the second
     // pass loads theirs.
     for _ in 0..2 {

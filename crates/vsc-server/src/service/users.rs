@@ -15,7 +15,8 @@ impl Vsc {
         let forename = PersonName::parse("forename", &req.forename)?;
         let surname = PersonName::parse("surname", &req.surname)?;
         let email = EmailAddress::parse("email", &req.email)?;
-        let mobile = req.mobile.as_deref().filter(|m| !m.trim().is_empty()).map(|m| Mobile::parse("mobile", m)).transpose()?;
+        let mobile =
+            req.mobile.as_deref().filter(|m| !m.trim().is_empty()).map(|m| Mobile::parse("mobile", m)).transpose()?;
         let given_cn = req.subject_cn.as_deref().map(|c| SubjectCn::parse("subject_cn", c)).transpose()?;
         let org_code = vsc_core::OrgCode::parse("organisation", &req.organisation)?;
         let now = self.now();
@@ -23,7 +24,9 @@ impl Vsc {
         let mut tx = self.store.begin().await?;
         let org = match organisations::by_code(&mut tx, org_code.as_str()).await? {
             Some(o) if self.ensure_org(&mut tx, who, &o.id).await? => o,
-            _ => return Err(ServiceError::not_found("organisation", format!("no organisation {org_code} among yours"))),
+            _ => {
+                return Err(ServiceError::not_found("organisation", format!("no organisation {org_code} among yours")));
+            }
         };
         let domain = email.domain();
         if !org.email_domains.iter().any(|d| d == domain.as_str()) {
@@ -100,7 +103,8 @@ impl Vsc {
         let email = EmailAddress::parse("email", email)?;
         let mut conn = self.store.conn().await?;
         let row = users::by_email_key(&mut conn, &email.key()).await?;
-        let id = row.map(|r| r.id).ok_or_else(|| ServiceError::not_found("email", format!("no user with email {email}")))?;
+        let id =
+            row.map(|r| r.id).ok_or_else(|| ServiceError::not_found("email", format!("no user with email {email}")))?;
         let row = self.visible_user(&mut conn, who, &id).await?;
         views::load_user(&mut conn, row, self.now()).await
     }

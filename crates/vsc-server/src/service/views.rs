@@ -19,8 +19,14 @@ pub(super) fn organisation(o: OrganisationRow) -> Result<OrganisationView, Servi
     Ok(OrganisationView { id: uuid(&o.id)?, code: o.code, name: o.name, email_domains: o.email_domains })
 }
 
-pub(super) fn card(c: &CardRow, roles: Vec<String>, keys: &[CardKeyRow], now: OffsetDateTime) -> Result<CardView, ServiceError> {
-    let pem_of = |purpose: &str| keys.iter().find(|k| k.purpose == purpose).map(|k| vsc_crypto::pem::certificate(&k.cert_der));
+pub(super) fn card(
+    c: &CardRow,
+    roles: Vec<String>,
+    keys: &[CardKeyRow],
+    now: OffsetDateTime,
+) -> Result<CardView, ServiceError> {
+    let pem_of =
+        |purpose: &str| keys.iter().find(|k| k.purpose == purpose).map(|k| vsc_crypto::pem::certificate(&k.cert_der));
     let state = CardState::parse(&c.state).ok_or_else(|| StoreError::Corrupt(format!("card state {:?}", c.state)))?;
     Ok(CardView {
         serial: c.serial.clone(),
