@@ -143,7 +143,30 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let (Some(url), Some(base)) = (self.config.database_url.clone(), postgres_url()) {
+            drop_postgres_database(&base, &url);
+        }
     }
+}
+
+/// Drop a test database (best effort, from a thread of its own so it works inside `Drop`).
+pub fn drop_postgres_database(base: &str, url: &str) {
+    let Some(name) = url.rsplit('/').next().map(|n| n.split('?').next().unwrap_or(n).to_string()) else {
+        return;
+    };
+    if !name.starts_with("vsc_test_") {
+        return;
+    }
+    let base = base.to_string();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        rt.block_on(async {
+            let mut conn = sqlx::AnyConnection::connect(&base).await.ok()?;
+            conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await.ok()?;
+            conn.close().await.ok()
+        })
+    })
+    .join();
 }
 
 /// Generate `mod $name { sqlite, postgres }` tests calling `$name(Backend)`; the Postgres variant
