@@ -47,7 +47,24 @@ async fn issuance(cards: usize, algorithm: &str, database_url: Option<String>, j
     anyhow::ensure!((1..=100_000).contains(&cards), "--cards must be between 1 and 100000");
     let algorithm = KeyAlgorithm::parse("key-algorithm", algorithm)?;
     let dir = tempfile::tempdir()?;
-    let config = Config { data_dir: dir.path().join("data"), database_url, rsa_pool_size: 0, ..Config::default() };
+    let scratch = match &database_url {
+        Some(server) => Some(vsc_store::scratch::create(server, "vsc_bench").await?),
+        None => None,
+    };
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        database_url: scratch.clone(),
+        rsa_pool_size: 0,
+        ..Config::default()
+    };
+    let result = run_issuance(config, cards, algorithm, json).await;
+    if let (Some(server), Some(url)) = (&database_url, &scratch) {
+        vsc_store::scratch::drop(server, url).await?;
+    }
+    result
+}
+
+async fn run_issuance(config: Config, cards: usize, algorithm: KeyAlgorithm, json: bool) -> anyhow::Result<()> {
     let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
     vsc.bootstrap("BENCH", "Benchmark Trust", &["bench.example".into()], "ra@bench.example", "Bench Admin").await?;
     let op = Principal::Operator;

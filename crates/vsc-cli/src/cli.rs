@@ -99,7 +99,8 @@ pub struct BootstrapArgs {
     /// Organisation name (used when the organisation is new).
     #[arg(long, value_name = "NAME")]
     pub org_name: String,
-    /// Allowed email domain for the organisation's users (repeatable).
+    /// Allowed email domain for the organisation's users (repeatable; added to an existing
+    /// organisation's domains, audited).
     #[arg(long = "email-domain", value_name = "DOMAIN", required = true)]
     pub email_domains: Vec<String>,
     /// Email of the RA manager.
@@ -225,7 +226,8 @@ pub enum BenchCommand {
         /// Key algorithm of the card profile: p256 or rsa2048.
         #[arg(long, default_value = "p256")]
         key_algorithm: String,
-        /// Run against this PostgreSQL URL instead of a temporary SQLite database.
+        /// Run on this PostgreSQL server instead of a temporary SQLite database: a scratch database
+        /// is created there for the run and dropped afterwards.
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
         /// Print one JSON object.

@@ -494,11 +494,20 @@ fn a_different_key_encryption_key_is_refused() {
     let dir = tmp.path();
     bootstrap(dir);
     let other = dir.join("other.kek");
-    let e = err(run(command(dir)
-        .env("VSC_KEK_FILE", &other)
-        .arg("--data-dir")
-        .arg(data_dir(dir))
-        .args(["admin", "org", "list"])));
+    let with_kek = |path: &Path| {
+        err(run(command(dir)
+            .env("VSC_KEK_FILE", path)
+            .arg("--data-dir")
+            .arg(data_dir(dir))
+            .args(["admin", "org", "list"])))
+    };
+    // A missing key file on an initialised database is refused, and no new key is made.
+    let e = with_kek(&other);
+    assert!(e.contains("does not exist") && e.contains("already initialised"), "{e}");
+    assert!(!other.exists(), "a new key file was created");
+    // Another key is refused, naming the mismatch.
+    std::fs::write(&other, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let e = with_kek(&other);
     assert!(e.contains("does not match"), "{e}");
     // The right key still works afterwards.
     let orgs = vsc_json(dir, &["admin", "org", "list", "--json"]);
@@ -528,10 +537,7 @@ fn admin_commands_on_postgres() {
         return;
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let (url, bench_url) = rt.block_on(async {
-        (vsc_testkit::fresh_postgres_database(&base).await, vsc_testkit::fresh_postgres_database(&base).await)
-    });
-    drop(rt);
+    let url = rt.block_on(vsc_testkit::fresh_postgres_database(&base));
 
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
@@ -570,6 +576,10 @@ fn admin_commands_on_postgres() {
     // Without DATABASE_URL the same data dir is a different (empty SQLite) database.
     err(vsc(dir, &["admin", "user", "show", "--email", SEAN]));
 
-    let out = ok(run(command(dir).args(["bench", "issuance", "-n", "2", "--json", "--database-url", &bench_url])));
-    assert_eq!(json(&out)["backend"], "postgres", "{out}");
+    // The bench makes (and drops) its own scratch database on the server, so it can run again.
+    for _ in 0..2 {
+        let out = ok(run(command(dir).args(["bench", "issuance", "-n", "2", "--json", "--database-url", &base])));
+        assert_eq!(json(&out)["backend"], "postgres", "{out}");
+    }
+    rt.block_on(vsc_store::scratch::drop(&base, &url)).unwrap();
 }

@@ -21,7 +21,7 @@ impl CardType {
         match s.trim().to_ascii_lowercase().as_str() {
             "v1" => Ok(CardType::V1),
             "v2" => Ok(CardType::V2),
-            _ => Err(DomainError::invalid(field, "a card type is v1 or v2")),
+            _ => Err(DomainError::invalid(field, format!("{s:?} is not a card type (v1 or v2)"))),
         }
     }
 
@@ -142,7 +142,7 @@ impl KeyAlgorithm {
         match s.trim().to_ascii_lowercase().as_str() {
             "p256" | "p-256" | "ecdsa-p256" => Ok(KeyAlgorithm::P256),
             "rsa2048" | "rsa-2048" => Ok(KeyAlgorithm::Rsa2048),
-            _ => Err(DomainError::invalid(field, "a key algorithm is p256 or rsa2048")),
+            _ => Err(DomainError::invalid(field, format!("{s:?} is not a key algorithm (p256 or rsa2048)"))),
         }
     }
 

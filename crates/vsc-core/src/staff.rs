@@ -17,7 +17,7 @@ impl StaffRole {
         match s.trim().to_ascii_lowercase().as_str() {
             "manager" => Ok(StaffRole::Manager),
             "agent" => Ok(StaffRole::Agent),
-            _ => Err(DomainError::invalid(field, "a staff role is manager or agent")),
+            _ => Err(DomainError::invalid(field, format!("{s:?} is not a staff role (manager or agent)"))),
         }
     }
 

@@ -38,6 +38,17 @@ impl Kek {
         Kek::from_bytes(crate::random::bytes::<32>())
     }
 
+    /// Load the key from `path`; `None` when the file does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, CryptoError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::decode(&text)
+                .map(Some)
+                .map_err(|reason| CryptoError::KekFile { path: path.display().to_string(), reason }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CryptoError::KekFile { path: path.display().to_string(), reason: e.to_string() }),
+        }
+    }
+
     /// Load the key from `path`, creating it (mode 0600, never overwriting) when it does not exist.
     /// Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), CryptoError> {

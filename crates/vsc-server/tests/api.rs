@@ -1,4 +1,7 @@
 //! Integration tests of the JSON API: the real server on port 0, on SQLite and on PostgreSQL.
+// Helper functions outside #[test] are not covered by clippy.toml's test allowances; a
+// failing fixture should panic in a test file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
 use std::process::Command;
@@ -392,9 +395,13 @@ async fn nodes_sharing_a_database_share_the_ca_and_refuse_another_kek(b: Backend
 
     // A node with another key-encryption key refuses to start and creates nothing.
     let mut wrong = config.clone();
-    wrong.kek_file = Some(dir.path().join("other-kek"));
-    let err = vsc_server::serve::Server::bind(wrong).await.err().expect("refused");
-    let msg = err.to_string();
+    let other = dir.path().join("other-kek");
+    wrong.kek_file = Some(other.clone());
+    let msg = vsc_server::serve::Server::bind(wrong.clone()).await.err().expect("refused").to_string();
+    assert!(msg.contains("already initialised"), "{msg}");
+    assert!(!other.exists(), "a key file was created for a database that has one");
+    vsc_crypto::Kek::load_or_create(&other).unwrap();
+    let msg = vsc_server::serve::Server::bind(wrong).await.err().expect("refused").to_string();
     assert!(msg.contains("does not match the database"), "{msg}");
     let mut conn = second.vsc.store().conn().await.unwrap();
     assert!(vsc_store::ca::get(&mut conn, "root").await.unwrap().is_some());

@@ -10,6 +10,7 @@ pub mod error;
 pub mod key_pool;
 pub mod organisations;
 pub mod roles;
+pub mod scratch;
 pub mod staff;
 pub mod system;
 pub mod tokens;

@@ -40,14 +40,15 @@ pub async fn insert(
     Ok(())
 }
 
-/// Allow another email domain (no-op when already allowed).
-pub async fn add_domain(conn: &mut Conn, org_id: &str, domain: &str) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO organisation_email_domains (org_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(org_id)
-        .bind(domain)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Allow another email domain; returns whether it was new.
+pub async fn add_domain(conn: &mut Conn, org_id: &str, domain: &str) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("INSERT INTO organisation_email_domains (org_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(org_id)
+            .bind(domain)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 async fn with_domains(conn: &mut Conn, rows: Vec<AnyRow>) -> Result<Vec<OrganisationRow>, StoreError> {

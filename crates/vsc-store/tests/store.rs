@@ -6,7 +6,7 @@
 use std::error::Error;
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::Row;
 use tempfile::TempDir;
 use vsc_core::{Actor, AuditRecord, DEFAULT_ROLES};
 use vsc_store::cards::{CardKeyRow, CardRow, NewCard};
@@ -31,7 +31,7 @@ enum Cleanup {
     /// The temporary directory holding the SQLite file (deleted on drop).
     Sqlite { _dir: TempDir },
     /// The server URL to reconnect to and the database to drop.
-    Postgres { admin_url: String, name: String },
+    Postgres { admin_url: String, url: String },
 }
 
 impl TestDb {
@@ -48,16 +48,11 @@ impl TestDb {
             Ok(url) if !url.trim().is_empty() => url,
             _ => return Ok(None),
         };
-        sqlx::any::install_default_drivers();
-        let name = format!("vsc_store_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = AnyConnection::connect(&admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-        admin.close().await?;
-        let url = with_database(&admin_url, &name)?;
+        let url = vsc_store::scratch::create(&admin_url, "vsc_store").await?;
         match Store::connect(&url).await {
-            Ok(store) => Ok(Some(TestDb { store, url, cleanup: Cleanup::Postgres { admin_url, name } })),
+            Ok(store) => Ok(Some(TestDb { store, url: url.clone(), cleanup: Cleanup::Postgres { admin_url, url } })),
             Err(e) => {
-                drop_database(&admin_url, &name).await;
+                drop_database(&admin_url, &url).await;
                 Err(e.into())
             }
         }
@@ -65,38 +60,16 @@ impl TestDb {
 
     async fn finish(self) {
         self.store.close().await;
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            drop_database(admin_url, name).await;
+        if let Cleanup::Postgres { admin_url, url } = &self.cleanup {
+            drop_database(admin_url, url).await;
         }
     }
 }
 
-/// `url` with its path (the database name) replaced by `/name`, keeping any query string.
-fn with_database(url: &str, name: &str) -> Result<String, BoxError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("DATABASE_URL {url:?} has no scheme"))?;
-    let (location, query) = match rest.split_once('?') {
-        Some((location, query)) => (location, Some(query)),
-        None => (rest, None),
-    };
-    let authority = location.split_once('/').map_or(location, |(authority, _)| authority);
-    Ok(match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    })
-}
-
 /// Best effort: a failure to drop only leaves a stray database behind.
-async fn drop_database(admin_url: &str, name: &str) {
-    let dropped = async {
-        let mut admin = AnyConnection::connect(admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await
-    }
-    .await;
-    if let Err(e) = dropped {
-        eprintln!("warning: could not drop test database {name}: {e}");
+async fn drop_database(admin_url: &str, url: &str) {
+    if let Err(e) = vsc_store::scratch::drop(admin_url, url).await {
+        eprintln!("warning: could not drop test database {url}: {e}");
     }
 }
 
@@ -184,20 +157,6 @@ async fn add_card(conn: &mut Conn, user_id: &str, serial: &str, issued_at: i64) 
 async fn count_rows(conn: &mut Conn, table: &str) -> Result<i64, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {table}"));
     Ok(sqlx::query(sql).fetch_one(conn).await?.try_get("n")?)
-}
-
-#[test]
-fn postgres_url_gets_the_test_database() {
-    let cases = [
-        ("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/vsc_t"),
-        ("postgres://u:p@h/db?sslmode=disable", "postgres://u:p@h/vsc_t?sslmode=disable"),
-        ("postgresql://h:5432", "postgresql://h:5432/vsc_t"),
-        ("postgres://h?sslmode=require", "postgres://h/vsc_t?sslmode=require"),
-    ];
-    for (url, expected) in cases {
-        assert_eq!(with_database(url, "vsc_t").unwrap(), expected);
-    }
-    assert!(with_database("no-scheme", "vsc_t").is_err());
 }
 
 // 1. Connecting again re-runs the migrator without re-applying anything; the default roles are seeded once.

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use sqlx::{Connection, Executor};
 use vsc_client::Client;
 use vsc_server::Config;
 use vsc_server::serve::Server;
@@ -24,29 +23,7 @@ pub fn postgres_url() -> Option<String> {
 
 /// A fresh, empty PostgreSQL database; returns its URL.
 pub async fn fresh_postgres_database(base: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let name = format!("vsc_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::AnyConnection::connect(base).await.expect("connect to DATABASE_URL");
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-    conn.close().await.ok();
-    with_database(base, &name)
-}
-
-/// `base` with its database name replaced.
-pub fn with_database(base: &str, name: &str) -> String {
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match head[after_scheme..].find('/') {
-        Some(i) => &head[..after_scheme + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
+    vsc_store::scratch::create(base, "vsc_test").await.expect("create a test database on DATABASE_URL")
 }
 
 /// A running server for one test.
@@ -151,20 +128,10 @@ impl Drop for TestServer {
 
 /// Drop a test database (best effort, from a thread of its own so it works inside `Drop`).
 pub fn drop_postgres_database(base: &str, url: &str) {
-    let Some(name) = url.rsplit('/').next().map(|n| n.split('?').next().unwrap_or(n).to_string()) else {
-        return;
-    };
-    if !name.starts_with("vsc_test_") {
-        return;
-    }
-    let base = base.to_string();
+    let (base, url) = (base.to_string(), url.to_string());
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        rt.block_on(async {
-            let mut conn = sqlx::AnyConnection::connect(&base).await.ok()?;
-            conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await.ok()?;
-            conn.close().await.ok()
-        })
+        rt.block_on(vsc_store::scratch::drop(&base, &url)).ok()
     })
     .join();
 }

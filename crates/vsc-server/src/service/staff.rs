@@ -49,8 +49,24 @@ impl Vsc {
         let mut tx = self.store.begin().await?;
         let (org_id, organisation_created) = match organisations::by_code(&mut tx, code.as_str()).await? {
             Some(o) => {
+                let mut added = Vec::new();
                 for d in &domains {
-                    organisations::add_domain(&mut tx, &o.id, d).await?;
+                    if organisations::add_domain(&mut tx, &o.id, d).await? {
+                        added.push(d.clone());
+                    }
+                }
+                if !added.is_empty() {
+                    self.audit(
+                        &mut tx,
+                        AuditRecord {
+                            actor: actor.clone(),
+                            action: "organisation.domains_added",
+                            org_id: Some(o.id.clone()),
+                            target: Some(format!("organisation:{code}")),
+                            detail: serde_json::json!({ "email_domains": added }).to_string(),
+                        },
+                    )
+                    .await?;
                 }
                 (o.id, false)
             }

@@ -23,17 +23,36 @@ fn ca_context(role: &str) -> String {
 
 pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, ServiceError> {
     create_private_dir(&config.data_dir)?;
-    let kek_path = config.kek_path();
-    let (kek, created) = Kek::load_or_create(&kek_path).map_err(|e| ServiceError::Startup(e.to_string()))?;
-    if created {
-        tracing::info!(path = %kek_path.display(), kek_id = %kek.id_hex(), "created key-encryption key");
-    }
     let url = config.database_url();
     let store = Store::connect(&url)
         .await
         .map_err(|e| ServiceError::Startup(format!("cannot open database {}: {e}", vsc_store::redact_url(&url))))?;
+    let kek = load_kek(&store, &config).await?;
     let ca = load_or_create_ca(&store, &kek, &config, clock.as_ref()).await?;
     Ok(Vsc { store, kek: Arc::new(kek), ca: Arc::new(ca), clock, config: Arc::new(config) })
+}
+
+/// The node's KEK. A new key file is made only for a database that has none yet: a node joining an
+/// initialised database must be given the existing key, and is told so.
+async fn load_kek(store: &Store, config: &Config) -> Result<Kek, ServiceError> {
+    let path = config.kek_path();
+    let startup = |e: vsc_crypto::CryptoError| ServiceError::Startup(e.to_string());
+    if let Some(kek) = Kek::load(&path).map_err(startup)? {
+        return Ok(kek);
+    }
+    let mut conn = store.conn().await?;
+    if let Some(id) = system::get(&mut conn, KEK_ID).await? {
+        return Err(ServiceError::Startup(format!(
+            "key-encryption key file {} does not exist, but the database is already initialised with key id {id}: \
+             give this node the same key file (VSC_KEK_FILE) as the node that created it",
+            path.display()
+        )));
+    }
+    let (kek, created) = Kek::load_or_create(&path).map_err(startup)?;
+    if created {
+        tracing::info!(path = %path.display(), kek_id = %kek.id_hex(), "created key-encryption key");
+    }
+    Ok(kek)
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
