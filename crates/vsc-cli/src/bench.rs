@@ -54,7 +54,9 @@ async fn issuance(cards: usize, algorithm: &str, database_url: Option<String>, j
     let config = Config {
         data_dir: dir.path().join("data"),
         database_url: scratch.clone(),
-        rsa_pool_size: 0,
+        // RSA profiles draw on the pre-generated key pool, as `vsc serve` does: fill it for every
+        // timed card (plus the warm-up card) before the clock starts.
+        rsa_pool_size: if algorithm == KeyAlgorithm::P256 { 0 } else { 2 * (cards as i64 + 1) },
         ..Config::default()
     };
     let result = run_issuance(config, cards, algorithm, json).await;
@@ -84,6 +86,17 @@ async fn run_issuance(config: Config, cards: usize, algorithm: KeyAlgorithm, jso
             )
             .await?;
         users.push(u.id.to_string());
+    }
+    if algorithm != KeyAlgorithm::P256 {
+        let t = Instant::now();
+        let n = vsc_server::service::refill_rsa_pool(&vsc).await?;
+        if !json {
+            println!(
+                "filled the {} key pool with {n} keys in {:.1} s (not timed)",
+                algorithm.as_str(),
+                t.elapsed().as_secs_f64()
+            );
+        }
     }
     let req = IssueCard { card_type: CardType::V2, roles: vec![RoleCode::parse("role", "R8000")?], algorithm };
     // Warm the pool and caches with one card that is not counted.
