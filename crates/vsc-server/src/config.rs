@@ -28,6 +28,35 @@ pub struct Config {
     pub card_validity_days: i64,
     /// Pre-generated RSA-2048 keys kept ready for RSA card profiles; 0 disables (`VSC_RSA_POOL_SIZE`).
     pub rsa_pool_size: i64,
+    /// Outgoing email.
+    pub smtp: SmtpConfig,
+    /// Outgoing SMS.
+    pub sms: SmsConfig,
+    /// Days after the invitation before a reminder is sent, and between reminders
+    /// (`VSC_REMINDER_DAYS`).
+    pub reminder_days: i64,
+    /// Development mode: serves `/dev/outbox` (`VSC_DEV_MODE`). Never enable in production.
+    pub dev_mode: bool,
+}
+
+/// Email delivery. Without `url`, messages stay in the local outbox (`vsc admin outbox`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct SmtpConfig {
+    /// lettre SMTP URL, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host` (`VSC_SMTP_URL`).
+    pub url: Option<String>,
+    /// Sender address (`VSC_SMTP_FROM`); default `vsc@<public host>`.
+    pub from: Option<String>,
+}
+
+/// SMS delivery. Without `url`, messages stay in the local outbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// HTTP gateway: JSON `{"to", "body"}` is POSTed here (`VSC_SMS_URL`).
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer <api_key>` (`VSC_SMS_API_KEY`).
+    pub api_key: Option<String>,
 }
 
 impl Default for Config {
@@ -41,6 +70,10 @@ impl Default for Config {
             ca_name: "vsc".into(),
             card_validity_days: vsc_core::card::DEFAULT_CARD_VALIDITY_DAYS,
             rsa_pool_size: 4,
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
+            reminder_days: 3,
+            dev_mode: false,
         }
     }
 }
@@ -67,7 +100,16 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig
-            .merge(Env::prefixed("VSC_").ignore(&["config", "log"]))
+            .merge(Env::prefixed("VSC_").ignore(&["config", "log"]).map(|key| {
+                // `VSC_SMTP_URL` → `smtp.url`, `VSC_SMS_API_KEY` → `sms.api_key`.
+                match key.as_str() {
+                    "smtp_url" => "smtp.url".into(),
+                    "smtp_from" => "smtp.from".into(),
+                    "sms_url" => "sms.url".into(),
+                    "sms_api_key" => "sms.api_key".into(),
+                    _ => key.into(),
+                }
+            }))
             .merge(Env::raw().only(&["database_url"]))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
@@ -88,6 +130,13 @@ impl Config {
         {
             return Err(format!("configuration: public_url {url:?} must start with http:// or https://"));
         }
+        if !(1..=14).contains(&self.reminder_days) {
+            return Err("configuration: reminder_days must be between 1 and 14".into());
+        }
+        let public = self.public_url();
+        if public.starts_with("http://") && !is_loopback_url(&public) {
+            return Err(format!("configuration: public_url {public} must use https (http is allowed only on loopback)"));
+        }
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
         }
@@ -99,6 +148,30 @@ impl Config {
         self.listen
             .parse()
             .map_err(|_| format!("configuration: listen {:?} is not an address like 127.0.0.1:8080", self.listen))
+    }
+
+    /// The public base URL for links (no trailing slash).
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Whether cookies may omit `Secure` (only when the public URL is plain-http loopback).
+    pub fn insecure_cookies_allowed(&self) -> bool {
+        let u = self.public_url();
+        u.starts_with("http://") && is_loopback_url(&u)
+    }
+
+    /// The sender address of emails.
+    pub fn email_from(&self) -> String {
+        self.smtp.from.clone().unwrap_or_else(|| {
+            let host = self.public_url();
+            let host = host.split("://").nth(1).unwrap_or("localhost").split([':', '/']).next().unwrap_or("localhost");
+            let host = if host.contains('.') { host.to_string() } else { format!("{host}.localdomain") };
+            format!("vsc@{host}")
+        })
     }
 
     /// The database URL in effect.
@@ -118,6 +191,15 @@ impl Config {
     pub fn example() -> &'static str {
         include_str!("../config.example.toml")
     }
+}
+
+/// Whether a URL's host is loopback (`localhost`, `127.x`, `[::1]`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = if host.starts_with('[') { host.split(']').next().unwrap_or(host).trim_start_matches('[') } else { host.split(':').next().unwrap_or(host) };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
 }
 
 #[cfg(test)]
@@ -142,5 +224,12 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:9");
         let bad = Config { listen: "nope".into(), ..Config::default() };
         assert!(bad.validate().unwrap_err().contains("listen"));
+        let http = Config { public_url: Some("http://vsc.example.org".into()), ..Config::default() };
+        assert!(http.validate().unwrap_err().contains("https"));
+        let local = Config { public_url: Some("http://localhost:8080/".into()), ..Config::default() };
+        assert!(local.validate().is_ok());
+        assert_eq!(local.public_url(), "http://localhost:8080");
+        assert!(local.insecure_cookies_allowed());
+        assert!(!Config { public_url: Some("https://a.b".into()), ..Config::default() }.insecure_cookies_allowed());
     }
 }

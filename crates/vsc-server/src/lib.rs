@@ -4,6 +4,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod notify;
 pub mod serve;
 pub mod service;
 
