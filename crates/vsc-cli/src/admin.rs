@@ -72,8 +72,25 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 println!("{token}");
             }
         }
-        AdminCommand::User(UserCommand::Create { org, forename, surname, email, mobile, subject_cn, json }) => {
-            let req = CreateUserRequest { organisation: org, forename, surname, email, mobile, subject_cn };
+        AdminCommand::User(UserCommand::Create {
+            org,
+            forename,
+            surname,
+            email,
+            mobile,
+            subject_cn,
+            directory_account,
+            json,
+        }) => {
+            let req = CreateUserRequest {
+                organisation: org,
+                forename,
+                surname,
+                email,
+                mobile,
+                subject_cn,
+                directory_account,
+            };
             let u = vsc.create_user(op, &req).await?;
             if json { print_json(&u)? } else { print_user(&u) }
         }
@@ -85,11 +102,37 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             let req = IssueCard::parse(&IssueCardRequest { card_type, roles, key_algorithm })?;
             let user = vsc.user_by_email(op, &email).await?;
             let c = vsc.issue_card(op, &user.id.to_string(), &req).await?;
+            // Deliver the invitation now: without a running server nothing else would.
+            vsc.deliver_due().await?;
             if json { print_json(&c)? } else { print_card(&c) }
         }
         AdminCommand::Card(CardCommand::Show { serial, json }) => {
             let c = vsc.get_card(op, &serial).await?;
             if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Card(CardCommand::Resend { serial, json }) => {
+            let c = vsc.resend_invitation(op, &serial).await?;
+            // Deliver now: without a running server nothing else would.
+            vsc.deliver_due().await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Outbox { to, limit, json } => {
+            for m in vsc.outbox(to.as_deref(), limit).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!("--- {} {} to {} [{}] {}", m.created_at, m.channel, m.to, m.status, m.kind);
+                    if let Some(s) = &m.subject {
+                        println!("Subject: {s}");
+                    }
+                    println!("{}\n", m.body.trim_end());
+                }
+            }
+        }
+        AdminCommand::Remind => {
+            let n = vsc.send_reminders().await?;
+            vsc.deliver_due().await?;
+            println!("{n} reminder(s) sent");
         }
         AdminCommand::Card(CardCommand::Revoke { serial, reason, json }) => {
             let c = vsc.revoke_card(op, &serial, reason.as_deref()).await?;

@@ -82,6 +82,7 @@ async fn run_issuance(config: Config, cards: usize, algorithm: KeyAlgorithm, jso
                     email: format!("holder{i}@bench.example"),
                     mobile: None,
                     subject_cn: None,
+                    directory_account: None,
                 },
             )
             .await?;

@@ -80,6 +80,21 @@ pub enum AdminCommand {
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Messages in the outbox (the local outbox is the delivery channel when no SMTP/SMS gateway
+    /// is configured), oldest first.
+    Outbox {
+        /// Only messages to this address or number.
+        #[arg(long, value_name = "E")]
+        to: Option<String>,
+        /// How many of the newest messages.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send enrolment reminders that are due now (the server also does this every 10 minutes).
+    Remind,
     /// Show the newest audit events.
     Audit {
         /// How many events.
@@ -149,6 +164,9 @@ pub enum UserCommand {
         /// Subject CN (default: a generated 12-digit number).
         #[arg(long)]
         subject_cn: Option<String>,
+        /// Directory (AD) account name, activated when the holder completes enrolment.
+        #[arg(long)]
+        directory_account: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -186,6 +204,14 @@ pub enum CardCommand {
     },
     /// Show a card.
     Show {
+        /// Card serial.
+        serial: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a new enrolment invitation (the previous link stops working).
+    Resend {
         /// Card serial.
         serial: String,
         /// Print JSON.

@@ -7,6 +7,8 @@ use std::fmt;
 pub enum Actor {
     /// An RA staff member (by email).
     Staff(String),
+    /// A card holder (by email).
+    Holder(String),
     /// The operator at the `vsc admin` command line.
     Operator,
     /// The service itself (jobs, start-up).
@@ -17,6 +19,7 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::Staff(email) => write!(f, "staff:{email}"),
+            Actor::Holder(email) => write!(f, "holder:{email}"),
             Actor::Operator => f.write_str("operator"),
             Actor::System => f.write_str("system"),
         }

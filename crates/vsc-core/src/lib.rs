@@ -6,6 +6,7 @@ pub mod audit;
 pub mod card;
 pub mod clock;
 pub mod email;
+pub mod enrolment;
 pub mod error;
 pub mod names;
 pub mod role;

@@ -8,6 +8,7 @@ pub mod kek;
 pub mod keys;
 pub mod pem;
 pub mod random;
+pub mod secret;
 pub mod token;
 
 pub use ca::{CaBundle, CardSubject, IssuingCa};

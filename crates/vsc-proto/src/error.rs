@@ -27,6 +27,18 @@ pub enum ErrorCode {
     /// The action is not allowed in the object's current state (e.g. revoking a revoked card).
     #[serde(rename = "ST0001InvalidState")]
     InvalidState,
+    /// The sign-in failed: wrong email or passcode (never says which), or sign-in is locked.
+    #[serde(rename = "AU0003SignInFailed")]
+    SignInFailed,
+    /// The enrolment or reset link has expired.
+    #[serde(rename = "EN0001LinkExpired")]
+    LinkExpired,
+    /// The link was already used.
+    #[serde(rename = "EN0002LinkUsed")]
+    LinkUsed,
+    /// Too many requests; retry later.
+    #[serde(rename = "RL0001RateLimited")]
+    RateLimited,
     /// Something failed inside the service; `id` identifies the logged detail.
     #[serde(rename = "SV0001Internal")]
     Internal,

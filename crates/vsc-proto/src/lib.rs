@@ -4,11 +4,16 @@
 pub mod audit;
 pub mod card;
 pub mod error;
+pub mod holder;
 pub mod organisation;
 pub mod user;
 
 pub use audit::{AuditEventView, AuditPage};
 pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use holder::{
+    AnswerInput, ChangeQuestionsRequest, CodeRequest, CodeSent, EnrolmentRequest, EnrolmentView, HolderView,
+    QuestionView, SessionView, SignInRequest, SignInView,
+};
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
 pub use user::{CreateUserRequest, UserView};

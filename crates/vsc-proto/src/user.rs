@@ -24,6 +24,9 @@ pub struct CreateUserRequest {
     /// Optional subject CN; a unique 12-digit one is generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_cn: Option<String>,
+    /// Optional directory (AD) account name, activated when the holder completes enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_account: Option<String>,
 }
 
 /// A user as the API shows it.

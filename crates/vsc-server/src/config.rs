@@ -135,7 +135,9 @@ impl Config {
         }
         let public = self.public_url();
         if public.starts_with("http://") && !is_loopback_url(&public) {
-            return Err(format!("configuration: public_url {public} must use https (http is allowed only on loopback)"));
+            return Err(format!(
+                "configuration: public_url {public} must use https (http is allowed only on loopback)"
+            ));
         }
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
@@ -198,7 +200,11 @@ pub fn is_loopback_url(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
     let host = rest.split('/').next().unwrap_or(rest);
     let host = host.rsplit('@').next().unwrap_or(host);
-    let host = if host.starts_with('[') { host.split(']').next().unwrap_or(host).trim_start_matches('[') } else { host.split(':').next().unwrap_or(host) };
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or(host).trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
     host == "localhost" || host == "::1" || host.starts_with("127.")
 }
 

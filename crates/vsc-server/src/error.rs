@@ -30,6 +30,21 @@ pub enum ServiceError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A link (enrolment, reset) expired.
+    #[error("{0}")]
+    LinkExpired(String),
+    /// A single-use link was already used.
+    #[error("{0}")]
+    LinkUsed(String),
+    /// Too many requests in a short time.
+    #[error("{0}")]
+    RateLimited(String),
+    /// A holder sign-in failed (wrong email or passcode, never saying which, or locked).
+    #[error("{0}")]
+    SignInFailed(String),
+    /// No valid holder session.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

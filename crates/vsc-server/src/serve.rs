@@ -52,10 +52,16 @@ impl Server {
             vsc.config().data_dir.display(),
             vsc.kek_id()
         );
-        let pool = tokio::spawn(keep_pool_filled(vsc.clone()));
+        let jobs = [
+            tokio::spawn(keep_pool_filled(vsc.clone())),
+            tokio::spawn(crate::service::run_delivery_worker(vsc.clone())),
+            tokio::spawn(send_reminders(vsc.clone())),
+        ];
         let app = crate::api::router(vsc.clone());
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
-        pool.abort();
+        for job in jobs {
+            job.abort();
+        }
         vsc.store().close().await;
         result.map_err(|e| ServiceError::Startup(format!("server error: {e}")))
     }
@@ -69,6 +75,17 @@ async fn keep_pool_filled(vsc: Vsc) {
             Err(e) => tracing::warn!(error = %e, "RSA key pool refill failed"),
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn send_reminders(vsc: Vsc) {
+    loop {
+        match vsc.send_reminders().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sent = n, "enrolment reminders sent"),
+            Err(e) => tracing::warn!(error = %e, "enrolment reminder pass failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(600)).await;
     }
 }
 

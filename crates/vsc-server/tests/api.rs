@@ -33,6 +33,7 @@ fn user_req(org: &str, email: &str) -> CreateUserRequest {
         email: email.into(),
         mobile: None,
         subject_cn: None,
+        directory_account: None,
     }
 }
 
@@ -99,6 +100,7 @@ async fn walkthrough_issues_v2_cards_that_openssl_verifies(b: Backend) {
             email: "sean.o'sullivan@elsewhere.nhs.uk".into(),
             mobile: Some("+44 7700 900123".into()),
             subject_cn: None,
+            directory_account: None,
         })
         .await
         .unwrap();

@@ -218,3 +218,20 @@ pub async fn count(conn: &mut Conn) -> Result<i64, StoreError> {
 pub async fn key_count(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM card_keys").fetch_one(conn).await?.try_get("n")?)
 }
+
+/// Move a card from `from` to `to`; returns whether it was in `from`.
+pub async fn set_state(conn: &mut Conn, card_id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE cards SET state = $3 WHERE id = $1 AND state = $2")
+        .bind(card_id)
+        .bind(from)
+        .bind(to)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Find a card by id.
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<CardRow>, StoreError> {
+    let q = sqlx::AssertSqlSafe(format!("{SELECT} WHERE c.id = $1"));
+    sqlx::query(q).bind(id).fetch_optional(conn).await?.as_ref().map(row).transpose()
+}

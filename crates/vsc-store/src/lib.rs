@@ -6,9 +6,12 @@
 pub mod audit;
 pub mod ca;
 pub mod cards;
+pub mod enrolments;
 pub mod error;
+pub mod holders;
 pub mod key_pool;
 pub mod organisations;
+pub mod outbox;
 pub mod roles;
 pub mod scratch;
 pub mod staff;

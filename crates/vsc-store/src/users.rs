@@ -104,3 +104,9 @@ pub async fn by_email_key(conn: &mut Conn, email_key: &str) -> Result<Option<Use
 pub async fn subject_cn_taken(conn: &mut Conn, subject_cn: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("SELECT 1 FROM users WHERE subject_cn = $1").bind(subject_cn).fetch_optional(conn).await?.is_some())
 }
+
+/// Set a user's mobile number.
+pub async fn set_mobile(conn: &mut Conn, id: &str, mobile: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET mobile = $2 WHERE id = $1").bind(id).bind(mobile).execute(conn).await?;
+    Ok(())
+}

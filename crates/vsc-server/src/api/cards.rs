@@ -65,3 +65,18 @@ pub async fn revoke(
     };
     Ok(Json(vsc.revoke_card(&who, &serial, req.reason.as_deref()).await?))
 }
+
+/// Send a new enrolment invitation for a card awaiting enrolment; the previous link stops working.
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/invitation", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    responses(
+        (status = 202, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Card is not awaiting enrolment")))]
+pub async fn resend_invitation(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+) -> Result<(StatusCode, Json<CardView>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(vsc.resend_invitation(&who, &serial).await?)))
+}

@@ -53,6 +53,17 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message.clone(), *field)
             }
             ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m.clone(), None),
+            ServiceError::LinkExpired(m) => ApiError::new(StatusCode::GONE, ErrorCode::LinkExpired, m.clone(), None),
+            ServiceError::LinkUsed(m) => ApiError::new(StatusCode::GONE, ErrorCode::LinkUsed, m.clone(), None),
+            ServiceError::RateLimited(m) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, m.clone(), None)
+            }
+            ServiceError::SignInFailed(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::SignInFailed, m.clone(), None)
+            }
+            ServiceError::Unauthenticated(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, m.clone(), None)
+            }
             // A uniqueness race lost to a concurrent request: the caller can retry.
             ServiceError::Store(vsc_store::StoreError::Constraint(_)) => ApiError::new(
                 StatusCode::CONFLICT,

@@ -3,9 +3,11 @@
 mod audit;
 mod auth;
 mod cards;
+mod enrolment;
 pub mod errors;
 mod extract;
 mod health;
+pub mod holder;
 mod organisations;
 mod pki;
 mod users;
@@ -32,7 +34,9 @@ use crate::Vsc;
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "ra", description = "Registration Authority API (bearer token of an RA staff account)"),
-        (name = "pki", description = "Public PKI material")
+        (name = "pki", description = "Public PKI material"),
+        (name = "enrolment", description = "Card holder enrolment from the invitation link"),
+        (name = "self-service", description = "Card holder's own account (holder session as bearer token or cookie)")
     )
 )]
 struct ApiDoc;
@@ -57,6 +61,15 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(cards::issue))
         .routes(routes!(cards::get))
         .routes(routes!(cards::revoke))
+        .routes(routes!(cards::resend_invitation))
+        .routes(routes!(enrolment::show, enrolment::submit))
+        .routes(routes!(enrolment::resend_code))
+        .routes(routes!(enrolment::verify))
+        .routes(routes!(holder::sign_in))
+        .routes(routes!(holder::verify_sign_in))
+        .routes(routes!(holder::me))
+        .routes(routes!(holder::sign_out))
+        .routes(routes!(holder::change_questions))
         .routes(routes!(pki::ca_pem))
         .routes(routes!(audit::list))
 }

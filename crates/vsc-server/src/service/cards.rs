@@ -147,7 +147,7 @@ impl Vsc {
         views::card(&row, roles, &keys, now)
     }
 
-    async fn visible_card(
+    pub(super) async fn visible_card(
         &self,
         conn: &mut Conn,
         who: &Principal,

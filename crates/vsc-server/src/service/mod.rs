@@ -4,8 +4,11 @@
 
 mod audit;
 mod cards;
+mod enrolment;
+mod holder;
 mod key_pool;
 mod organisations;
+mod outbox;
 mod staff;
 mod startup;
 mod users;
@@ -19,7 +22,9 @@ use vsc_crypto::{IssuingCa, Kek};
 use vsc_store::{Conn, Store};
 
 pub use cards::IssueCard;
+pub use holder::Holder;
 pub use key_pool::refill_rsa_pool;
+pub use outbox::{OutboxMessage, run_delivery_worker};
 pub use staff::BootstrapOutcome;
 
 use crate::{Config, ServiceError};
@@ -64,6 +69,9 @@ pub struct Vsc {
     ca: Arc<IssuingCa>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
+    email: Arc<crate::notify::email::EmailChannel>,
+    sms: Arc<crate::notify::sms::SmsChannel>,
+    outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Vsc {

@@ -9,6 +9,8 @@ use vsc_crypto::{CaBundle, GeneratedKey, IssuingCa, Kek, SealedKey};
 use vsc_store::{Store, StoreError, ca, system};
 
 use super::Vsc;
+use crate::notify::email::EmailChannel;
+use crate::notify::sms::SmsChannel;
 use crate::{Config, ServiceError};
 
 const KEK_ID: &str = "kek_id";
@@ -29,7 +31,18 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         .map_err(|e| ServiceError::Startup(format!("cannot open database {}: {e}", vsc_store::redact_url(&url))))?;
     let kek = load_kek(&store, &config).await?;
     let ca = load_or_create_ca(&store, &kek, &config, clock.as_ref()).await?;
-    Ok(Vsc { store, kek: Arc::new(kek), ca: Arc::new(ca), clock, config: Arc::new(config) })
+    let email = EmailChannel::from_config(&config).map_err(ServiceError::Startup)?;
+    let sms = SmsChannel::from_config(&config).map_err(ServiceError::Startup)?;
+    Ok(Vsc {
+        store,
+        kek: Arc::new(kek),
+        ca: Arc::new(ca),
+        clock,
+        config: Arc::new(config),
+        email: Arc::new(email),
+        sms: Arc::new(sms),
+        outbox_wake: Arc::new(tokio::sync::Notify::new()),
+    })
 }
 
 /// The node's KEK. A new key file is made only for a database that has none yet: a node joining an

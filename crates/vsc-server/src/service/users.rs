@@ -19,6 +19,16 @@ impl Vsc {
             req.mobile.as_deref().filter(|m| !m.trim().is_empty()).map(|m| Mobile::parse("mobile", m)).transpose()?;
         let given_cn = req.subject_cn.as_deref().map(|c| SubjectCn::parse("subject_cn", c)).transpose()?;
         let org_code = vsc_core::OrgCode::parse("organisation", &req.organisation)?;
+        let directory_account = req.directory_account.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        if let Some(d) = directory_account
+            && (d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)))
+        {
+            return Err(vsc_core::DomainError::invalid(
+                "directory_account",
+                "a directory account name has up to 64 letters, digits, dots, hyphens, underscores, @ or \\",
+            )
+            .into());
+        }
         let now = self.now();
 
         let mut tx = self.store.begin().await?;
@@ -74,6 +84,9 @@ impl Vsc {
             },
         )
         .await?;
+        if let Some(d) = directory_account {
+            vsc_store::holders::add_directory_account(&mut tx, &id, d, now.unix_timestamp()).await?;
+        }
         self.audit(
             &mut tx,
             AuditRecord {

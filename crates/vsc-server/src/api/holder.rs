@@ -1,0 +1,99 @@
+//! `/api/v1/self/…`: the JSON mirror of the Self-Service Portal.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use vsc_proto::{ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SessionView, SignInRequest, SignInView};
+
+use super::errors::ApiError;
+use super::extract::ApiJson;
+use crate::Vsc;
+use crate::service::Holder;
+
+/// Cookie carrying the portal session.
+pub const SESSION_COOKIE: &str = "vsc_session";
+
+/// The session token of a request: `Authorization: Bearer` or the portal cookie.
+pub fn session_token(parts: &Parts) -> Option<String> {
+    let bearer = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string());
+    bearer.or_else(|| cookie(parts, SESSION_COOKIE))
+}
+
+/// A cookie's value.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// The authenticated holder of a request, with the session token.
+pub struct HolderAuth(pub Holder, pub String);
+
+impl FromRequestParts<Vsc> for HolderAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, vsc: &Vsc) -> Result<Self, Self::Rejection> {
+        let token = session_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        Ok(HolderAuth(vsc.holder_session(&token).await?, token))
+    }
+}
+
+/// Sign-in step 1: email and passcode. Wrong email and wrong passcode give the same answer.
+#[utoipa::path(post, path = "/api/v1/self/sign-in", tag = "self-service",
+    request_body = SignInRequest,
+    responses((status = 200, body = SignInView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed")))]
+pub async fn sign_in(
+    State(vsc): State<Vsc>,
+    ApiJson(req): ApiJson<SignInRequest>,
+) -> Result<Json<SignInView>, ApiError> {
+    Ok(Json(vsc.sign_in(&req.email, &req.passcode).await?))
+}
+
+/// Sign-in step 2: the SMS code → a session.
+#[utoipa::path(post, path = "/api/v1/self/sign-in/{sign_in}/verify", tag = "self-service",
+    params(("sign_in" = String, Path, description = "From step 1")),
+    request_body = CodeRequest,
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn verify_sign_in(
+    State(vsc): State<Vsc>,
+    Path(sign_in): Path<String>,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<Json<SessionView>, ApiError> {
+    Ok(Json(vsc.verify_sign_in(&sign_in, &req.code).await?))
+}
+
+/// The holder's details, cards and devices.
+#[utoipa::path(get, path = "/api/v1/self", tag = "self-service", security(("bearer" = [])),
+    responses((status = 200, body = HolderView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(vsc): State<Vsc>, HolderAuth(holder, _): HolderAuth) -> Result<Json<HolderView>, ApiError> {
+    Ok(Json(vsc.holder_view(&holder).await?))
+}
+
+/// End the session.
+#[utoipa::path(post, path = "/api/v1/self/sign-out", tag = "self-service", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn sign_out(State(vsc): State<Vsc>, HolderAuth(_, token): HolderAuth) -> Result<StatusCode, ApiError> {
+    vsc.sign_out(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace the security questions (the current passcode is required).
+#[utoipa::path(put, path = "/api/v1/self/questions", tag = "self-service", security(("bearer" = [])),
+    request_body = ChangeQuestionsRequest,
+    responses((status = 204), (status = 422, body = ErrorBody)))]
+pub async fn change_questions(
+    State(vsc): State<Vsc>,
+    HolderAuth(holder, _): HolderAuth,
+    ApiJson(req): ApiJson<ChangeQuestionsRequest>,
+) -> Result<StatusCode, ApiError> {
+    vsc.change_questions(&holder, &req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,254 @@
+//! The messages vsc sends, rendered from askama templates in `templates/email/` (a plain-text
+//! and an HTML version of each email), and [`redact`] for keeping delivered messages.
+
+use askama::Template;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+use vsc_core::CardType;
+
+use super::email::EmailMessage;
+use super::sms::SmsMessage;
+
+/// Dates as in "7 December 2026".
+const DATE: &[FormatItem<'static>] = format_description!("[day padding:none] [month repr:long] [year]");
+/// Times as in "14:05".
+const TIME: &[FormatItem<'static>] = format_description!("[hour]:[minute]");
+
+/// What every email about one card needs.
+struct CardMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    /// The card can also make advanced electronic signatures.
+    v2: bool,
+    serial: &'a str,
+    link: &'a str,
+    /// Pre-formatted expiry date of the link (invitation and reminder only).
+    expires: String,
+}
+
+/// What the portal-locked email needs.
+struct LockedMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    /// Pre-formatted time and date, e.g. "14:05 UTC on 7 December 2026".
+    until: String,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/reminder.txt")]
+struct ReminderText<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/reminder.html")]
+struct ReminderHtml<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/setup_complete.txt")]
+struct SetupCompleteText<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/setup_complete.html")]
+struct SetupCompleteHtml<'a> {
+    m: &'a CardMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/portal_locked.txt")]
+struct PortalLockedText<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/portal_locked.html")]
+struct PortalLockedHtml<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+/// Subject suffix naming what a V2 card adds.
+const V2_PURPOSE: &str = "for authentication and e-signatures";
+
+/// Invitation to enrol a newly issued card (distinct wording for V1 = authentication-only card
+/// and V2 = card that can also make advanced electronic signatures). `link` is absolute;
+/// `expires` is shown as a date (e.g. "7 December 2026").
+pub fn invitation(
+    to: &str,
+    holder_name: &str,
+    card_type: CardType,
+    serial: &str,
+    link: &str,
+    expires: OffsetDateTime,
+) -> Result<EmailMessage, String> {
+    let m =
+        card_mail(card_subject("Set up your virtual smartcard", "", card_type), holder_name, card_type, serial, link)?;
+    let m = CardMail { expires: date(expires)?, ..m };
+    finish(to, &m.subject, InvitationText { m: &m }.render(), InvitationHtml { m: &m }.render())
+}
+
+/// Reminder for a holder who has not enrolled yet (V1/V2 wording), same link and expiry.
+pub fn reminder(
+    to: &str,
+    holder_name: &str,
+    card_type: CardType,
+    serial: &str,
+    link: &str,
+    expires: OffsetDateTime,
+) -> Result<EmailMessage, String> {
+    let subject = card_subject("Reminder: set up your virtual smartcard", "", card_type);
+    let m = card_mail(subject, holder_name, card_type, serial, link)?;
+    let m = CardMail { expires: date(expires)?, ..m };
+    finish(to, &m.subject, ReminderText { m: &m }.render(), ReminderHtml { m: &m }.render())
+}
+
+/// "Your virtual smartcard is ready" after enrolment (V1/V2 wording), with a link to the
+/// portal home.
+pub fn setup_complete(
+    to: &str,
+    holder_name: &str,
+    card_type: CardType,
+    serial: &str,
+    portal_link: &str,
+) -> Result<EmailMessage, String> {
+    let subject = card_subject("Your virtual smartcard", " is ready", card_type);
+    let m = card_mail(subject, holder_name, card_type, serial, portal_link)?;
+    finish(to, &m.subject, SetupCompleteText { m: &m }.render(), SetupCompleteHtml { m: &m }.render())
+}
+
+/// Portal sign-in locked after repeated failures, until `until`.
+pub fn portal_locked(
+    to: &str,
+    holder_name: &str,
+    until: OffsetDateTime,
+    portal_link: &str,
+) -> Result<EmailMessage, String> {
+    check_link(portal_link)?;
+    let until = until.to_offset(UtcOffset::UTC);
+    let time = until.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
+    let m = LockedMail {
+        subject: "Sign-in to your smartcard portal is temporarily locked".into(),
+        holder_name: holder_name.trim(),
+        until: format!("{time} UTC on {}", date(until)?),
+        link: portal_link,
+    };
+    finish(to, &m.subject, PortalLockedText { m: &m }.render(), PortalLockedHtml { m: &m }.render())
+}
+
+/// The SMS carrying a 6-digit verification code (valid 10 minutes).
+pub fn sms_code(to: &str, code: &str) -> SmsMessage {
+    // Plain ASCII keeps the message in one GSM-7 segment.
+    SmsMessage {
+        to: to.to_string(),
+        body: format!("Your vsc verification code is {code}. It is valid for 10 minutes. Do not share it with anyone."),
+    }
+}
+
+/// Remove links (http/https URLs) and 6-digit codes from a delivered message body, leaving the
+/// rest readable: URLs become "[link removed]" and standalone 6-digit numbers "[code removed]".
+/// Longer or shorter digit runs (card serials, years) and digits inside words are kept.
+pub fn redact(body: &str) -> String {
+    const LINK: &str = "[link removed]";
+    const CODE: &str = "[code removed]";
+    let mut out = String::with_capacity(body.len());
+    let mut prev: Option<char> = None;
+    let mut pos = 0;
+    while let Some(rest) = body.get(pos..) {
+        let Some(c) = rest.chars().next() else { break };
+        let after_word = prev.is_some_and(char::is_alphanumeric);
+        if !after_word && let Some(len) = url_len(rest) {
+            out.push_str(LINK);
+            prev = rest.get(..len).and_then(|u| u.chars().next_back());
+            pos += len;
+            continue;
+        }
+        if c.is_ascii_digit() && !after_word {
+            let run = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let digits = rest.get(..run).unwrap_or_default();
+            let before_word = rest.get(run..).and_then(|s| s.chars().next()).is_some_and(char::is_alphanumeric);
+            out.push_str(if run == 6 && !before_word { CODE } else { digits });
+            prev = digits.chars().next_back();
+            pos += run;
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+        pos += c.len_utf8();
+    }
+    out
+}
+
+/// Byte length of the http(s) URL `text` begins with, if it begins with one. The URL runs up
+/// to white space or a quote or angle bracket; punctuation that ends a sentence is left out.
+fn url_len(text: &str) -> Option<usize> {
+    let scheme = ["https://", "http://"]
+        .into_iter()
+        .find(|s| text.get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s)))?;
+    let end = text.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')).unwrap_or(text.len());
+    let url = text.get(..end)?.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}']);
+    (url.len() > scheme.len()).then_some(url.len())
+}
+
+/// "Set up your virtual smartcard" + " for authentication and e-signatures" (V2) + `tail`.
+fn card_subject(head: &str, tail: &str, card_type: CardType) -> String {
+    match card_type {
+        CardType::V1 => format!("{head}{tail}"),
+        CardType::V2 => format!("{head} {V2_PURPOSE}{tail}"),
+    }
+}
+
+fn card_mail<'a>(
+    subject: String,
+    holder_name: &'a str,
+    card_type: CardType,
+    serial: &'a str,
+    link: &'a str,
+) -> Result<CardMail<'a>, String> {
+    check_link(link)?;
+    Ok(CardMail {
+        subject,
+        holder_name: holder_name.trim(),
+        v2: card_type == CardType::V2,
+        serial: serial.trim(),
+        link,
+        expires: String::new(),
+    })
+}
+
+/// Links in emails must be absolute. The link itself is not quoted: it may hold a token.
+fn check_link(link: &str) -> Result<(), String> {
+    let ok = url_len(link) == Some(link.len());
+    if ok { Ok(()) } else { Err("a link in an email must be an absolute http:// or https:// URL".into()) }
+}
+
+fn date(at: OffsetDateTime) -> Result<String, String> {
+    at.to_offset(UtcOffset::UTC).format(DATE).map_err(|e| format!("formatting a date: {e}"))
+}
+
+fn finish(
+    to: &str,
+    subject: &str,
+    text: askama::Result<String>,
+    html: askama::Result<String>,
+) -> Result<EmailMessage, String> {
+    let text = text.map_err(|e| format!("rendering the text of {subject:?}: {e}"))?;
+    let html = html.map_err(|e| format!("rendering the HTML of {subject:?}: {e}"))?;
+    Ok(EmailMessage { to: to.trim().to_string(), subject: subject.to_string(), text, html })
+}

@@ -1,0 +1,342 @@
+//! Card holders in the Self-Service Portal: sign-in (passcode, then the SMS code), sessions,
+//! the holder's own view, sign-out and changing security questions.
+
+use time::Duration;
+use vsc_core::enrolment::{self as rules};
+use vsc_core::{Actor, AuditRecord, EmailAddress};
+use vsc_crypto::{SecretToken, SystemRng, TokenHash};
+use vsc_proto::{ChangeQuestionsRequest, HolderView, SessionView, SignInView};
+use vsc_store::{Conn, StoreError, holders, organisations, users};
+
+use super::enrolment::code_hash;
+use super::{Vsc, new_id, ts, views};
+use crate::ServiceError;
+use crate::notify::templates;
+
+const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
+
+/// An authenticated card holder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    /// User id.
+    pub user_id: String,
+}
+
+impl Vsc {
+    /// Open a holder session (inside the caller's transaction).
+    pub(crate) async fn open_session(&self, conn: &mut Conn, user_id: &str) -> Result<SessionView, ServiceError> {
+        let now = self.now();
+        let expires = now + Duration::seconds(rules::SESSION_SECONDS);
+        let token = SecretToken::generate("vss");
+        holders::create_session(
+            conn,
+            &new_id(),
+            &token.hash().0,
+            user_id,
+            now.unix_timestamp(),
+            expires.unix_timestamp(),
+        )
+        .await?;
+        Ok(SessionView { session: token.expose().to_string(), expires_at: expires })
+    }
+
+    async fn audit_sign_in(
+        &self,
+        user: Option<&users::UserRow>,
+        email: &str,
+        action: &'static str,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(email.to_string()),
+                action,
+                org_id: user.map(|u| u.org_id.clone()),
+                target: user.map(|u| format!("user:{}", u.id)),
+                detail: serde_json::json!({ "reason": reason }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Portal sign-in, step 1. Wrong email and wrong passcode answer alike and take the same time
+    /// (one Argon2id verification either way); repeated failures lock sign-in and email the holder.
+    pub async fn sign_in(&self, email: &str, passcode: &str) -> Result<SignInView, ServiceError> {
+        let now = self.now().unix_timestamp();
+        let email_key = EmailAddress::parse("email", email).map(|e| e.key()).unwrap_or_default();
+        let (user, creds) = {
+            let mut conn = self.store.conn().await?;
+            let user = if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? };
+            let creds = match &user {
+                Some(u) => holders::credentials(&mut conn, &u.id).await?,
+                None => None,
+            };
+            (user, creds)
+        };
+        let presented = passcode.to_string();
+        let stored = creds.as_ref().map(|c| c.passcode_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || match stored {
+            Some(h) => vsc_crypto::secret::verify(&presented, &h),
+            None => {
+                vsc_crypto::secret::verify_dummy(&presented);
+                false
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Startup(format!("verification task failed: {e}")))?;
+
+        let (Some(user), Some(creds)) = (user, creds) else {
+            self.audit_sign_in(None, email, "holder.sign_in_failed", "unknown email or not enrolled").await?;
+            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        };
+        if creds.sign_in_locked_until.is_some_and(|t| t > now) {
+            self.audit_sign_in(Some(&user), email, "holder.sign_in_failed", "locked").await?;
+            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        }
+        let mut tx = self.store.begin().await?;
+        if !matches {
+            let failures = holders::count_sign_in_failure(&mut tx, &user.id).await?;
+            let mut reason = "wrong passcode";
+            if failures >= rules::SIGN_IN_MAX_FAILURES {
+                let until = now + rules::SIGN_IN_LOCK_SECONDS;
+                holders::lock_sign_in(&mut tx, &user.id, until).await?;
+                let mail = templates::portal_locked(
+                    &user.email,
+                    &format!("{} {}", user.forename, user.surname),
+                    ts(until),
+                    &format!("{}/self-service/", self.config.public_url()),
+                )
+                .map_err(ServiceError::Startup)?;
+                self.enqueue_email(&mut tx, "portal_locked", &mail).await?;
+                reason = "wrong passcode; sign-in locked";
+            }
+            self.audit(
+                &mut tx,
+                AuditRecord {
+                    actor: Actor::Holder(user.email.clone()),
+                    action: "holder.sign_in_failed",
+                    org_id: Some(user.org_id.clone()),
+                    target: Some(format!("user:{}", user.id)),
+                    detail: serde_json::json!({ "reason": reason, "failures": failures }).to_string(),
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            self.wake_outbox();
+            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        }
+        let Some(mobile) = user.mobile.clone() else {
+            return Err(vsc_core::DomainError::InvalidState(
+                "no second factor is registered; contact your Registration Authority (RA)".into(),
+            )
+            .into());
+        };
+        holders::reset_sign_in_failures(&mut tx, &user.id).await?;
+        let token = SecretToken::generate("vsi");
+        let scope = hex::encode(token.hash().0);
+        let code = rules::one_time_code(&mut SystemRng);
+        holders::create_sign_in(
+            &mut tx,
+            &token.hash().0,
+            &user.id,
+            &code_hash(&scope, &code),
+            now,
+            now + rules::CODE_TTL_SECONDS,
+        )
+        .await?;
+        self.enqueue_sms(&mut tx, "sign_in_code", &templates::sms_code(&mobile, &code)).await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(user.email.clone()),
+                action: "holder.sign_in_passcode_ok",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "second_factor": "sms" }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        Ok(SignInView { sign_in: token.expose().to_string(), mobile_hint: rules::mobile_hint(&mobile) })
+    }
+
+    /// Portal sign-in, step 2: the SMS code → a session.
+    pub async fn verify_sign_in(&self, sign_in: &str, code: &str) -> Result<SessionView, ServiceError> {
+        let now = self.now().unix_timestamp();
+        let hash = TokenHash::of(sign_in);
+        let mut tx = self.store.begin().await?;
+        let expired = || ServiceError::SignInFailed("this sign-in has expired; start again".into());
+        let s = holders::sign_in(&mut tx, &hash.0).await?.ok_or_else(expired)?;
+        let Some(user_id) = s.user_id.clone() else { return Err(expired()) };
+        if s.completed_at.is_some() || s.expires_at <= now || s.attempts >= rules::CODE_MAX_ATTEMPTS {
+            return Err(expired());
+        }
+        let ok = match (rules::clean_code(code), &s.code_hash) {
+            (Some(c), Some(stored)) => {
+                let presented = code_hash(&hex::encode(hash.0), &c);
+                TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
+            }
+            _ => false,
+        };
+        let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(expired)?;
+        if !ok {
+            let attempts = holders::count_wrong_sign_in_code(&mut tx, &hash.0).await?;
+            self.audit(
+                &mut tx,
+                AuditRecord {
+                    actor: Actor::Holder(user.email.clone()),
+                    action: "holder.sign_in_failed",
+                    org_id: Some(user.org_id.clone()),
+                    target: Some(format!("user:{}", user.id)),
+                    detail: serde_json::json!({ "reason": "wrong code", "attempts": attempts }).to_string(),
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            let left = rules::CODE_MAX_ATTEMPTS - attempts;
+            return Err(vsc_core::DomainError::invalid(
+                "code",
+                if left > 0 {
+                    format!("the code is wrong; {left} attempt(s) left")
+                } else {
+                    "the code is wrong; start again".into()
+                },
+            )
+            .into());
+        }
+        if !holders::complete_sign_in(&mut tx, &hash.0, now).await? {
+            return Err(expired());
+        }
+        let session = self.open_session(&mut tx, &user.id).await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(user.email.clone()),
+                action: "holder.signed_in",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "method": "sms" }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(session)
+    }
+
+    /// The holder of a live session token.
+    pub async fn holder_session(&self, token: &str) -> Result<Holder, ServiceError> {
+        let presented = TokenHash::of(token);
+        let mut conn = self.store.conn().await?;
+        let unauth = || ServiceError::Unauthenticated("sign in to the Self-Service Portal".into());
+        let (user_id, stored) =
+            holders::session(&mut conn, &presented.0, self.now().unix_timestamp()).await?.ok_or_else(unauth)?;
+        if !TokenHash::from_slice(&stored).is_some_and(|s| s.matches(&presented)) {
+            return Err(unauth());
+        }
+        Ok(Holder { user_id })
+    }
+
+    /// End a session.
+    pub async fn sign_out(&self, token: &str) -> Result<(), ServiceError> {
+        let mut conn = self.store.conn().await?;
+        holders::end_session(&mut conn, &TokenHash::of(token).0, self.now().unix_timestamp()).await?;
+        Ok(())
+    }
+
+    /// The holder's own details, cards and devices.
+    pub async fn holder_view(&self, holder: &Holder) -> Result<HolderView, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        let user = users::by_id(&mut conn, &holder.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
+        let org = organisations::by_id(&mut conn, &user.org_id).await?.map(|o| o.name).unwrap_or_default();
+        let directory = holders::directory_accounts(&mut conn, &user.id).await?;
+        let view = views::load_user(&mut conn, user, self.now()).await?;
+        Ok(HolderView {
+            id: view.id,
+            forename: view.forename,
+            surname: view.surname,
+            display_name: view.display_name,
+            email: view.email,
+            mobile: view.mobile,
+            organisation: org,
+            cards: view.cards,
+            devices: Vec::new(),
+            directory_accounts: directory
+                .into_iter()
+                .map(|(name, state)| serde_json::json!({ "name": name, "state": state }))
+                .collect(),
+        })
+    }
+
+    /// Replace the security questions after re-checking the passcode.
+    pub async fn change_questions(&self, holder: &Holder, req: &ChangeQuestionsRequest) -> Result<(), ServiceError> {
+        let answers = rules::check_answers(
+            "answers",
+            &req.answers.iter().map(|a| (a.question, a.answer.clone())).collect::<Vec<_>>(),
+        )?;
+        let (user, creds, catalogue) = {
+            let mut conn = self.store.conn().await?;
+            let user = users::by_id(&mut conn, &holder.user_id)
+                .await?
+                .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
+            let creds = holders::credentials(&mut conn, &user.id)
+                .await?
+                .ok_or_else(|| ServiceError::Unauthenticated("not enrolled".into()))?;
+            (user, creds, holders::questions(&mut conn).await?)
+        };
+        if let Some((q, _)) = answers.iter().find(|(q, _)| !catalogue.iter().any(|c| c.id == *q)) {
+            return Err(
+                vsc_core::DomainError::invalid("answers", format!("question {q} is not in the catalogue")).into()
+            );
+        }
+        let presented = req.passcode.clone();
+        let to_hash = answers.clone();
+        let hashed = tokio::task::spawn_blocking(move || {
+            if !vsc_crypto::secret::verify(&presented, &creds.passcode_hash) {
+                return Ok(None);
+            }
+            to_hash
+                .iter()
+                .map(|(q, a)| vsc_crypto::secret::hash(a).map(|h| (*q, h)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        })
+        .await
+        .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
+        let Some(hashed) = hashed else {
+            return Err(vsc_core::DomainError::invalid("passcode", "the passcode is wrong").into());
+        };
+        let mut tx = self.store.begin().await?;
+        holders::set_answers(&mut tx, &user.id, &hashed).await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(user.email.clone()),
+                action: "holder.questions_changed",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "questions": answers.iter().map(|(q, _)| q).collect::<Vec<_>>() })
+                    .to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The security-question catalogue.
+    pub async fn questions(&self) -> Result<Vec<vsc_proto::QuestionView>, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        Ok(holders::questions(&mut conn)
+            .await?
+            .into_iter()
+            .map(|q| vsc_proto::QuestionView { id: q.id, text: q.text })
+            .collect())
+    }
+}

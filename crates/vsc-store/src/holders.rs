@@ -1,0 +1,272 @@
+//! Card holders' credentials: passcode, security answers, portal sessions and sign-ins, the
+//! security-question catalogue and directory accounts.
+
+use sqlx::Row;
+
+use crate::{Conn, StoreError};
+
+/// A catalogue question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    /// Id.
+    pub id: i64,
+    /// Text.
+    pub text: String,
+}
+
+/// Active security questions, by id.
+pub async fn questions(conn: &mut Conn) -> Result<Vec<Question>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, text FROM security_questions WHERE active = 1 ORDER BY id").fetch_all(conn).await?;
+    rows.iter().map(|r| Ok(Question { id: r.try_get("id")?, text: r.try_get("text")? })).collect()
+}
+
+/// A holder's stored credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credentials {
+    /// Passcode hash.
+    pub passcode_hash: String,
+    /// Consecutive failed portal sign-ins.
+    pub sign_in_failures: i64,
+    /// Portal sign-in locked until.
+    pub sign_in_locked_until: Option<i64>,
+}
+
+/// Set (or replace) a holder's passcode; resets sign-in failures.
+pub async fn set_passcode(conn: &mut Conn, user_id: &str, hash: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO holder_credentials (user_id, passcode_hash, updated_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) \
+         DO UPDATE SET passcode_hash = $2, updated_at = $3, sign_in_failures = 0, sign_in_locked_until = NULL",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A holder's credentials.
+pub async fn credentials(conn: &mut Conn, user_id: &str) -> Result<Option<Credentials>, StoreError> {
+    let r = sqlx::query(
+        "SELECT passcode_hash, sign_in_failures, sign_in_locked_until FROM holder_credentials WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| {
+        Ok(Credentials {
+            passcode_hash: r.try_get("passcode_hash")?,
+            sign_in_failures: r.try_get("sign_in_failures")?,
+            sign_in_locked_until: r.try_get("sign_in_locked_until")?,
+        })
+    })
+    .transpose()
+}
+
+/// Count a failed sign-in atomically; returns the new count.
+pub async fn count_sign_in_failure(conn: &mut Conn, user_id: &str) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "UPDATE holder_credentials SET sign_in_failures = sign_in_failures + 1 WHERE user_id = $1 RETURNING sign_in_failures",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(r.try_get("sign_in_failures")?)
+}
+
+/// Lock portal sign-in until `until` and reset the counter.
+pub async fn lock_sign_in(conn: &mut Conn, user_id: &str, until: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE holder_credentials SET sign_in_locked_until = $2, sign_in_failures = 0 WHERE user_id = $1")
+        .bind(user_id)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reset failures after a successful sign-in.
+pub async fn reset_sign_in_failures(conn: &mut Conn, user_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE holder_credentials SET sign_in_failures = 0, sign_in_locked_until = NULL WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Replace a holder's security answers.
+pub async fn set_answers(conn: &mut Conn, user_id: &str, answers: &[(i64, String)]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM security_answers WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+    for (q, hash) in answers {
+        sqlx::query("INSERT INTO security_answers (user_id, question_id, answer_hash) VALUES ($1, $2, $3)")
+            .bind(user_id)
+            .bind(*q)
+            .bind(hash.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A holder's chosen questions with answer hashes.
+pub async fn answers(conn: &mut Conn, user_id: &str) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT question_id, answer_hash FROM security_answers WHERE user_id = $1 ORDER BY question_id")
+            .bind(user_id)
+            .fetch_all(conn)
+            .await?;
+    rows.iter().map(|r| Ok((r.try_get("question_id")?, r.try_get("answer_hash")?))).collect()
+}
+
+/// Open a portal session.
+pub async fn create_session(
+    conn: &mut Conn,
+    id: &str,
+    token_hash: &[u8],
+    user_id: &str,
+    at: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO holder_sessions (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(token_hash.to_vec())
+    .bind(user_id)
+    .bind(at)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The user and stored hash of a live session.
+pub async fn session(conn: &mut Conn, token_hash: &[u8], now: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    let r = sqlx::query(
+        "SELECT user_id, token_hash FROM holder_sessions WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash.to_vec())
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| Ok((r.try_get("user_id")?, r.try_get("token_hash")?))).transpose()
+}
+
+/// End a session.
+pub async fn end_session(conn: &mut Conn, token_hash: &[u8], at: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE holder_sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL")
+        .bind(token_hash.to_vec())
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A pending portal sign-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignIn {
+    /// The holder, or `None` for a sign-in that can never succeed (unknown email / wrong passcode).
+    pub user_id: Option<String>,
+    /// SHA-256 of the code.
+    pub code_hash: Option<Vec<u8>>,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Wrong codes so far.
+    pub attempts: i64,
+    /// Completed.
+    pub completed_at: Option<i64>,
+}
+
+/// Record a sign-in awaiting its code.
+pub async fn create_sign_in(
+    conn: &mut Conn,
+    token_hash: &[u8],
+    user_id: &str,
+    code_hash: &[u8],
+    at: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_ins (token_hash, user_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash.to_vec())
+    .bind(user_id)
+    .bind(code_hash.to_vec())
+    .bind(expires_at)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A sign-in by token hash.
+pub async fn sign_in(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SignIn>, StoreError> {
+    let r = sqlx::query(
+        "SELECT user_id, code_hash, expires_at, attempts, completed_at FROM sign_ins WHERE token_hash = $1",
+    )
+    .bind(token_hash.to_vec())
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| {
+        Ok(SignIn {
+            user_id: r.try_get("user_id")?,
+            code_hash: r.try_get("code_hash")?,
+            expires_at: r.try_get("expires_at")?,
+            attempts: r.try_get("attempts")?,
+            completed_at: r.try_get("completed_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Count a wrong sign-in code; returns attempts so far.
+pub async fn count_wrong_sign_in_code(conn: &mut Conn, token_hash: &[u8]) -> Result<i64, StoreError> {
+    let r = sqlx::query("UPDATE sign_ins SET attempts = attempts + 1 WHERE token_hash = $1 RETURNING attempts")
+        .bind(token_hash.to_vec())
+        .fetch_one(conn)
+        .await?;
+    Ok(r.try_get("attempts")?)
+}
+
+/// Complete a sign-in; `false` if it was already completed.
+pub async fn complete_sign_in(conn: &mut Conn, token_hash: &[u8], at: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE sign_ins SET completed_at = $2 WHERE token_hash = $1 AND completed_at IS NULL")
+        .bind(token_hash.to_vec())
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Record a directory (AD) account to activate when enrolment completes.
+pub async fn add_directory_account(conn: &mut Conn, user_id: &str, name: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO directory_accounts (user_id, name, state, created_at) VALUES ($1, $2, 'pending', $3)")
+        .bind(user_id)
+        .bind(name)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Activate a holder's pending directory accounts; returns their names.
+pub async fn activate_directory_accounts(conn: &mut Conn, user_id: &str, at: i64) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE directory_accounts SET state = 'active', activated_at = $2 WHERE user_id = $1 AND state = 'pending' \
+         RETURNING name",
+    )
+    .bind(user_id)
+    .bind(at)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}
+
+/// A holder's directory accounts as (name, state).
+pub async fn directory_accounts(conn: &mut Conn, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT name, state FROM directory_accounts WHERE user_id = $1 ORDER BY name")
+        .bind(user_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("state")?))).collect()
+}
