@@ -17,12 +17,17 @@ pub struct Server {
 
 impl Server {
     /// Open the service and bind the listener.
-    pub async fn bind(config: Config) -> Result<Server, ServiceError> {
+    pub async fn bind(mut config: Config) -> Result<Server, ServiceError> {
         let addr = config.listen_addr().map_err(ServiceError::Startup)?;
-        let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| ServiceError::Startup(format!("cannot listen on {addr}: {e}")))?;
+        if config.public_url.is_none() {
+            // Links must point at the address actually bound (port 0 picks one).
+            let bound = listener.local_addr().map_err(|e| ServiceError::Startup(format!("listener address: {e}")))?;
+            config.public_url = Some(format!("http://{bound}"));
+        }
+        let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
         Ok(Server { vsc, listener })
     }
 

@@ -103,12 +103,13 @@ pub async fn claim_due(conn: &mut Conn, now: i64, lease_until: i64, limit: i64) 
     };
     let sql = format!(
         "UPDATE outbox SET lease_until = $2 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
-         AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY created_at, id LIMIT $3{lock}) RETURNING {COLUMNS}"
+         AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY seq LIMIT $3{lock}) RETURNING seq, {COLUMNS}"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(lease_until).bind(limit).fetch_all(conn).await?;
-    let mut out: Vec<MessageRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
-    out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(out)
+    let mut out: Vec<(i64, MessageRow)> =
+        rows.iter().map(|r| Ok((r.try_get("seq")?, row(r)?))).collect::<Result<_, StoreError>>()?;
+    out.sort_by_key(|(seq, _)| *seq);
+    Ok(out.into_iter().map(|(_, m)| m).collect())
 }
 
 /// Record a delivery: `status` is `sent` (external; bodies replaced by the redacted text) or
@@ -166,7 +167,7 @@ pub async fn mark_failed(conn: &mut Conn, id: &str, error: &str, retry_at: Optio
 pub async fn list(conn: &mut Conn, recipient: Option<&str>, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM (SELECT * FROM outbox WHERE $1 IS NULL OR LOWER(recipient) = LOWER($1) \
-         ORDER BY created_at DESC, id DESC LIMIT $2) recent ORDER BY created_at, id"
+         ORDER BY seq DESC LIMIT $2) recent ORDER BY seq"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient).bind(limit).fetch_all(conn).await?;
     rows.iter().map(row).collect()

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,9 @@ pub struct EmailMessage {
 }
 
 /// Email channel: SMTP via lettre, or Local (no SMTP configured: messages stay in the outbox).
+// One channel lives for the whole process (behind an `Arc`): the size of `Smtp` does not matter,
+// and the variant keeps the transport unboxed as the interface promises.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum EmailChannel {
     /// Send through an SMTP server.
@@ -85,7 +88,8 @@ impl EmailChannel {
         Ok(EmailChannel::Smtp { transport, from })
     }
 
-    /// Send `m` as multipart/alternative (plain text and HTML). SMTP 4xx replies, connection
+    /// Send `m` as multipart/alternative (plain text and HTML; plain text alone when `html` is
+    /// empty). SMTP 4xx replies, connection
     /// failures and timeouts are [`DeliveryError::Transient`]; SMTP 5xx replies and addresses
     /// that cannot be used are [`DeliveryError::Permanent`].
     pub async fn send(&self, m: &EmailMessage) -> Result<Delivery, DeliveryError> {
@@ -96,13 +100,14 @@ impl EmailChannel {
             m.to.trim()
                 .parse()
                 .map_err(|e| DeliveryError::Permanent(format!("{:?} is not a valid email address: {e}", m.to)))?;
-        let message = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(m.subject.clone())
-            .message_id(Some(message_id(from)))
-            .multipart(MultiPart::alternative_plain_html(m.text.clone(), m.html.clone()))
-            .map_err(|e| DeliveryError::Permanent(format!("the email cannot be built: {e}")))?;
+        let builder =
+            Message::builder().from(from.clone()).to(to).subject(m.subject.clone()).message_id(Some(message_id(from)));
+        let built = if m.html.trim().is_empty() {
+            builder.singlepart(SinglePart::plain(m.text.clone()))
+        } else {
+            builder.multipart(MultiPart::alternative_plain_html(m.text.clone(), m.html.clone()))
+        };
+        let message = built.map_err(|e| DeliveryError::Permanent(format!("the email cannot be built: {e}")))?;
         match transport.send(message).await {
             Ok(_) => Ok(Delivery::Sent),
             Err(e) => Err(classify(&e)),

@@ -66,19 +66,3 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
-
-#[cfg(test)]
-mod tests {
-    use super::hide_password;
-
-    #[test]
-    fn passwords_are_hidden_in_urls() {
-        assert_eq!(hide_password("smtps://user:s3cret@mail.example.org:465"), "smtps://user:***@mail.example.org:465");
-        assert_eq!(hide_password("smtps://u:p@ss@host/x?y"), "smtps://u:***@host/x?y");
-        assert_eq!(hide_password("smtps://u:pa/ss@host"), "smtps://u:***@host");
-        assert_eq!(hide_password("smtp://127.0.0.1:25"), "smtp://127.0.0.1:25");
-        assert_eq!(hide_password("smtp://user@host"), "smtp://user@host");
-        assert_eq!(hide_password("not a url"), "not a url");
-        assert_eq!(hide_password("user:s3cret@host"), "user:***@host");
-    }
-}

@@ -58,7 +58,8 @@ impl fmt::Debug for SmsChannel {
 
 impl SmsChannel {
     /// The channel `config.sms` describes: no (or an empty) URL gives `Local`; a URL that is
-    /// not `http://` or `https://` is an error naming the setting (without any password).
+    /// not `http://` or `https://` is an error naming the setting (without any password), and
+    /// so is `https://` while the HTTP client is built without TLS.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let Some(url) = config.sms.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(SmsChannel::Local);

@@ -143,7 +143,9 @@ impl Vsc {
         let row = cards::by_serial(&mut tx, serial.as_str())
             .await?
             .ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        self.start_enrolment(&mut tx, &row, &user).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
         views::card(&row, roles, &keys, now)
     }
 

@@ -1,6 +1,7 @@
 -- Enrolment, holder credentials and sessions, and the transactional outbox (PostgreSQL).
 CREATE TABLE outbox (
-    id              TEXT PRIMARY KEY,
+    seq             BIGSERIAL PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
     channel         TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
     kind            TEXT NOT NULL,
     recipient       TEXT NOT NULL,
@@ -16,7 +17,7 @@ CREATE TABLE outbox (
     sent_at         BIGINT
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-CREATE INDEX outbox_recipient ON outbox (recipient, created_at);
+CREATE INDEX outbox_recipient ON outbox (recipient, seq);
 
 CREATE TABLE security_questions (
     id     BIGINT PRIMARY KEY,

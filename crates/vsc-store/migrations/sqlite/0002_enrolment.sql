@@ -1,6 +1,7 @@
 -- Enrolment, holder credentials and sessions, and the transactional outbox (SQLite).
 CREATE TABLE outbox (
-    id              TEXT PRIMARY KEY,
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
     channel         TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
     kind            TEXT NOT NULL,
     recipient       TEXT NOT NULL,
@@ -16,7 +17,7 @@ CREATE TABLE outbox (
     sent_at         INTEGER
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-CREATE INDEX outbox_recipient ON outbox (recipient, created_at);
+CREATE INDEX outbox_recipient ON outbox (recipient, seq);
 
 CREATE TABLE security_questions (
     id     INTEGER PRIMARY KEY,
