@@ -469,6 +469,15 @@ async fn openapi_documents_every_route() {
         ("/api/v1/cards/{serial}/revoke", &["post"]),
         ("/api/v1/pki/ca.pem", &["get"]),
         ("/api/v1/audit", &["get"]),
+        ("/api/v1/cards/{serial}/invitation", &["post"]),
+        ("/api/v1/enrolment/{token}", &["get", "post"]),
+        ("/api/v1/enrolment/{token}/resend-code", &["post"]),
+        ("/api/v1/enrolment/{token}/verify", &["post"]),
+        ("/api/v1/self/sign-in", &["post"]),
+        ("/api/v1/self/sign-in/{sign_in}/verify", &["post"]),
+        ("/api/v1/self", &["get"]),
+        ("/api/v1/self/sign-out", &["post"]),
+        ("/api/v1/self/questions", &["put"]),
     ] {
         for m in methods {
             assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing from the OpenAPI document");

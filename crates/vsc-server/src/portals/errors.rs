@@ -27,7 +27,7 @@ pub enum PageError {
 #[derive(Debug, Template)]
 #[template(path = "self_service/message.html")]
 pub struct ErrorPage {
-    #[template(skip)]
+    /// HTTP status.
     status: StatusCode,
     /// Heading.
     pub title: &'static str,
