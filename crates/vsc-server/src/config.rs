@@ -100,16 +100,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig
-            .merge(Env::prefixed("VSC_").ignore(&["config", "log"]).map(|key| {
-                // `VSC_SMTP_URL` → `smtp.url`, `VSC_SMS_API_KEY` → `sms.api_key`.
-                match key.as_str() {
-                    "smtp_url" => "smtp.url".into(),
-                    "smtp_from" => "smtp.from".into(),
-                    "sms_url" => "sms.url".into(),
-                    "sms_api_key" => "sms.api_key".into(),
-                    _ => key.into(),
-                }
-            }))
+            .merge(Env::prefixed("VSC_").ignore(&["config", "log"]).map(|key| env_key(key.as_str()).into()))
             .merge(Env::raw().only(&["database_url"]))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
@@ -195,6 +186,19 @@ impl Config {
     }
 }
 
+/// The setting an environment variable (without `VSC_`) names: `SMTP_URL` → `smtp.url`,
+/// `SMS_API_KEY` → `sms.api_key`, others lower-cased as they are.
+fn env_key(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    match key.as_str() {
+        "smtp_url" => "smtp.url".into(),
+        "smtp_from" => "smtp.from".into(),
+        "sms_url" => "sms.url".into(),
+        "sms_api_key" => "sms.api_key".into(),
+        _ => key,
+    }
+}
+
 /// Whether a URL's host is loopback (`localhost`, `127.x`, `[::1]`).
 pub fn is_loopback_url(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
@@ -220,6 +224,21 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&path));
         let c: Config = fig.extract().unwrap();
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn nested_settings_have_flat_environment_names() {
+        assert_eq!(env_key("SMTP_URL"), "smtp.url");
+        assert_eq!(env_key("smtp_from"), "smtp.from");
+        assert_eq!(env_key("SMS_URL"), "sms.url");
+        assert_eq!(env_key("SMS_API_KEY"), "sms.api_key");
+        assert_eq!(env_key("DATA_DIR"), "data_dir");
+        let fig = Figment::from(Serialized::defaults(Config::default())).merge(figment::providers::Serialized::global(
+            "smtp",
+            serde_json::json!({ "url": "smtp://127.0.0.1:2525" }),
+        ));
+        let c: Config = fig.extract().unwrap();
+        assert_eq!(c.smtp.url.as_deref(), Some("smtp://127.0.0.1:2525"));
     }
 
     #[test]

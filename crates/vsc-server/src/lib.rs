@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod notify;
+pub mod portals;
 pub mod serve;
 pub mod service;
 

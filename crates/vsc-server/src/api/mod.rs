@@ -85,6 +85,8 @@ pub fn router(vsc: Vsc) -> Router {
     let doc = Arc::new(doc);
     routes
         .route("/api/openapi.json", get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
+        // HTML portals, with their own CSRF check and security headers (CSP …) layered inside.
+        .merge(crate::portals::router(vsc.clone()))
         .fallback(errors::not_found)
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(SetResponseHeaderLayer::overriding(

@@ -5,8 +5,8 @@ use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::response::Response;
 
-pub use crate::api::holder::SESSION_COOKIE;
 use crate::Config;
+pub use crate::api::holder::SESSION_COOKIE;
 
 /// The sign-in awaiting its SMS code: `<sign-in id>|<last digits of the mobile>`.
 pub const SIGN_IN_COOKIE: &str = "vsc_sign_in";

@@ -3,6 +3,7 @@
 //! `csrf` field; a POST whose field does not match its cookie (compared in constant time) is
 //! refused with a 403 page before any handler runs. `SameSite=Strict` cookies add a second line.
 
+use axum::Form;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -10,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use serde::Deserialize;
 use vsc_crypto::{SecretToken, TokenHash};
 
@@ -30,7 +30,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Csrf {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Csrf>().cloned().ok_or_else(|| PageError::internal(&"CSRF middleware missing on a portal route"))
+        parts
+            .extensions
+            .get::<Csrf>()
+            .cloned()
+            .ok_or_else(|| PageError::internal(&"CSRF middleware missing on a portal route"))
     }
 }
 

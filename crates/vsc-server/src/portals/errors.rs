@@ -41,6 +41,15 @@ pub struct ErrorPage {
     pub error_id: Option<String>,
 }
 
+impl ErrorPage {
+    /// The message as a sentence: service messages are lower-case phrases without a full stop
+    /// (the stylesheet capitalises the first letter).
+    pub fn sentence(&self) -> String {
+        let m = self.message.trim_end();
+        if m.ends_with(['.', '!', '?']) { m.to_string() } else { format!("{m}.") }
+    }
+}
+
 impl PageError {
     fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link: None, error_id: None })
@@ -96,7 +105,9 @@ impl PageError {
             status,
             title: "Sorry, there is a problem with the service",
             message: "something went wrong on our side; nothing you entered caused it".into(),
-            advice: Some("Try again later. If it keeps happening, contact your Registration Authority (RA) and quote the error id below."),
+            advice: Some(
+                "Try again later. If it keeps happening, contact your Registration Authority (RA) and quote the error id below.",
+            ),
             link: None,
             error_id: Some(id),
         })
@@ -124,7 +135,7 @@ impl From<ServiceError> for PageError {
             }
             ServiceError::Forbidden(message) => PageError::page(StatusCode::FORBIDDEN, "You cannot do this", message),
             ServiceError::LinkExpired(message) => PageError::page(StatusCode::GONE, "This link has expired", message)
-                .advice("Links to set up a card work for 14 days. Contact your Registration Authority (RA) and ask them to send you a new invitation."),
+                .advice("Links to set up a card work for 14 days from the invitation. Your RA can send you a new invitation with a new link."),
             ServiceError::LinkUsed(message) => {
                 PageError::page(StatusCode::GONE, "This link has already been used", message)
                     .advice("If you have set up your card, sign in with your email address and passcode.")
