@@ -171,7 +171,9 @@ store_test!(migrations_are_idempotent_sqlite, migrations_are_idempotent_postgres
     for s in [&store, &again] {
         let mut conn = s.conn().await.unwrap();
         assert_eq!(roles::list(&mut conn).await.unwrap(), expected);
-        assert_eq!(count_rows(&mut conn, "_sqlx_migrations").await.unwrap(), 1);
+        // Each migration applied exactly once, however often the store connects.
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap().count();
+        assert_eq!(count_rows(&mut conn, "_sqlx_migrations").await.unwrap(), files as i64);
     }
     again.close().await;
     store.ping().await.unwrap();
