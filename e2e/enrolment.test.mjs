@@ -393,6 +393,7 @@ test('a holder enrols from the invitation email and signs in again', { timeout: 
       assert.equal((await page.textContent('#serial')).trim(), card.serial);
       assert.equal((await page.textContent('#uuid')).trim(), user.id);
       assert.equal((await page.textContent('#card-state')).trim(), 'active');
+      assert.equal((await page.textContent('#email-state')).trim(), 'confirmed');
       assert.match(await page.textContent('main'), /St Elsewhere NHS Trust/);
       assert.match(await page.textContent('main'), /No authenticator devices yet\./);
       await page.screenshot({ path: path.join(artifacts, 'home.png'), fullPage: true });

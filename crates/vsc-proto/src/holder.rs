@@ -125,6 +125,8 @@ pub struct HolderView {
     /// Mobile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile: Option<String>,
+    /// Whether the holder has confirmed the email address (enrolling from the emailed link does).
+    pub email_verified: bool,
     /// Organisation name.
     pub organisation: String,
     /// Cards, newest first (certificates included).

@@ -478,6 +478,8 @@ async fn openapi_documents_every_route() {
         ("/api/v1/self", &["get"]),
         ("/api/v1/self/sign-out", &["post"]),
         ("/api/v1/self/questions", &["put"]),
+        ("/api/v1/self/email-verification", &["post"]),
+        ("/api/v1/self/email-verification/{token}", &["post"]),
     ] {
         for m in methods {
             assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing from the OpenAPI document");

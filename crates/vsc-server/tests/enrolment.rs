@@ -23,6 +23,7 @@ on_both_backends!(
     sign_in_never_reveals_which_part_was_wrong_and_locks,
     reminders_go_once_per_period_and_never_after_expiry,
     outbox_survives_a_crash_between_commit_and_send,
+    holders_confirm_their_email_address,
 );
 
 const MOBILE: &str = "+447700900123";
@@ -425,4 +426,54 @@ async fn outbox_survives_a_crash_between_commit_and_send(b: Backend) {
     assert_eq!(sent[0].status, "sent");
     let code = sms_code(got[0]["body"].as_str().unwrap());
     assert!(!sent[0].body.contains(&code), "a delivered message's stored body is redacted: {}", sent[0].body);
+}
+
+fn verify_token(body: &str) -> String {
+    let start = body.find("/self-service/verify-email/").expect("link in body") + "/self-service/verify-email/".len();
+    body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect()
+}
+
+async fn holders_confirm_their_email_address(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let email = "confirm@example.nhs.uk";
+    let (token, code, _) = to_code_step(&ts, email).await;
+    let (_, session) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/verify"), json!({ "code": code })).await;
+    let me = ts.anon.with_token(session["session"].as_str().unwrap());
+    assert_eq!(get(&me, "/api/v1/self").await.1["email_verified"], true, "enrolling from the emailed link verifies");
+
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    sqlx::query("UPDATE users SET email_verified_at = NULL").execute(&mut *conn).await.unwrap();
+    assert_eq!(get(&me, "/api/v1/self").await.1["email_verified"], false);
+
+    let (status, _) = post(&me, "/api/v1/self/email-verification", json!({})).await;
+    assert_eq!(status, 202);
+    let (status, e) = post(&me, "/api/v1/self/email-verification", json!({})).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (429, Some("RL0001RateLimited")), "{e}");
+    let first = verify_token(&message(&ts.vsc, email, "email_verification").await.body);
+    assert_eq!(post(&ts.anon, "/api/v1/self/email-verification/vsv_forged", json!({})).await.0, 404);
+    let (status, ok) = post(&ts.anon, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
+    assert_eq!((status, ok["email"].as_str()), (200, Some(email)), "{ok}");
+    assert_eq!(get(&me, "/api/v1/self").await.1["email_verified"], true);
+    let (status, e) = post(&ts.anon, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (410, Some("EN0002LinkUsed")), "{e}");
+
+    // The link as the holder opens it: a page in the portal.
+    sqlx::query("UPDATE email_verifications SET created_at = created_at - 120").execute(&mut *conn).await.unwrap();
+    assert_eq!(post(&me, "/api/v1/self/email-verification", json!({})).await.0, 202);
+    let mut second = first.clone();
+    for _ in 0..100 {
+        second = verify_token(&message(&ts.vsc, email, "email_verification").await.body);
+        if second != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, page) = ts.anon.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("Email address confirmed"), "{page}");
+    let (status, page) = ts.anon.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
+    assert_eq!(status, 410);
+    assert!(page.contains("already been used"), "{page}");
+    let actions: Vec<String> = ts.client.audit(20).await.unwrap().events.into_iter().map(|e| e.action).collect();
+    assert!(actions.contains(&"holder.email_verified".to_string()), "{actions:?}");
 }

@@ -270,3 +270,87 @@ pub async fn directory_accounts(conn: &mut Conn, user_id: &str) -> Result<Vec<(S
         .await?;
     rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("state")?))).collect()
 }
+
+/// Record an email-verification link.
+pub async fn create_email_verification(
+    conn: &mut Conn,
+    token_hash: &[u8],
+    user_id: &str,
+    email: &str,
+    at: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO email_verifications (token_hash, user_id, email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash.to_vec())
+    .bind(user_id)
+    .bind(email)
+    .bind(at)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// When the newest verification link of a holder was sent.
+pub async fn last_email_verification_at(conn: &mut Conn, user_id: &str) -> Result<Option<i64>, StoreError> {
+    let r = sqlx::query("SELECT MAX(created_at) AS at FROM email_verifications WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(r.try_get("at")?)
+}
+
+/// A verification link: (user, email, expires_at, used_at, stored hash).
+pub async fn email_verification(
+    conn: &mut Conn,
+    token_hash: &[u8],
+) -> Result<Option<(String, String, i64, Option<i64>, Vec<u8>)>, StoreError> {
+    let r = sqlx::query(
+        "SELECT user_id, email, expires_at, used_at, token_hash FROM email_verifications WHERE token_hash = $1",
+    )
+    .bind(token_hash.to_vec())
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| {
+        Ok((
+            r.try_get("user_id")?,
+            r.try_get("email")?,
+            r.try_get("expires_at")?,
+            r.try_get("used_at")?,
+            r.try_get("token_hash")?,
+        ))
+    })
+    .transpose()
+}
+
+/// Use a verification link once; `false` if it was used already.
+pub async fn use_email_verification(conn: &mut Conn, token_hash: &[u8], at: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE email_verifications SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
+        .bind(token_hash.to_vec())
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Mark a holder's email verified, if it is still `email`.
+pub async fn set_email_verified(conn: &mut Conn, user_id: &str, email: &str, at: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE users SET email_verified_at = $3 WHERE id = $1 AND email = $2")
+        .bind(user_id)
+        .bind(email)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When a holder's email was verified.
+pub async fn email_verified_at(conn: &mut Conn, user_id: &str) -> Result<Option<i64>, StoreError> {
+    let r = sqlx::query("SELECT email_verified_at FROM users WHERE id = $1").bind(user_id).fetch_optional(conn).await?;
+    Ok(match r {
+        Some(r) => r.try_get("email_verified_at")?,
+        None => None,
+    })
+}

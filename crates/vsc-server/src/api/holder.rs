@@ -85,6 +85,29 @@ pub async fn sign_out(State(vsc): State<Vsc>, HolderAuth(_, token): HolderAuth) 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Email the holder a link that confirms their address (at most once a minute).
+#[utoipa::path(post, path = "/api/v1/self/email-verification", tag = "self-service", security(("bearer" = [])),
+    responses((status = 202), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn send_email_verification(
+    State(vsc): State<Vsc>,
+    HolderAuth(holder, _): HolderAuth,
+) -> Result<StatusCode, ApiError> {
+    vsc.send_email_verification(&holder).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Confirm the email address with the token from the emailed link.
+#[utoipa::path(post, path = "/api/v1/self/email-verification/{token}", tag = "self-service",
+    params(("token" = String, Path, description = "Token from the emailed link")),
+    responses((status = 200, description = "`{\"email\": …}`"), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn verify_email(
+    State(vsc): State<Vsc>,
+    Path(token): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let email = vsc.verify_email(&token).await?;
+    Ok(Json(serde_json::json!({ "email": email, "verified": true })))
+}
+
 /// Replace the security questions (the current passcode is required).
 #[utoipa::path(put, path = "/api/v1/self/questions", tag = "self-service", security(("bearer" = [])),
     request_body = ChangeQuestionsRequest,

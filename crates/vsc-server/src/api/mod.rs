@@ -70,6 +70,8 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(holder::me))
         .routes(routes!(holder::sign_out))
         .routes(routes!(holder::change_questions))
+        .routes(routes!(holder::send_email_verification))
+        .routes(routes!(holder::verify_email))
         .routes(routes!(pki::ca_pem))
         .routes(routes!(audit::list))
 }

@@ -27,7 +27,7 @@ struct CardMail<'a> {
     expires: String,
 }
 
-/// What the portal-locked email needs.
+/// What the portal-locked and email-verification emails need.
 struct LockedMail<'a> {
     subject: String,
     holder_name: &'a str,
@@ -81,6 +81,18 @@ struct PortalLockedText<'a> {
 #[derive(Template)]
 #[template(path = "email/portal_locked.html")]
 struct PortalLockedHtml<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_verification.txt")]
+struct EmailVerificationText<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_verification.html")]
+struct EmailVerificationHtml<'a> {
     m: &'a LockedMail<'a>,
 }
 
@@ -150,6 +162,25 @@ pub fn portal_locked(
         link: portal_link,
     };
     finish(to, &m.subject, PortalLockedText { m: &m }.render(), PortalLockedHtml { m: &m }.render())
+}
+
+/// "Confirm your email address" with a single-use link valid until `expires`.
+pub fn email_verification(
+    to: &str,
+    holder_name: &str,
+    link: &str,
+    expires: OffsetDateTime,
+) -> Result<EmailMessage, String> {
+    check_link(link)?;
+    let expires = expires.to_offset(UtcOffset::UTC);
+    let time = expires.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
+    let m = LockedMail {
+        subject: "Confirm your email address for your virtual smartcard".into(),
+        holder_name: holder_name.trim(),
+        until: format!("{time} UTC on {}", date(expires)?),
+        link,
+    };
+    finish(to, &m.subject, EmailVerificationText { m: &m }.render(), EmailVerificationHtml { m: &m }.render())
 }
 
 /// The SMS carrying a 6-digit verification code (valid 10 minutes).

@@ -51,6 +51,16 @@ impl ErrorPage {
 }
 
 impl PageError {
+    /// A page with a message of its own (a confirmation, or a link problem outside enrolment).
+    pub fn message_page(
+        status: StatusCode,
+        title: &'static str,
+        message: impl Into<String>,
+        link: Option<(&'static str, &'static str)>,
+    ) -> Self {
+        PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link, error_id: None })
+    }
+
     fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link: None, error_id: None })
     }

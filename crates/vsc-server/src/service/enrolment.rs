@@ -320,6 +320,8 @@ impl Vsc {
             return Err(ServiceError::LinkUsed("this card is no longer awaiting enrolment".into()));
         }
         let activated = holders::activate_directory_accounts(&mut tx, &o.user.id, now).await?;
+        // The holder opened a link that was sent to this address: it is verified.
+        holders::set_email_verified(&mut tx, &o.user.id, &o.user.email, now).await?;
         let session = self.open_session(&mut tx, &o.user.id).await?;
         let name = format!("{} {}", o.user.forename, o.user.surname);
         let mail = templates::setup_complete(

@@ -13,6 +13,9 @@ use super::{Vsc, new_id, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
 
+/// An email-verification link is valid this long.
+const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
+
 const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
 
 /// An authenticated card holder.
@@ -256,6 +259,7 @@ impl Vsc {
             .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
         let org = organisations::by_id(&mut conn, &user.org_id).await?.map(|o| o.name).unwrap_or_default();
         let directory = holders::directory_accounts(&mut conn, &user.id).await?;
+        let email_verified = holders::email_verified_at(&mut conn, &user.id).await?.is_some();
         let view = views::load_user(&mut conn, user, self.now()).await?;
         Ok(HolderView {
             id: view.id,
@@ -266,6 +270,7 @@ impl Vsc {
             mobile: view.mobile,
             organisation: org,
             cards: view.cards,
+            email_verified,
             devices: Vec::new(),
             directory_accounts: directory
                 .into_iter()
@@ -328,6 +333,97 @@ impl Vsc {
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Send (again) a link that confirms the holder's email address; at most once a minute.
+    pub async fn send_email_verification(&self, holder: &Holder) -> Result<(), ServiceError> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let user = users::by_id(&mut tx, &holder.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
+        if let Some(last) = holders::last_email_verification_at(&mut tx, &user.id).await? {
+            let wait = last + rules::CODE_RESEND_SECONDS - now.unix_timestamp();
+            if wait > 0 {
+                return Err(ServiceError::RateLimited(format!(
+                    "a verification email was just sent; you can ask for another in {wait} s"
+                )));
+            }
+        }
+        let token = SecretToken::generate("vsv");
+        let expires = now + Duration::seconds(EMAIL_VERIFICATION_SECONDS);
+        holders::create_email_verification(
+            &mut tx,
+            &token.hash().0,
+            &user.id,
+            &user.email,
+            now.unix_timestamp(),
+            expires.unix_timestamp(),
+        )
+        .await?;
+        let link = format!("{}/self-service/verify-email/{}", self.config.public_url(), token.expose());
+        let mail =
+            templates::email_verification(&user.email, &format!("{} {}", user.forename, user.surname), &link, expires)
+                .map_err(ServiceError::Startup)?;
+        self.enqueue_email(&mut tx, "email_verification", &mail).await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(user.email.clone()),
+                action: "holder.email_verification_sent",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "email": user.email }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// Confirm an email address from its single-use link; returns the address.
+    pub async fn verify_email(&self, token: &str) -> Result<String, ServiceError> {
+        let now = self.now().unix_timestamp();
+        let presented = TokenHash::of(token);
+        let invalid =
+            || ServiceError::not_found("token", "this confirmation link is not valid; check that you copied all of it");
+        let mut tx = self.store.begin().await?;
+        let (user_id, email, expires_at, used_at, stored) =
+            holders::email_verification(&mut tx, &presented.0).await?.ok_or_else(invalid)?;
+        if !TokenHash::from_slice(&stored).is_some_and(|s| s.matches(&presented)) {
+            return Err(invalid());
+        }
+        if used_at.is_some() {
+            return Err(ServiceError::LinkUsed("this confirmation link has already been used".into()));
+        }
+        if expires_at <= now {
+            return Err(ServiceError::LinkExpired(
+                "this confirmation link has expired; ask for a new one in the portal".into(),
+            ));
+        }
+        if !holders::use_email_verification(&mut tx, &presented.0, now).await? {
+            return Err(ServiceError::LinkUsed("this confirmation link has already been used".into()));
+        }
+        if !holders::set_email_verified(&mut tx, &user_id, &email, now).await? {
+            return Err(ServiceError::LinkExpired(
+                "your email address has changed since this link was sent; ask for a new one".into(),
+            ));
+        }
+        let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(invalid)?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(email.clone()),
+                action: "holder.email_verified",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "email": email }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(email)
     }
 
     /// The security-question catalogue.

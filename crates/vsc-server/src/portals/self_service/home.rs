@@ -57,6 +57,10 @@ pub async fn show(
             roles: c.roles.join(", "),
         })
         .collect();
-    let note = (uri.query() == Some("done=questions")).then_some("your security questions have been changed");
+    let note = match uri.query() {
+        Some("done=questions") => Some("your security questions have been changed"),
+        Some("done=email-sent") => Some("we have sent a confirmation link to your email address"),
+        _ => None,
+    };
     render(StatusCode::OK, &HomePage { csrf: &csrf, h: &h, cards, note })
 }

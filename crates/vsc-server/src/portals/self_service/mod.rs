@@ -1,6 +1,7 @@
 //! The Self-Service Portal for card holders: enrolment from the invitation link, sign-in with
 //! passcode and SMS code, the home page with their cards, security questions, sign-out.
 
+mod email;
 mod enrol;
 mod home;
 mod questions;
@@ -37,6 +38,8 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/sign-in/code", get(sign_in::code_page).post(sign_in::verify))
         .route("/self-service/sign-out", get(|| async { Redirect::to(HOME_PATH) }).post(sign_in::sign_out))
         .route("/self-service/questions", get(questions::show).post(questions::submit))
+        .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
+        .route("/self-service/verify-email/{token}", get(email::verify))
         .route("/self-service/{*rest}", any(not_found))
 }
 
