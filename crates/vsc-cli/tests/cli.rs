@@ -394,6 +394,39 @@ fn card_issue_verify_and_revoke() {
 }
 
 #[test]
+fn issued_cards_invite_through_the_local_outbox() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    bootstrap(dir);
+    create_sean(dir);
+    let card = issue_v2(dir);
+    let serial = card["serial"].as_str().unwrap();
+
+    // One JSON object per line, oldest first, with the documented fields.
+    let out = ok(vsc(dir, &["admin", "outbox", "--json"]));
+    let lines: Vec<Value> = out.lines().map(json).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let m = &lines[0];
+    assert_eq!(m["channel"], "email");
+    assert_eq!(m["to"], SEAN);
+    assert_eq!(m["status"], "local", "without SMTP the local outbox is the channel");
+    assert!(m["subject"].as_str().unwrap().contains("virtual smartcard"), "{m}");
+    let body = m["body"].as_str().unwrap();
+    assert!(body.contains("/self-service/enrol/vse_") && body.contains(serial), "{body}");
+    assert!(m["created_at"].as_str().unwrap().ends_with('Z'), "{m}");
+
+    // A resend adds a second invitation with a different link; `--to` filters.
+    ok(vsc(dir, &["admin", "card", "resend", serial]));
+    let out = ok(vsc(dir, &["admin", "outbox", "--json", "--to", SEAN]));
+    let bodies: Vec<String> = out.lines().map(|l| json(l)["body"].as_str().unwrap().to_string()).collect();
+    assert_eq!(bodies.len(), 2);
+    assert_ne!(bodies[0], bodies[1]);
+    assert!(ok(vsc(dir, &["admin", "outbox", "--json", "--to", "nobody@nhs.net"])).trim().is_empty());
+    let text = ok(vsc(dir, &["admin", "outbox"]));
+    assert!(text.contains("Subject: ") && text.contains("/self-service/enrol/"), "{text}");
+}
+
+#[test]
 fn every_command_answers_help() {
     let tmp = TempDir::new().unwrap();
     let commands: &[&[&str]] = &[
@@ -410,6 +443,9 @@ fn every_command_answers_help() {
         &["admin", "card", "issue"],
         &["admin", "card", "show"],
         &["admin", "card", "revoke"],
+        &["admin", "card", "resend"],
+        &["admin", "outbox"],
+        &["admin", "remind"],
         &["admin", "org"],
         &["admin", "org", "list"],
         &["admin", "audit"],

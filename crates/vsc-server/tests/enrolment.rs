@@ -261,7 +261,7 @@ async fn wrong_codes_void_the_code_and_resend_is_rate_limited(b: Backend) {
             assert!(e["error"]["message"].as_str().unwrap().contains(&format!("{left} attempt")), "{e}");
         }
     }
-    // Five wrong codes void it: even the right code is refused now.
+    // Five wrong codes void it: even the right code is refused now (as it is after 10 minutes).
     let (status, e) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/verify"), json!({ "code": code })).await;
     assert_eq!((status, e["error"]["code"].as_str()), (409, Some("ST0001InvalidState")), "{e}");
     // A new code cannot be requested within a minute of the last one.
@@ -273,7 +273,18 @@ async fn wrong_codes_void_the_code_and_resend_is_rate_limited(b: Backend) {
     let (status, _) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/resend-code"), json!({})).await;
     assert_eq!(status, 202);
     let fresh = sms_code(&message(&ts.vsc, MOBILE, "enrolment_code").await.body);
+    // Ten minutes void a code too.
+    // Sent 601 s ago, so it expired a second ago.
+    sqlx::query("UPDATE enrolments SET code_sent_at = code_sent_at - 601, code_expires_at = code_sent_at - 1")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     let (status, e) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/verify"), json!({ "code": fresh })).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("ST0001InvalidState")), "{e}");
+    let (status, _) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/resend-code"), json!({})).await;
+    assert_eq!(status, 202);
+    let last = sms_code(&message(&ts.vsc, MOBILE, "enrolment_code").await.body);
+    let (status, e) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/verify"), json!({ "code": last })).await;
     assert_eq!(status, 200, "{e}");
 }
 
