@@ -121,7 +121,8 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 if json {
                     println!("{}", serde_json::to_string(&m)?);
                 } else {
-                    println!("--- {} {} to {} [{}] {}", m.created_at, m.channel, m.to, m.status, m.kind);
+                    let at = m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                    println!("--- {at} {} to {} [{}] {}", m.channel, m.to, m.status, m.kind);
                     if let Some(s) = &m.subject {
                         println!("Subject: {s}");
                     }
