@@ -18,6 +18,17 @@ const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
 
 const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
 
+/// An audit event about a holder, by the holder.
+fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
+    AuditRecord {
+        actor: Actor::Holder(user.email.clone()),
+        action,
+        org_id: Some(user.org_id.clone()),
+        target: Some(format!("user:{}", user.id)),
+        detail: detail.to_string(),
+    }
+}
+
 /// An authenticated card holder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Holder {
@@ -119,13 +130,11 @@ impl Vsc {
             }
             self.audit(
                 &mut tx,
-                AuditRecord {
-                    actor: Actor::Holder(user.email.clone()),
-                    action: "holder.sign_in_failed",
-                    org_id: Some(user.org_id.clone()),
-                    target: Some(format!("user:{}", user.id)),
-                    detail: serde_json::json!({ "reason": reason, "failures": failures }).to_string(),
-                },
+                holder_event(
+                    &user,
+                    "holder.sign_in_failed",
+                    serde_json::json!({ "reason": reason, "failures": failures }),
+                ),
             )
             .await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -154,13 +163,7 @@ impl Vsc {
         self.enqueue_sms(&mut tx, "sign_in_code", &templates::sms_code(&mobile, &code)).await?;
         self.audit(
             &mut tx,
-            AuditRecord {
-                actor: Actor::Holder(user.email.clone()),
-                action: "holder.sign_in_passcode_ok",
-                org_id: Some(user.org_id.clone()),
-                target: Some(format!("user:{}", user.id)),
-                detail: serde_json::json!({ "second_factor": "sms" }).to_string(),
-            },
+            holder_event(&user, "holder.sign_in_passcode_ok", serde_json::json!({ "second_factor": "sms" })),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -191,13 +194,11 @@ impl Vsc {
             let attempts = holders::count_wrong_sign_in_code(&mut tx, &hash.0).await?;
             self.audit(
                 &mut tx,
-                AuditRecord {
-                    actor: Actor::Holder(user.email.clone()),
-                    action: "holder.sign_in_failed",
-                    org_id: Some(user.org_id.clone()),
-                    target: Some(format!("user:{}", user.id)),
-                    detail: serde_json::json!({ "reason": "wrong code", "attempts": attempts }).to_string(),
-                },
+                holder_event(
+                    &user,
+                    "holder.sign_in_failed",
+                    serde_json::json!({ "reason": "wrong code", "attempts": attempts }),
+                ),
             )
             .await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -216,17 +217,7 @@ impl Vsc {
             return Err(expired());
         }
         let session = self.open_session(&mut tx, &user.id).await?;
-        self.audit(
-            &mut tx,
-            AuditRecord {
-                actor: Actor::Holder(user.email.clone()),
-                action: "holder.signed_in",
-                org_id: Some(user.org_id.clone()),
-                target: Some(format!("user:{}", user.id)),
-                detail: serde_json::json!({ "method": "sms" }).to_string(),
-            },
-        )
-        .await?;
+        self.audit(&mut tx, holder_event(&user, "holder.signed_in", serde_json::json!({ "method": "sms" }))).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(session)
     }
@@ -368,13 +359,7 @@ impl Vsc {
         self.enqueue_email(&mut tx, "email_verification", &mail).await?;
         self.audit(
             &mut tx,
-            AuditRecord {
-                actor: Actor::Holder(user.email.clone()),
-                action: "holder.email_verification_sent",
-                org_id: Some(user.org_id.clone()),
-                target: Some(format!("user:{}", user.id)),
-                detail: serde_json::json!({ "email": user.email }).to_string(),
-            },
+            holder_event(&user, "holder.email_verification_sent", serde_json::json!({ "email": user.email })),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
