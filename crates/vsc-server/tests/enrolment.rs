@@ -24,6 +24,7 @@ on_both_backends!(
     reminders_go_once_per_period_and_never_after_expiry,
     outbox_survives_a_crash_between_commit_and_send,
     holders_confirm_their_email_address,
+    delivery_retries_with_back_off_and_records_the_outcome,
 );
 
 const MOBILE: &str = "+447700900123";
@@ -359,15 +360,25 @@ async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
 
 /// A real local HTTP receiver for the SMS gateway, counting what it gets.
 async fn sms_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    sms_receiver_answering(Arc::new(Mutex::new(Vec::new()))).await
+}
+
+/// An SMS receiver that answers each request with the next status of `script` (then 200).
+async fn sms_receiver_answering(script: Arc<Mutex<Vec<u16>>>) -> (String, Arc<Mutex<Vec<Value>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let store = seen.clone();
     let app = axum::Router::new().route(
         "/sms",
         axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
             let store = store.clone();
+            let script = script.clone();
             async move {
                 store.lock().unwrap().push(v);
-                "ok"
+                let status = {
+                    let mut s = script.lock().unwrap();
+                    if s.is_empty() { 200 } else { s.remove(0) }
+                };
+                (axum::http::StatusCode::from_u16(status).unwrap(), "answer")
             }
         }),
     );
@@ -487,4 +498,92 @@ async fn holders_confirm_their_email_address(b: Backend) {
     assert!(page.contains("already been used"), "{page}");
     let actions: Vec<String> = ts.client.audit(20).await.unwrap().events.into_iter().map(|e| e.action).collect();
     assert!(actions.contains(&"holder.email_verified".to_string()), "{actions:?}");
+}
+
+async fn delivery_retries_with_back_off_and_records_the_outcome(b: Backend) {
+    // The gateway fails twice (503: transient), then accepts; a second number gets 400 (permanent).
+    let script = Arc::new(Mutex::new(vec![503, 503]));
+    let (url, seen) = sms_receiver_answering(script.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = vsc_testkit::test_config(b, dir.path()).await;
+    config.sms.url = Some(url);
+    let database = config.database_url.clone();
+    let vsc = Vsc::open(config, Arc::new(vsc_server::clock::SystemClock)).await.unwrap();
+    vsc.bootstrap("ORG1", "Test Trust", &["example.nhs.uk".into()], "ra@example.nhs.uk", "Rachel Admin").await.unwrap();
+    let op = vsc_server::Principal::Operator;
+    let user = vsc
+        .create_user(
+            &op,
+            &CreateUserRequest {
+                organisation: "ORG1".into(),
+                forename: "Rita".into(),
+                surname: "Retry".into(),
+                email: "retry@example.nhs.uk".into(),
+                mobile: Some(MOBILE.into()),
+                subject_cn: None,
+                directory_account: None,
+            },
+        )
+        .await
+        .unwrap();
+    let card = vsc_server::service::IssueCard {
+        card_type: vsc_core::CardType::V1,
+        roles: vec![vsc_core::RoleCode::parse("r", "R8000").unwrap()],
+        algorithm: vsc_core::KeyAlgorithm::P256,
+    };
+    vsc.issue_card(&op, &user.id.to_string(), &card).await.unwrap();
+    vsc.deliver_due().await.unwrap(); // the invitation (local email channel)
+    let token = link_token(&vsc.outbox(Some("retry@example.nhs.uk"), 5).await.unwrap()[0].body);
+    vsc.submit_enrolment(&token, &serde_json::from_value(choices("abc123")).unwrap()).await.unwrap();
+
+    let sms = || async { vsc.outbox(Some(MOBILE), 5).await.unwrap().remove(0) };
+    let mut conn = vsc.store().conn().await.unwrap();
+    let mut last_delay = 0;
+    for attempt in 1..=2 {
+        assert_eq!(vsc.deliver_due().await.unwrap(), 1);
+        let m = sms().await;
+        assert_eq!((m.status.as_str(), m.attempts), ("pending", attempt), "{m:?}");
+        assert!(m.last_error.as_deref().unwrap_or_default().contains("503"), "{m:?}");
+        // Not due again at once: the next attempt waits, longer each time.
+        assert_eq!(vsc.deliver_due().await.unwrap(), 0);
+        let (next, created): (i64, i64) =
+            sqlx::query_as("SELECT next_attempt_at, created_at FROM outbox WHERE recipient = $1")
+                .bind(MOBILE)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        let delay = next - created;
+        assert!(delay > last_delay, "back-off grows: {delay} after {last_delay}");
+        last_delay = delay;
+        sqlx::query("UPDATE outbox SET next_attempt_at = 0 WHERE recipient = $1")
+            .bind(MOBILE)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(vsc.deliver_due().await.unwrap(), 1);
+    let m = sms().await;
+    assert_eq!((m.status.as_str(), m.attempts, m.last_error.as_deref()), ("sent", 3, None), "{m:?}");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+
+    // A permanent refusal is not retried.
+    script.lock().unwrap().push(400);
+    vsc.resend_invitation(&op, &vsc.get_user(&op, &user.id.to_string()).await.unwrap().cards[0].serial).await.unwrap();
+    let mut tx_conn = vsc.store().conn().await.unwrap();
+    sqlx::query("UPDATE enrolments SET code_sent_at = 0").execute(&mut *tx_conn).await.unwrap();
+    drop(tx_conn);
+    vsc.deliver_due().await.unwrap();
+    let token = link_token(&vsc.outbox(Some("retry@example.nhs.uk"), 5).await.unwrap().last().unwrap().body);
+    vsc.submit_enrolment(&token, &serde_json::from_value(choices("abc123")).unwrap()).await.unwrap();
+    assert_eq!(vsc.deliver_due().await.unwrap(), 1);
+    let failed = vsc.outbox(Some(MOBILE), 5).await.unwrap().pop().unwrap();
+    assert_eq!((failed.status.as_str(), failed.attempts), ("failed", 1), "{failed:?}");
+    assert!(failed.last_error.as_deref().unwrap_or_default().contains("400"), "{failed:?}");
+    sqlx::query("UPDATE outbox SET next_attempt_at = 0").execute(&mut *conn).await.unwrap();
+    assert_eq!(vsc.deliver_due().await.unwrap(), 0, "failed messages are not retried");
+    drop(conn);
+    vsc.store().close().await;
+    if let (Some(url), Some(base)) = (database, vsc_testkit::postgres_url()) {
+        vsc_store::scratch::drop(&base, &url).await.unwrap();
+    }
 }
