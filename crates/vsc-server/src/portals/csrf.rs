@@ -77,7 +77,9 @@ pub async fn guard(State(vsc): State<Vsc>, req: Request, next: Next) -> Response
     }
     let presented = Form::<CsrfField>::from_request(probe, &()).await.map(|Form(f)| f.csrf).unwrap_or_default();
     let Some(expected) = from_cookie.filter(|t| TokenHash::of(t).matches(&TokenHash::of(&presented))) else {
-        tracing::warn!(path = %parts.uri.path(), "portal form refused: CSRF token missing or mismatched");
+        // The route template, never the raw path: enrolment paths carry link tokens.
+        let route = parts.extensions.get::<axum::extract::MatchedPath>().map_or("(unmatched)", |p| p.as_str());
+        tracing::warn!(route, "portal form refused: CSRF token missing or mismatched");
         return PageError::csrf().into_response();
     };
     let mut req = Request::from_parts(parts, Body::from(bytes));
