@@ -2,6 +2,7 @@
 //! private keys, key generation, and the internal certificate authority.
 
 pub mod ca;
+pub mod device;
 pub mod envelope;
 pub mod error;
 pub mod kek;
@@ -10,6 +11,7 @@ pub mod pem;
 pub mod random;
 pub mod secret;
 pub mod token;
+pub mod totp;
 
 pub use ca::{CaBundle, CardSubject, IssuingCa};
 pub use envelope::SealedKey;
