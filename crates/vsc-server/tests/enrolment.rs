@@ -358,6 +358,29 @@ async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0);
 }
 
+/// Through the service, without a server: an organisation, a holder with a mobile and a V1 card.
+async fn holder_with_card(vsc: &Vsc, email: &str) -> (vsc_server::Principal, UserView) {
+    vsc.bootstrap("ORG1", "Test Trust", &["example.nhs.uk".into()], "ra@example.nhs.uk", "Rachel Admin").await.unwrap();
+    let op = vsc_server::Principal::Operator;
+    let request = CreateUserRequest {
+        organisation: "ORG1".into(),
+        forename: "Kim".into(),
+        surname: "Holder".into(),
+        email: email.into(),
+        mobile: Some(MOBILE.into()),
+        subject_cn: None,
+        directory_account: None,
+    };
+    let user = vsc.create_user(&op, &request).await.unwrap();
+    let card = vsc_server::service::IssueCard {
+        card_type: vsc_core::CardType::V1,
+        roles: vec![vsc_core::RoleCode::parse("r", "R8000").unwrap()],
+        algorithm: vsc_core::KeyAlgorithm::P256,
+    };
+    vsc.issue_card(&op, &user.id.to_string(), &card).await.unwrap();
+    (op, user)
+}
+
 /// A real local HTTP receiver for the SMS gateway, counting what it gets.
 async fn sms_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     sms_receiver_answering(Arc::new(Mutex::new(Vec::new()))).await
@@ -397,31 +420,7 @@ async fn outbox_survives_a_crash_between_commit_and_send(b: Backend) {
     // A node commits an SMS and dies before any worker delivers it.
     {
         let vsc = Vsc::open(config.clone(), Arc::new(vsc_server::clock::SystemClock)).await.unwrap();
-        vsc.bootstrap("ORG1", "Test Trust", &["example.nhs.uk".into()], "ra@example.nhs.uk", "Rachel Admin")
-            .await
-            .unwrap();
-        let op = vsc_server::Principal::Operator;
-        let user = vsc
-            .create_user(
-                &op,
-                &CreateUserRequest {
-                    organisation: "ORG1".into(),
-                    forename: "Kim".into(),
-                    surname: "Crash".into(),
-                    email: "crash@example.nhs.uk".into(),
-                    mobile: Some(MOBILE.into()),
-                    subject_cn: None,
-                    directory_account: None,
-                },
-            )
-            .await
-            .unwrap();
-        let card = vsc_server::service::IssueCard {
-            card_type: vsc_core::CardType::V1,
-            roles: vec![vsc_core::RoleCode::parse("r", "R8000").unwrap()],
-            algorithm: vsc_core::KeyAlgorithm::P256,
-        };
-        vsc.issue_card(&op, &user.id.to_string(), &card).await.unwrap();
+        holder_with_card(&vsc, "crash@example.nhs.uk").await;
         let invite = vsc.outbox(Some("crash@example.nhs.uk"), 5).await.unwrap();
         let token = link_token(&invite[0].body);
         vsc.submit_enrolment(&token, &serde_json::from_value(choices("abc123")).unwrap()).await.unwrap();
@@ -509,29 +508,7 @@ async fn delivery_retries_with_back_off_and_records_the_outcome(b: Backend) {
     config.sms.url = Some(url);
     let database = config.database_url.clone();
     let vsc = Vsc::open(config, Arc::new(vsc_server::clock::SystemClock)).await.unwrap();
-    vsc.bootstrap("ORG1", "Test Trust", &["example.nhs.uk".into()], "ra@example.nhs.uk", "Rachel Admin").await.unwrap();
-    let op = vsc_server::Principal::Operator;
-    let user = vsc
-        .create_user(
-            &op,
-            &CreateUserRequest {
-                organisation: "ORG1".into(),
-                forename: "Rita".into(),
-                surname: "Retry".into(),
-                email: "retry@example.nhs.uk".into(),
-                mobile: Some(MOBILE.into()),
-                subject_cn: None,
-                directory_account: None,
-            },
-        )
-        .await
-        .unwrap();
-    let card = vsc_server::service::IssueCard {
-        card_type: vsc_core::CardType::V1,
-        roles: vec![vsc_core::RoleCode::parse("r", "R8000").unwrap()],
-        algorithm: vsc_core::KeyAlgorithm::P256,
-    };
-    vsc.issue_card(&op, &user.id.to_string(), &card).await.unwrap();
+    let (op, user) = holder_with_card(&vsc, "retry@example.nhs.uk").await;
     vsc.deliver_due().await.unwrap(); // the invitation (local email channel)
     let token = link_token(&vsc.outbox(Some("retry@example.nhs.uk"), 5).await.unwrap()[0].body);
     vsc.submit_enrolment(&token, &serde_json::from_value(choices("abc123")).unwrap()).await.unwrap();
