@@ -89,24 +89,24 @@ fn bootstrap(dir: &Path) -> String {
     v["token"].as_str().expect("token").to_string()
 }
 
+/// `vsc admin user create` for Seán O'Brien in RX1, with `--json`.
+const CREATE_SEAN: &[&str] = &[
+    "admin",
+    "user",
+    "create",
+    "--org",
+    "RX1",
+    "--forename",
+    "Seán",
+    "--surname",
+    "O'Brien",
+    "--email",
+    SEAN,
+    "--json",
+];
+
 fn create_sean(dir: &Path) -> Value {
-    vsc_json(
-        dir,
-        &[
-            "admin",
-            "user",
-            "create",
-            "--org",
-            "RX1",
-            "--forename",
-            "Seán",
-            "--surname",
-            "O'Brien",
-            "--email",
-            SEAN,
-            "--json",
-        ],
-    )
+    vsc_json(dir, CREATE_SEAN)
 }
 
 fn issue_v2(dir: &Path) -> Value {
@@ -583,20 +583,7 @@ fn admin_commands_on_postgres() {
     };
     let boot = pg(&bootstrap_args("RX1", true));
     assert!(boot["token"].as_str().unwrap().starts_with("vsc_"), "{boot}");
-    let user = pg(&[
-        "admin",
-        "user",
-        "create",
-        "--org",
-        "RX1",
-        "--forename",
-        "Seán",
-        "--surname",
-        "O'Brien",
-        "--email",
-        SEAN,
-        "--json",
-    ]);
+    let user = pg(CREATE_SEAN);
     assert!(user["display_name"].as_str().unwrap().starts_with("SEÁN O'BRIEN ("), "{user}");
     let card = pg(&[
         "admin", "card", "issue", "--email", SEAN, "--type", "v2", "--role", "R8000", "--role", "R8003", "--json",

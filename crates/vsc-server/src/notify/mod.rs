@@ -34,22 +34,9 @@ impl DeliveryError {
     }
 }
 
-/// A URL fit for messages and logs: the password of its user-info (`user:password@`) is
-/// replaced by `***`. Text without user-info is returned unchanged.
+/// `url` with any password replaced by `***` (one rule for the whole service).
 pub(crate) fn hide_password(url: &str) -> String {
-    let (prefix, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    // The user-info ends at the last `@`. A password may hold `/`, `?` or `#` when the URL is
-    // malformed, so the authority is not cut at them first: hiding too much beats leaking.
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{prefix}{user}:***@{host}"),
-        None => url.to_string(),
-    }
+    vsc_store::redact_url(url)
 }
 
 /// An error's message followed by the messages of its sources, `: `-separated, each once.
