@@ -17,6 +17,9 @@ pub enum CryptoError {
         /// Id recorded in the data.
         found: String,
     },
+    /// A device token, signature or key is not well formed.
+    #[error("{0}")]
+    Malformed(String),
     /// Key generation or signing failed in the crypto library.
     #[error("crypto library failure: {0}")]
     Library(String),

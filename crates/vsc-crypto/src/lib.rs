@@ -3,6 +3,7 @@
 
 pub mod ca;
 pub mod device;
+pub mod device_token;
 pub mod envelope;
 pub mod error;
 pub mod kek;

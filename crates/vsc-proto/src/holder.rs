@@ -131,8 +131,8 @@ pub struct HolderView {
     pub organisation: String,
     /// Cards, newest first (certificates included).
     pub cards: Vec<CardView>,
-    /// Authenticator devices (none until the authenticator feature lands).
-    pub devices: Vec<serde_json::Value>,
+    /// Authenticator devices.
+    pub devices: Vec<crate::DeviceView>,
     /// Directory accounts as `{name, state}`.
     pub directory_accounts: Vec<serde_json::Value>,
 }

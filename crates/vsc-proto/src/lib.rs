@@ -3,17 +3,27 @@
 
 pub mod audit;
 pub mod card;
+pub mod device;
 pub mod error;
 pub mod holder;
+pub mod login;
 pub mod organisation;
 pub mod user;
 
 pub use audit::{AuditEventView, AuditPage};
 pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
+pub use device::{
+    AddDeviceRequest, AnswerOutcome, AuthenticatorView, ChallengeAnswer, ChallengeList, ChallengeView, DeviceCreated,
+    DeviceList, DeviceRegistrationView, DeviceView, RegisterDeviceRequest, RegisteredDevice, TotpParameters,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use holder::{
     AnswerInput, ChangeQuestionsRequest, CodeRequest, CodeSent, EnrolmentRequest, EnrolmentView, HolderView,
     QuestionView, SessionView, SignInRequest, SignInView,
+};
+pub use login::{
+    AppCreated, CardLoginRequest, CardLoginView, CardSessionStatus, CardSessionView, LoginRole, LoginStateView,
+    OpenSessionRequest, TicketOrganisation, TicketRequest, TicketValidation, TicketView, ValidateTicketRequest,
 };
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
 pub use user::{CreateUserRequest, UserView};
