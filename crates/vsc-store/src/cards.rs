@@ -235,3 +235,13 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<CardRow>, StoreEr
     let q = sqlx::AssertSqlSafe(format!("{SELECT} WHERE c.id = $1"));
     sqlx::query(q).bind(id).fetch_optional(conn).await?.as_ref().map(row).transpose()
 }
+
+/// Lock every active card of a holder; returns the serials locked.
+pub async fn lock_active_for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows =
+        sqlx::query("UPDATE cards SET state = 'locked' WHERE user_id = $1 AND state = 'active' RETURNING serial")
+            .bind(user_id)
+            .fetch_all(conn)
+            .await?;
+    rows.iter().map(|r| r.try_get("serial").map_err(StoreError::from)).collect()
+}

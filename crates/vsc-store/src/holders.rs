@@ -354,3 +354,42 @@ pub async fn email_verified_at(conn: &mut Conn, user_id: &str) -> Result<Option<
         None => None,
     })
 }
+
+/// Wrong card passcodes that lock the holder's cards.
+pub const CARD_PASSCODE_MAX_FAILURES: i64 = 3;
+
+/// Reserve one card-passcode check before running it: counts it as a failure up front (a success
+/// clears the count), and only while fewer than [`CARD_PASSCODE_MAX_FAILURES`] are counted and the
+/// holder has an active, unexpired card. Returns the attempt's number, or `None` when no check may run (the
+/// card is locked or being locked). Atomic, so concurrent attempts are counted exactly.
+pub async fn reserve_passcode_attempt(conn: &mut Conn, user_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    let r = sqlx::query(
+        "UPDATE holder_credentials SET passcode_failures = passcode_failures + 1 WHERE user_id = $1 \
+         AND passcode_failures < $2 AND EXISTS (SELECT 1 FROM cards WHERE user_id = $1 AND state = 'active' AND expires_at > $3) \
+         RETURNING passcode_failures",
+    )
+    .bind(user_id)
+    .bind(CARD_PASSCODE_MAX_FAILURES)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| r.try_get("passcode_failures")).transpose().map_err(StoreError::from)
+}
+
+/// Clear the card-passcode failure count (after a right passcode).
+pub async fn clear_passcode_failures(conn: &mut Conn, user_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE holder_credentials SET passcode_failures = 0 WHERE user_id = $1 AND passcode_failures <> 0")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The current card-passcode failure count.
+pub async fn passcode_failures(conn: &mut Conn, user_id: &str) -> Result<i64, StoreError> {
+    let r = sqlx::query("SELECT passcode_failures FROM holder_credentials WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(r.map(|r| r.try_get("passcode_failures")).transpose()?.unwrap_or(0))
+}

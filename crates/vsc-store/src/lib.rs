@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod ca;
 pub mod cards;
+pub mod devices;
 pub mod enrolments;
 pub mod error;
 pub mod holders;

@@ -96,6 +96,38 @@ struct EmailVerificationHtml<'a> {
     m: &'a LockedMail<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "email/card_locked.txt")]
+struct CardLockedText<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/card_locked.html")]
+struct CardLockedHtml<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+/// What the add-a-device email needs.
+struct CodeMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    device: &'a str,
+    code: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/device_code.txt")]
+struct DeviceCodeText<'a> {
+    m: &'a CodeMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/device_code.html")]
+struct DeviceCodeHtml<'a> {
+    m: &'a CodeMail<'a>,
+}
+
 /// Subject suffix naming what a V2 card adds.
 const V2_PURPOSE: &str = "for authentication and e-signatures";
 
@@ -181,6 +213,31 @@ pub fn email_verification(
         link,
     };
     finish(to, &m.subject, EmailVerificationText { m: &m }.render(), EmailVerificationHtml { m: &m }.render())
+}
+
+/// "Your card is locked" after 3 wrong passcodes, locked at `at`.
+pub fn card_locked(to: &str, holder_name: &str, at: OffsetDateTime, portal_link: &str) -> Result<EmailMessage, String> {
+    check_link(portal_link)?;
+    let at = at.to_offset(UtcOffset::UTC);
+    let time = at.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
+    let m = LockedMail {
+        subject: "Your virtual smartcard is locked".into(),
+        holder_name: holder_name.trim(),
+        until: format!("{time} UTC on {}", date(at)?),
+        link: portal_link,
+    };
+    finish(to, &m.subject, CardLockedText { m: &m }.render(), CardLockedHtml { m: &m }.render())
+}
+
+/// The 6-digit code (valid 10 minutes) that confirms adding the device named `device`.
+pub fn device_code(to: &str, holder_name: &str, device: &str, code: &str) -> Result<EmailMessage, String> {
+    let m = CodeMail {
+        subject: "Confirm the new authenticator device for your virtual smartcard".into(),
+        holder_name: holder_name.trim(),
+        device,
+        code,
+    };
+    finish(to, &m.subject, DeviceCodeText { m: &m }.render(), DeviceCodeHtml { m: &m }.render())
 }
 
 /// The SMS carrying a 6-digit verification code (valid 10 minutes).

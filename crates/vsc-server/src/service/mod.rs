@@ -9,6 +9,7 @@ mod holder;
 mod key_pool;
 mod organisations;
 mod outbox;
+mod passcode;
 mod staff;
 mod startup;
 mod users;
@@ -72,6 +73,8 @@ pub struct Vsc {
     email: Arc<crate::notify::email::EmailChannel>,
     sms: Arc<crate::notify::sms::SmsChannel>,
     outbox_wake: Arc<tokio::sync::Notify>,
+    /// Argon2id verifications run at most this many at a time (one per core).
+    hash_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Vsc {

@@ -1,0 +1,121 @@
+//! The card passcode check with its lockout: 3 consecutive wrong passcodes lock the holder's
+//! cards. Each check reserves its attempt atomically before Argon2id runs, so concurrent wrong
+//! attempts are counted exactly, and no check runs once 3 are counted.
+
+use vsc_core::{Actor, AuditRecord};
+use vsc_store::{StoreError, cards, holders, users};
+
+use super::{Vsc, ts};
+use crate::ServiceError;
+use crate::notify::templates;
+
+/// The outcome of a card passcode check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasscodeCheck {
+    /// Right passcode; the failure count is cleared.
+    Right,
+    /// Wrong passcode (counted; the third locks the cards).
+    Wrong,
+    /// No check ran: the holder has no usable card (locked, or not active).
+    Refused,
+}
+
+impl Vsc {
+    /// Verify a secret against a stored Argon2id hash off the async threads (a dummy verification
+    /// of the same cost when there is no hash), at most one per core at a time.
+    pub(crate) async fn verify_secret(&self, presented: &str, stored: Option<String>) -> Result<bool, ServiceError> {
+        let _slot = self
+            .hash_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Startup("the service is shutting down".into()))?;
+        let presented = presented.to_string();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(h) => vsc_crypto::secret::verify(&presented, &h),
+            None => {
+                vsc_crypto::secret::verify_dummy(&presented);
+                false
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Startup(format!("verification task failed: {e}")))
+    }
+
+    /// Check `user`'s card passcode for `purpose` (e.g. `card_login`, `device_registration`),
+    /// counting failures and locking the holder's cards at the third. Audits every outcome.
+    pub(crate) async fn check_card_passcode(
+        &self,
+        user: &users::UserRow,
+        passcode: &str,
+        purpose: &'static str,
+    ) -> Result<PasscodeCheck, ServiceError> {
+        let now = self.now();
+        let (attempt, stored) = {
+            let mut conn = self.store.conn().await?;
+            let attempt = holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?;
+            let stored = match attempt {
+                Some(_) => holders::credentials(&mut conn, &user.id).await?.map(|c| c.passcode_hash),
+                None => None,
+            };
+            (attempt, stored)
+        };
+        let Some(attempt) = attempt else {
+            let mut tx = self.store.begin().await?;
+            self.audit(&mut tx, passcode_event(user, "card.passcode_refused", purpose, serde_json::json!({}))).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(PasscodeCheck::Refused);
+        };
+        let right = stored.is_some() && self.verify_secret(passcode, stored).await?;
+        let mut tx = self.store.begin().await?;
+        if right {
+            holders::clear_passcode_failures(&mut tx, &user.id).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(PasscodeCheck::Right);
+        }
+        self.audit(
+            &mut tx,
+            passcode_event(user, "card.passcode_wrong", purpose, serde_json::json!({ "failures": attempt })),
+        )
+        .await?;
+        if attempt >= holders::CARD_PASSCODE_MAX_FAILURES {
+            let locked = cards::lock_active_for_user(&mut tx, &user.id).await?;
+            if !locked.is_empty() {
+                let mail = templates::card_locked(
+                    &user.email,
+                    &format!("{} {}", user.forename, user.surname),
+                    ts(now.unix_timestamp()),
+                    &format!("{}/self-service/", self.config.public_url()),
+                )
+                .map_err(ServiceError::Startup)?;
+                self.enqueue_email(&mut tx, "card_locked", &mail).await?;
+                self.audit(
+                    &mut tx,
+                    passcode_event(user, "card.locked", purpose, serde_json::json!({ "cards": locked })),
+                )
+                .await?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        Ok(PasscodeCheck::Wrong)
+    }
+}
+
+fn passcode_event(
+    user: &users::UserRow,
+    action: &'static str,
+    purpose: &'static str,
+    mut detail: serde_json::Value,
+) -> AuditRecord {
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("purpose".into(), purpose.into());
+    }
+    AuditRecord {
+        actor: Actor::Holder(user.email.clone()),
+        action,
+        org_id: Some(user.org_id.clone()),
+        target: Some(format!("user:{}", user.id)),
+        detail: detail.to_string(),
+    }
+}
