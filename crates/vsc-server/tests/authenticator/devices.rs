@@ -1,0 +1,1 @@
+//! Adding, registering, listing and deleting authenticator devices.

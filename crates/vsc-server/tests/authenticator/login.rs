@@ -1,0 +1,1 @@
+//! Card login: push, number matching, code and QR fallbacks, lockout, sessions and tickets.

@@ -1,0 +1,6 @@
+//! Integration tests of authenticator devices, card login, card sessions and relying-app
+//! tickets, against the real server on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod devices;
+mod login;
