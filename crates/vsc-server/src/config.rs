@@ -37,6 +37,28 @@ pub struct Config {
     pub reminder_days: i64,
     /// Development mode: serves `/dev/outbox` (`VSC_DEV_MODE`). Never enable in production.
     pub dev_mode: bool,
+    /// Card login policy.
+    pub login: LoginConfig,
+}
+
+/// Card login and card sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LoginConfig {
+    /// Number matching on push logins (`VSC_LOGIN_NUMBER_MATCHING`).
+    pub number_matching: bool,
+    /// Card session lifetime in minutes (`VSC_LOGIN_SESSION_MINUTES`).
+    pub session_minutes: i64,
+    /// Idle timeout of a card session in minutes (`VSC_LOGIN_IDLE_MINUTES`).
+    pub idle_minutes: i64,
+    /// Unanswered pushes allowed per holder within 10 minutes (`VSC_LOGIN_PUSH_LIMIT`).
+    pub push_limit: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig { number_matching: true, session_minutes: 12 * 60, idle_minutes: 2 * 60, push_limit: 5 }
+    }
 }
 
 /// Email delivery. Without `url`, messages stay in the local outbox (`vsc admin outbox`).
@@ -74,6 +96,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             reminder_days: 3,
             dev_mode: false,
+            login: LoginConfig::default(),
         }
     }
 }
@@ -129,6 +152,17 @@ impl Config {
             return Err(format!(
                 "configuration: public_url {public} must use https (http is allowed only on loopback)"
             ));
+        }
+        if !(1..=7 * 24 * 60).contains(&self.login.session_minutes)
+            || !(1..=self.login.session_minutes).contains(&self.login.idle_minutes)
+        {
+            return Err(
+                "configuration: login.session_minutes must be 1 to 10080 and login.idle_minutes 1 to session_minutes"
+                    .into(),
+            );
+        }
+        if !(1..=100).contains(&self.login.push_limit) {
+            return Err("configuration: login.push_limit must be between 1 and 100".into());
         }
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
@@ -195,7 +229,10 @@ fn env_key(key: &str) -> String {
         "smtp_from" => "smtp.from".into(),
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
-        _ => key,
+        _ => match key.strip_prefix("login_") {
+            Some(rest) => format!("login.{rest}"),
+            None => key,
+        },
     }
 }
 
@@ -233,6 +270,7 @@ mod tests {
         assert_eq!(env_key("SMS_URL"), "sms.url");
         assert_eq!(env_key("SMS_API_KEY"), "sms.api_key");
         assert_eq!(env_key("DATA_DIR"), "data_dir");
+        assert_eq!(env_key("LOGIN_IDLE_MINUTES"), "login.idle_minutes");
         let fig = Figment::from(Serialized::defaults(Config::default())).merge(figment::providers::Serialized::global(
             "smtp",
             serde_json::json!({ "url": "smtp://127.0.0.1:2525" }),

@@ -61,8 +61,14 @@ impl Server {
             tokio::spawn(keep_pool_filled(vsc.clone())),
             tokio::spawn(crate::service::run_delivery_worker(vsc.clone())),
             tokio::spawn(send_reminders(vsc.clone())),
+            tokio::spawn(crate::service::relay_notifications(vsc.clone())),
         ];
         let app = crate::api::router(vsc.clone());
+        let closing = vsc.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.end_waits();
+        };
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         for job in jobs {
             job.abort();
@@ -89,6 +95,9 @@ async fn send_reminders(vsc: Vsc) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sent = n, "enrolment reminders sent"),
             Err(e) => tracing::warn!(error = %e, "enrolment reminder pass failed"),
+        }
+        if let Err(e) = vsc.prune_device_tokens().await {
+            tracing::warn!(error = %e, "pruning spent device tokens failed");
         }
         tokio::time::sleep(Duration::from_secs(600)).await;
     }

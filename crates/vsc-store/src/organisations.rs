@@ -103,3 +103,19 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<OrganisationRow>, StoreError> {
     let rows = sqlx::query("SELECT id, code, name FROM organisations ORDER BY code").fetch_all(&mut *conn).await?;
     with_domains(conn, rows).await
 }
+
+/// Whether the organisation allows push-only (passwordless) card login.
+pub async fn push_only(conn: &mut Conn, org_id: &str) -> Result<bool, StoreError> {
+    let r = sqlx::query("SELECT push_only FROM organisations WHERE id = $1").bind(org_id).fetch_optional(conn).await?;
+    Ok(r.map(|r| r.try_get::<i64, _>("push_only")).transpose()?.unwrap_or(0) != 0)
+}
+
+/// Allow or forbid push-only (passwordless) card login; false for an unknown organisation.
+pub async fn set_push_only(conn: &mut Conn, org_id: &str, on: bool) -> Result<bool, StoreError> {
+    let r = sqlx::query("UPDATE organisations SET push_only = $2 WHERE id = $1")
+        .bind(org_id)
+        .bind(i64::from(on))
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}

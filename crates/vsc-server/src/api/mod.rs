@@ -3,6 +3,8 @@
 mod audit;
 mod auth;
 mod cards;
+pub mod device_auth;
+mod devices;
 mod enrolment;
 pub mod errors;
 mod extract;
@@ -21,7 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,7 +38,8 @@ use crate::Vsc;
         (name = "ra", description = "Registration Authority API (bearer token of an RA staff account)"),
         (name = "pki", description = "Public PKI material"),
         (name = "enrolment", description = "Card holder enrolment from the invitation link"),
-        (name = "self-service", description = "Card holder's own account (holder session as bearer token or cookie)")
+        (name = "self-service", description = "Card holder's own account (holder session as bearer token or cookie)"),
+        (name = "authenticator", description = "Authenticator devices (device-signed tokens)")
     )
 )]
 struct ApiDoc;
@@ -47,6 +50,13 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "device",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Device <token>`: a fresh device-signed token per request (docs/authenticator.md)",
+            ))),
+        );
     }
 }
 
@@ -72,6 +82,11 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(holder::change_questions))
         .routes(routes!(holder::send_email_verification))
         .routes(routes!(holder::verify_email))
+        .routes(routes!(devices::add, devices::list))
+        .routes(routes!(devices::delete))
+        .routes(routes!(devices::verify))
+        .routes(routes!(devices::register))
+        .routes(routes!(devices::me))
         .routes(routes!(pki::ca_pem))
         .routes(routes!(audit::list))
 }

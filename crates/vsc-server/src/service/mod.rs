@@ -4,9 +4,13 @@
 
 mod audit;
 mod cards;
+mod device_auth;
+mod devices;
 mod enrolment;
+mod events;
 mod holder;
 mod key_pool;
+mod login;
 mod organisations;
 mod outbox;
 mod passcode;
@@ -23,8 +27,11 @@ use vsc_crypto::{IssuingCa, Kek};
 use vsc_store::{Conn, Store};
 
 pub use cards::IssueCard;
+pub use device_auth::DeviceIdentity;
+pub use events::relay_notifications;
 pub use holder::Holder;
 pub use key_pool::refill_rsa_pool;
+pub use login::RequestOrigin;
 pub use outbox::{OutboxMessage, run_delivery_worker};
 pub use staff::BootstrapOutcome;
 
@@ -75,6 +82,7 @@ pub struct Vsc {
     outbox_wake: Arc<tokio::sync::Notify>,
     /// Argon2id verifications run at most this many at a time (one per core).
     hash_slots: Arc<tokio::sync::Semaphore>,
+    events: events::Events,
 }
 
 impl Vsc {

@@ -1,0 +1,549 @@
+//! Card login: email + passcode (or push only, where the organisation allows it) → a challenge to
+//! the holder's authenticators (push with number matching, or a scanned QR) or a TOTP code → a
+//! decided login the client turns into a card session.
+
+use std::time::Duration;
+
+use vsc_core::{Actor, AuditRecord, EmailAddress};
+use vsc_crypto::device_token;
+use vsc_crypto::totp::TotpSecret;
+use vsc_crypto::{SealedKey, SecretToken, TokenHash};
+use vsc_proto::{
+    AnswerOutcome, CardLoginRequest, CardLoginView, ChallengeAnswer, ChallengeView, LoginRole, LoginStateView,
+};
+use vsc_store::logins::LoginRow;
+use vsc_store::{StoreError, cards, devices, logins, organisations, roles, users};
+
+use super::events::{login_topic, user_topic};
+use super::passcode::PasscodeCheck;
+use super::{DeviceIdentity, Vsc, new_id, ts};
+use crate::ServiceError;
+
+/// A challenge (and so a login) lives this long.
+pub const CHALLENGE_SECONDS: i64 = 120;
+
+/// Wrong TOTP codes that deny a login.
+const CODE_MAX_ATTEMPTS: i64 = 5;
+
+/// Window over which unanswered pushes are counted for throttling.
+const PUSH_WINDOW_SECONDS: i64 = 600;
+
+const LOGIN_FAILED: &str =
+    "the email or passcode is wrong, or the card cannot be used; if it is locked, you were emailed";
+
+/// Where a login request came from.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    /// Client IP address.
+    pub ip: String,
+}
+
+/// A login method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Push,
+    Code,
+    Qr,
+}
+
+impl Method {
+    fn parse(s: &str) -> Result<Method, ServiceError> {
+        match s {
+            "push" => Ok(Method::Push),
+            "code" => Ok(Method::Code),
+            "qr" => Ok(Method::Qr),
+            _ => Err(vsc_core::DomainError::invalid("method", "method must be push, code or qr").into()),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Push => "push",
+            Method::Code => "code",
+            Method::Qr => "qr",
+        }
+    }
+}
+
+/// An audit event about a login.
+fn login_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
+    AuditRecord {
+        actor: Actor::Holder(user.email.clone()),
+        action,
+        org_id: Some(user.org_id.clone()),
+        target: Some(format!("user:{}", user.id)),
+        detail: detail.to_string(),
+    }
+}
+
+/// Three distinct 2-digit numbers, one of them `number`, in random order.
+fn number_choices(number: u8) -> Vec<u8> {
+    let mut choices = vec![number];
+    while choices.len() < 3 {
+        let n = random_number();
+        if !choices.contains(&n) {
+            choices.push(n);
+        }
+    }
+    let shift = usize::from(vsc_crypto::random::bytes::<1>()[0]) % 3;
+    choices.rotate_left(shift);
+    choices
+}
+
+/// A uniformly random number 10–99.
+fn random_number() -> u8 {
+    loop {
+        let b = vsc_crypto::random::bytes::<1>()[0];
+        // 180 = 2 × 90: reject the tail so every number is equally likely.
+        if b < 180 {
+            return 10 + b % 90;
+        }
+    }
+}
+
+fn parse_choices(s: Option<&str>) -> Option<Vec<u8>> {
+    s.map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+}
+
+/// The state a login shows now.
+fn state_of(l: &LoginRow, now: i64) -> &'static str {
+    match l.state.as_str() {
+        "approved" => "approved",
+        "denied" => "denied",
+        _ if l.expires_at <= now => "expired",
+        _ => "pending",
+    }
+}
+
+/// The registration / login QR URI base: `vsc-auth://<what>?v=1&url=<public url>`.
+pub(crate) fn auth_uri(what: &str, public_url: &str) -> String {
+    format!("vsc-auth://{what}?v=1&url={}", percent_encode(public_url))
+}
+
+/// Percent-encode everything but unreserved characters (RFC 3986).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Vsc {
+    /// Start a card login. Unknown email, wrong passcode and a locked card answer alike.
+    pub async fn start_card_login(
+        &self,
+        req: &CardLoginRequest,
+        origin: &RequestOrigin,
+    ) -> Result<CardLoginView, ServiceError> {
+        let method = Method::parse(&req.method)?;
+        let client = req.client.as_deref().map(str::trim).filter(|c| !c.is_empty()).unwrap_or("unnamed client");
+        let client: String = client.chars().take(80).collect();
+        let email_key = EmailAddress::parse("email", &req.email).map(|e| e.key()).unwrap_or_default();
+        let (user, push_only) = {
+            let mut conn = self.store.conn().await?;
+            let user = if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? };
+            let push_only = match &user {
+                Some(u) => organisations::push_only(&mut conn, &u.org_id).await?,
+                None => false,
+            };
+            (user, push_only)
+        };
+        let failed = || ServiceError::SignInFailed(LOGIN_FAILED.into());
+        let user = match (&req.passcode, user) {
+            (Some(passcode), Some(user)) => match self.check_card_passcode(&user, passcode, "card_login").await? {
+                PasscodeCheck::Right => user,
+                PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(failed()),
+            },
+            (Some(passcode), None) => {
+                self.verify_secret(passcode, None).await?;
+                self.audit_unknown_login(&req.email).await?;
+                return Err(failed());
+            }
+            (None, Some(user)) if push_only && method == Method::Push => user,
+            (None, _) => {
+                return Err(vsc_core::DomainError::invalid("passcode", "the passcode is required").into());
+            }
+        };
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store.begin().await?;
+        let card = cards::for_user(&mut tx, &user.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.state == "active" && c.expires_at > now)
+            .max_by_key(|c| c.issued_at)
+            .ok_or_else(failed)?;
+        if devices::active_count(&mut tx, &user.id).await? == 0 {
+            return Err(vsc_core::DomainError::InvalidState(
+                "no authenticator is registered for this card; add one in the Self-Service Portal".into(),
+            )
+            .into());
+        }
+        if method == Method::Push
+            && logins::unanswered_pushes_since(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?
+                >= self.config.login.push_limit
+        {
+            self.audit(&mut tx, login_event(&user, "card.login_throttled", serde_json::json!({ "client": client })))
+                .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(ServiceError::RateLimited(
+                "too many login requests were not answered; wait a few minutes and try again".into(),
+            ));
+        }
+        let number = (method == Method::Push && self.config.login.number_matching).then(random_number);
+        let token = SecretToken::generate("vcl");
+        let login = LoginRow {
+            id: new_id(),
+            token_hash: token.hash().0.to_vec(),
+            purpose: "card".into(),
+            user_id: user.id.clone(),
+            card_id: Some(card.id.clone()),
+            method: method.as_str().into(),
+            state: "pending".into(),
+            nonce: hex::encode(vsc_crypto::random::bytes::<16>()),
+            number: number.map(i64::from),
+            choices: number.map(|n| number_choices(n).iter().map(u8::to_string).collect::<Vec<_>>().join(",")),
+            client: client.clone(),
+            ip: origin.ip.clone(),
+            code_attempts: 0,
+            decided_by: None,
+            decided_method: None,
+            created_at: now,
+            expires_at: now + CHALLENGE_SECONDS,
+            decided_at: None,
+            session_opened_at: None,
+        };
+        logins::insert(&mut tx, &login).await?;
+        self.audit(
+            &mut tx,
+            login_event(
+                &user,
+                "card.login_started",
+                serde_json::json!({
+                    "login": login.id, "method": method.as_str(), "card": card.serial,
+                    "client": client, "ip": origin.ip, "passwordless": req.passcode.is_none(),
+                }),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if method == Method::Push {
+            self.publish(user_topic(&user.id)).await;
+        }
+        let (qr_uri, qr_svg) = if method == Method::Qr {
+            let uri = format!("{}&c={}&n={}", auth_uri("login", &self.config.public_url()), login.id, login.nonce);
+            let svg = super::devices::qr_svg(&uri)?;
+            (Some(uri), Some(svg))
+        } else {
+            (None, None)
+        };
+        Ok(CardLoginView {
+            login: token.expose().to_string(),
+            method: method.as_str().into(),
+            number,
+            qr_uri,
+            qr_svg,
+            expires_at: ts(login.expires_at),
+        })
+    }
+
+    async fn audit_unknown_login(&self, email: &str) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Actor::Holder(email.to_string()),
+                action: "card.login_failed",
+                org_id: None,
+                target: None,
+                detail: serde_json::json!({ "reason": "unknown email" }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The login behind a client's login token.
+    async fn login_by_token(&self, token: &str) -> Result<LoginRow, ServiceError> {
+        let presented = TokenHash::of(token);
+        let mut conn = self.store.conn().await?;
+        let l = logins::by_token_hash(&mut conn, &presented.0).await?;
+        l.filter(|l| TokenHash::from_slice(&l.token_hash).is_some_and(|s| s.matches(&presented)))
+            .ok_or_else(|| ServiceError::not_found("login", "no such login; start again"))
+    }
+
+    /// A login's state, waiting up to `wait` while it is pending.
+    pub async fn card_login_state(&self, token: &str, wait: Duration) -> Result<LoginStateView, ServiceError> {
+        let first = self.login_by_token(token).await?;
+        let id = first.id.clone();
+        let topic = login_topic(&id);
+        let l = self
+            .wait_for(&topic, wait, |last| {
+                let id = id.clone();
+                async move {
+                    let mut conn = self.store.conn().await?;
+                    let l = logins::by_id(&mut conn, &id)
+                        .await?
+                        .ok_or_else(|| ServiceError::not_found("login", "no such login; start again"))?;
+                    let pending = state_of(&l, self.now().unix_timestamp()) == "pending";
+                    Ok((!pending || last).then_some(l))
+                }
+            })
+            .await?;
+        self.login_state_view(&l).await
+    }
+
+    async fn login_state_view(&self, l: &LoginRow) -> Result<LoginStateView, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        let state = state_of(l, self.now().unix_timestamp());
+        let card = match &l.card_id {
+            Some(id) => cards::by_id(&mut conn, id).await?,
+            None => None,
+        };
+        let roles = if state == "approved" {
+            match &card {
+                Some(c) => Some(self.card_roles(&mut conn, &c.id).await?),
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(LoginStateView {
+            state: state.into(),
+            card: card.map(|c| c.serial),
+            roles,
+            approved_by: l.decided_method.clone(),
+            expires_at: ts(l.expires_at),
+        })
+    }
+
+    /// A card's roles with their names.
+    pub(crate) async fn card_roles(
+        &self,
+        conn: &mut vsc_store::Conn,
+        card_id: &str,
+    ) -> Result<Vec<LoginRole>, ServiceError> {
+        let codes = cards::roles(conn, card_id).await?;
+        let catalogue = roles::list(conn).await?;
+        Ok(codes
+            .into_iter()
+            .map(|code| {
+                let name = catalogue.iter().find(|r| r.code == code).map(|r| r.name.clone()).unwrap_or_default();
+                LoginRole { code, name }
+            })
+            .collect())
+    }
+
+    /// Pending push challenges for a device's holder, waiting up to `wait` for one to arrive.
+    pub async fn device_challenges(
+        &self,
+        device: &DeviceIdentity,
+        wait: Duration,
+    ) -> Result<Vec<ChallengeView>, ServiceError> {
+        let topic = user_topic(&device.user_id);
+        let rows = self
+            .wait_for(&topic, wait, |last| async move {
+                let mut conn = self.store.conn().await?;
+                let rows = logins::pending_pushes(&mut conn, &device.user_id, self.now().unix_timestamp()).await?;
+                Ok((!rows.is_empty() || last).then_some(rows))
+            })
+            .await?;
+        let mut conn = self.store.conn().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for l in &rows {
+            out.push(self.challenge_view(&mut conn, l).await?);
+        }
+        Ok(out)
+    }
+
+    async fn challenge_view(&self, conn: &mut vsc_store::Conn, l: &LoginRow) -> Result<ChallengeView, ServiceError> {
+        let card = match &l.card_id {
+            Some(id) => cards::by_id(conn, id).await?.map(|c| c.serial),
+            None => None,
+        };
+        Ok(ChallengeView {
+            id: l.id.clone(),
+            nonce: if l.method == "qr" { String::new() } else { l.nonce.clone() },
+            purpose: l.purpose.clone(),
+            method: l.method.clone(),
+            client: l.client.clone(),
+            ip: l.ip.clone(),
+            card,
+            choices: parse_choices(l.choices.as_deref()),
+            created_at: ts(l.created_at),
+            expires_at: ts(l.expires_at),
+        })
+    }
+
+    /// One challenge of the device's holder (a QR login the device scanned). The nonce is left
+    /// out for QR logins: the device must have it from the scanned code.
+    pub async fn device_challenge(&self, device: &DeviceIdentity, id: &str) -> Result<ChallengeView, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        let l = logins::by_id(&mut conn, id)
+            .await?
+            .filter(|l| l.user_id == device.user_id)
+            .ok_or_else(|| ServiceError::not_found("id", "no such challenge for this device"))?;
+        self.challenge_view(&mut conn, &l).await
+    }
+
+    /// A device's signed Yes/No to a challenge: verified with that device's key, accepted once.
+    pub async fn answer_challenge(
+        &self,
+        device: &DeviceIdentity,
+        id: &str,
+        answer: &ChallengeAnswer,
+    ) -> Result<AnswerOutcome, ServiceError> {
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store.begin().await?;
+        let user = users::by_id(&mut tx, &device.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("unknown device".into()))?;
+        let login = logins::by_id(&mut tx, id).await?;
+        let refuse = |reason: &'static str| {
+            login_event(
+                &user,
+                "card.login_answer_refused",
+                serde_json::json!({ "challenge": id, "device": device.device_id, "reason": reason }),
+            )
+        };
+        let Some(login) = login.filter(|l| l.user_id == device.user_id) else {
+            self.audit(&mut tx, refuse("unknown challenge or another holder's")).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(ServiceError::not_found("id", "no such challenge for this device"));
+        };
+        let decision = match answer.decision.as_str() {
+            "approve" | "deny" => answer.decision.as_str(),
+            _ => return Err(vsc_core::DomainError::invalid("decision", "decision must be approve or deny").into()),
+        };
+        let key = devices::by_id(&mut tx, &device.device_id).await?.and_then(|d| d.public_key);
+        let signature = device_token::unb64(&answer.signature).unwrap_or_default();
+        let message = device_token::answer_message(id, &answer.nonce, decision, answer.number);
+        let nonce_ok = TokenHash::of(&answer.nonce).matches(&TokenHash::of(&login.nonce));
+        if !nonce_ok || !key.is_some_and(|k| vsc_crypto::device::verify(&k, &message, &signature)) {
+            self.audit(&mut tx, refuse("bad signature or nonce")).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(ServiceError::SignInFailed(
+                "the answer's signature does not verify with this device's key".into(),
+            ));
+        }
+        if login.method == "code" {
+            self.audit(&mut tx, refuse("code login")).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(vsc_core::DomainError::InvalidState("this login waits for a code, not an answer".into()).into());
+        }
+        let state = state_of(&login, now);
+        if state != "pending" {
+            let reason = if state == "expired" { "expired" } else { "already answered (replay)" };
+            self.audit(&mut tx, refuse(reason)).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(vsc_core::DomainError::InvalidState(format!(
+                "this challenge is {state}; it cannot be answered"
+            ))
+            .into());
+        }
+        let wrong_number =
+            decision == "approve" && login.number.is_some() && login.number != answer.number.map(i64::from);
+        let outcome = if decision == "approve" && !wrong_number { "approved" } else { "denied" };
+        if !logins::decide(&mut tx, id, outcome, Some(&device.device_id), &login.method, now).await? {
+            self.audit(&mut tx, refuse("already answered (replay)")).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Err(vsc_core::DomainError::InvalidState("this challenge was already answered".into()).into());
+        }
+        devices::touch(&mut tx, &device.device_id, now).await?;
+        self.audit(
+            &mut tx,
+            login_event(
+                &user,
+                if outcome == "approved" { "card.login_approved" } else { "card.login_denied" },
+                serde_json::json!({
+                    "login": id, "device": device.device_id, "method": login.method,
+                    "reason": if wrong_number { "wrong number picked" } else { decision },
+                }),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.publish(login_topic(id)).await;
+        Ok(AnswerOutcome { state: outcome.into() })
+    }
+
+    /// The code fallback: the current TOTP of any of the holder's active devices (±1 step), each
+    /// code accepted once; 5 wrong codes deny the login.
+    pub async fn card_login_code(&self, token: &str, code: &str) -> Result<LoginStateView, ServiceError> {
+        let login = self.login_by_token(token).await?;
+        let now = self.now().unix_timestamp();
+        if state_of(&login, now) != "pending" {
+            return Err(vsc_core::DomainError::InvalidState(format!(
+                "this login is {}; start again",
+                state_of(&login, now)
+            ))
+            .into());
+        }
+        let mut tx = self.store.begin().await?;
+        let user = users::by_id(&mut tx, &login.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("login", "no such login"))?;
+        let mut matched = None;
+        for d in devices::active_for_user(&mut tx, &user.id).await? {
+            let Some(sealed) = &d.sealed_totp else { continue };
+            let secret = SealedKey(sealed.clone()).open(&self.kek, &format!("totp:{}", d.id))?;
+            if let Some(step) = TotpSecret::from_bytes(&secret).verify(code.trim(), now, 1) {
+                matched = Some((d.id.clone(), step));
+                break;
+            }
+        }
+        let accepted = match &matched {
+            Some((device_id, step)) => devices::use_totp_step(&mut tx, device_id, *step, now).await?,
+            None => false,
+        };
+        if !accepted {
+            let attempts = logins::count_wrong_code(&mut tx, &login.id).await?;
+            let reason = if matched.is_some() { "code already used" } else { "wrong code" };
+            if attempts >= CODE_MAX_ATTEMPTS {
+                logins::decide(&mut tx, &login.id, "denied", None, "code", now).await?;
+            }
+            self.audit(
+                &mut tx,
+                login_event(
+                    &user,
+                    "card.login_code_refused",
+                    serde_json::json!({ "login": login.id, "reason": reason, "attempts": attempts }),
+                ),
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            if attempts >= CODE_MAX_ATTEMPTS {
+                self.publish(login_topic(&login.id)).await;
+            }
+            let left = CODE_MAX_ATTEMPTS - attempts;
+            return Err(vsc_core::DomainError::invalid(
+                "code",
+                if left > 0 {
+                    format!("the code is wrong or was used already; {left} attempt(s) left")
+                } else {
+                    "the code is wrong; this login is denied, start again".into()
+                },
+            )
+            .into());
+        }
+        let device_id = matched.map(|(d, _)| d);
+        if !logins::decide(&mut tx, &login.id, "approved", device_id.as_deref(), "code", now).await? {
+            return Err(vsc_core::DomainError::InvalidState("this login was decided already".into()).into());
+        }
+        self.audit(
+            &mut tx,
+            login_event(
+                &user,
+                "card.login_approved",
+                serde_json::json!({ "login": login.id, "device": device_id, "method": "code" }),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.publish(login_topic(&login.id)).await;
+        let decided = self.login_by_token(token).await?;
+        self.login_state_view(&decided).await
+    }
+}

@@ -1,0 +1,298 @@
+//! Card logins (first factor passed, waiting for the holder's second factor) with the challenge
+//! they put to the holder's devices, and the card sessions they open.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Conn, StoreError};
+
+/// A login row (its id is also the challenge id the devices see).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginRow {
+    /// Login / challenge id.
+    pub id: String,
+    /// Hash of the login token the client holds.
+    pub token_hash: Vec<u8>,
+    /// `card` or `portal`.
+    pub purpose: String,
+    /// Holder.
+    pub user_id: String,
+    /// The card being logged in to (card logins).
+    pub card_id: Option<String>,
+    /// `push`, `code`, `qr`.
+    pub method: String,
+    /// `pending`, `approved`, `denied`.
+    pub state: String,
+    /// Challenge nonce.
+    pub nonce: String,
+    /// Number to match (push with number matching).
+    pub number: Option<i64>,
+    /// The three numbers the device offers, comma-separated.
+    pub choices: Option<String>,
+    /// Requesting client.
+    pub client: String,
+    /// Requesting IP.
+    pub ip: String,
+    /// Wrong codes typed.
+    pub code_attempts: i64,
+    /// Device that decided.
+    pub decided_by: Option<String>,
+    /// How it was decided.
+    pub decided_method: Option<String>,
+    /// Created.
+    pub created_at: i64,
+    /// Expires unless decided.
+    pub expires_at: i64,
+    /// Decided.
+    pub decided_at: Option<i64>,
+    /// A session was opened from it.
+    pub session_opened_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, token_hash, purpose, user_id, card_id, method, state, nonce, number, choices, client, ip, \
+    code_attempts, decided_by, decided_method, created_at, expires_at, decided_at, session_opened_at";
+
+fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
+    Ok(LoginRow {
+        id: r.try_get("id")?,
+        token_hash: r.try_get("token_hash")?,
+        purpose: r.try_get("purpose")?,
+        user_id: r.try_get("user_id")?,
+        card_id: r.try_get("card_id")?,
+        method: r.try_get("method")?,
+        state: r.try_get("state")?,
+        nonce: r.try_get("nonce")?,
+        number: r.try_get("number")?,
+        choices: r.try_get("choices")?,
+        client: r.try_get("client")?,
+        ip: r.try_get("ip")?,
+        code_attempts: r.try_get("code_attempts")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_method: r.try_get("decided_method")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        decided_at: r.try_get("decided_at")?,
+        session_opened_at: r.try_get("session_opened_at")?,
+    })
+}
+
+/// Insert a pending login.
+pub async fn insert(conn: &mut Conn, l: &LoginRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO card_logins (id, token_hash, purpose, user_id, card_id, method, state, nonce, number, choices, \
+         client, ip, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&l.id)
+    .bind(&l.token_hash)
+    .bind(&l.purpose)
+    .bind(&l.user_id)
+    .bind(&l.card_id)
+    .bind(&l.method)
+    .bind(&l.nonce)
+    .bind(l.number)
+    .bind(&l.choices)
+    .bind(&l.client)
+    .bind(&l.ip)
+    .bind(l.created_at)
+    .bind(l.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A login by the hash of its token.
+pub async fn by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<LoginRow>, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM card_logins WHERE token_hash = $1")))
+        .bind(hash)
+        .fetch_optional(conn)
+        .await?;
+    r.as_ref().map(row).transpose()
+}
+
+/// A login by id (the challenge id).
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM card_logins WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    r.as_ref().map(row).transpose()
+}
+
+/// A holder's pending, unexpired push challenges, oldest first.
+pub async fn pending_pushes(conn: &mut Conn, user_id: &str, now: i64) -> Result<Vec<LoginRow>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM card_logins WHERE user_id = $1 AND state = 'pending' AND method = 'push' \
+         AND expires_at > $2 ORDER BY created_at, id"
+    )))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
+/// How many push challenges to a holder since `since` were never answered.
+pub async fn unanswered_pushes_since(conn: &mut Conn, user_id: &str, since: i64) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
+         AND created_at >= $2",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// Decide a pending, unexpired login; false when it was already decided or has expired (so
+/// each challenge is answered once).
+pub async fn decide(
+    conn: &mut Conn,
+    id: &str,
+    state: &str,
+    by: Option<&str>,
+    method: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE card_logins SET state = $2, decided_by = $3, decided_method = $4, decided_at = $5 \
+         WHERE id = $1 AND state = 'pending' AND expires_at > $5",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(by)
+    .bind(method)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Count a wrong code on a login; returns the new count.
+pub async fn count_wrong_code(conn: &mut Conn, id: &str) -> Result<i64, StoreError> {
+    let r =
+        sqlx::query("UPDATE card_logins SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts")
+            .bind(id)
+            .fetch_one(conn)
+            .await?;
+    Ok(r.try_get("code_attempts")?)
+}
+
+/// Spend an approved login on a session; false when it was spent already.
+pub async fn spend(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE card_logins SET session_opened_at = $2 WHERE id = $1 AND state = 'approved' \
+         AND session_opened_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// A card session row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Session id.
+    pub id: String,
+    /// Token hash.
+    pub token_hash: Vec<u8>,
+    /// Holder.
+    pub user_id: String,
+    /// Card.
+    pub card_id: String,
+    /// The login it came from.
+    pub login_id: String,
+    /// Selected role.
+    pub role: String,
+    /// How the login was approved.
+    pub method: String,
+    /// Opened.
+    pub created_at: i64,
+    /// Absolute end.
+    pub expires_at: i64,
+    /// Last use.
+    pub last_seen_at: i64,
+    /// Ended (logout).
+    pub ended_at: Option<i64>,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, card_id, login_id, role, method, created_at, expires_at, last_seen_at, ended_at";
+
+fn session_row(r: &AnyRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        token_hash: r.try_get("token_hash")?,
+        user_id: r.try_get("user_id")?,
+        card_id: r.try_get("card_id")?,
+        login_id: r.try_get("login_id")?,
+        role: r.try_get("role")?,
+        method: r.try_get("method")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        ended_at: r.try_get("ended_at")?,
+    })
+}
+
+/// Insert a card session.
+pub async fn insert_session(conn: &mut Conn, s: &SessionRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO card_sessions (id, token_hash, user_id, card_id, login_id, role, method, created_at, expires_at, \
+         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&s.id)
+    .bind(&s.token_hash)
+    .bind(&s.user_id)
+    .bind(&s.card_id)
+    .bind(&s.login_id)
+    .bind(&s.role)
+    .bind(&s.method)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(s.last_seen_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A card session by token hash.
+pub async fn session_by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
+    let r =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} FROM card_sessions WHERE token_hash = $1")))
+            .bind(hash)
+            .fetch_optional(conn)
+            .await?;
+    r.as_ref().map(session_row).transpose()
+}
+
+/// A card session by id.
+pub async fn session_by_id(conn: &mut Conn, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} FROM card_sessions WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    r.as_ref().map(session_row).transpose()
+}
+
+/// Record a use of a session.
+pub async fn touch_session(conn: &mut Conn, id: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE card_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// End a session; false when it had ended already.
+pub async fn end_session(conn: &mut Conn, id: &str, at: i64) -> Result<bool, StoreError> {
+    let r = sqlx::query("UPDATE card_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
