@@ -69,7 +69,9 @@ impl Server {
             shutdown.await;
             closing.end_waits();
         };
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         for job in jobs {
             job.abort();
         }

@@ -3,6 +3,7 @@
 //! where the SQL really differs, the difference sits in one small function that asks
 //! [`Backend::of`].
 
+pub mod apps;
 pub mod audit;
 pub mod ca;
 pub mod cards;

@@ -2,7 +2,9 @@
 
 mod audit;
 mod auth;
+mod card;
 mod cards;
+mod challenges;
 pub mod device_auth;
 mod devices;
 mod enrolment;
@@ -39,7 +41,8 @@ use crate::Vsc;
         (name = "pki", description = "Public PKI material"),
         (name = "enrolment", description = "Card holder enrolment from the invitation link"),
         (name = "self-service", description = "Card holder's own account (holder session as bearer token or cookie)"),
-        (name = "authenticator", description = "Authenticator devices (device-signed tokens)")
+        (name = "authenticator", description = "Authenticator devices (device-signed tokens)"),
+        (name = "card", description = "Card login, card sessions and relying-app tickets")
     )
 )]
 struct ApiDoc;
@@ -87,6 +90,17 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(devices::verify))
         .routes(routes!(devices::register))
         .routes(routes!(devices::me))
+        .routes(routes!(challenges::list))
+        .routes(routes!(challenges::get))
+        .routes(routes!(challenges::answer))
+        .routes(routes!(card::login))
+        .routes(routes!(card::login_state))
+        .routes(routes!(card::login_code))
+        .routes(routes!(card::open_session))
+        .routes(routes!(card::session))
+        .routes(routes!(card::logout))
+        .routes(routes!(card::ticket))
+        .routes(routes!(card::validate_ticket))
         .routes(routes!(pki::ca_pem))
         .routes(routes!(audit::list))
 }

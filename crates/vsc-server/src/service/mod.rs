@@ -3,6 +3,7 @@
 //! one transaction.
 
 mod audit;
+mod card_session;
 mod cards;
 mod device_auth;
 mod devices;
@@ -26,6 +27,7 @@ use vsc_core::{AuditRecord, Clock};
 use vsc_crypto::{IssuingCa, Kek};
 use vsc_store::{Conn, Store};
 
+pub use card_session::CardSession;
 pub use cards::IssueCard;
 pub use device_auth::DeviceIdentity;
 pub use events::relay_notifications;
