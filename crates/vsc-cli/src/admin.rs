@@ -7,7 +7,7 @@ use vsc_server::clock::SystemClock;
 use vsc_server::service::IssueCard;
 use vsc_server::{Principal, Vsc};
 
-use crate::cli::{AdminCommand, CardCommand, Global, OrgCommand, TokenCommand, UserCommand};
+use crate::cli::{AdminCommand, AppCommand, CardCommand, Global, OrgCommand, TokenCommand, UserCommand};
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -147,6 +147,19 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 for o in orgs {
                     println!("{}  {}  domains {}", o.code, o.name, o.email_domains.join(", "));
                 }
+            }
+        }
+        AdminCommand::Org(OrgCommand::Policy { code, push_only }) => {
+            let on = push_only == "on";
+            vsc.set_push_only(op, &code, on).await?;
+            println!("{code}: push-only card login {}", if on { "allowed" } else { "off" });
+        }
+        AdminCommand::App(AppCommand::Create { name, json }) => {
+            let app = vsc.create_app(&name).await?;
+            if json {
+                print_json(&app)?;
+            } else {
+                println!("app {} registered; its API key (shown once):\n{}", app.name, app.key);
             }
         }
         AdminCommand::Audit { limit, json } => {

@@ -51,6 +51,10 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// This computer as the card holder's authenticator: register it, show codes, answer logins.
+    Authenticator(crate::authenticator::AuthenticatorArgs),
+    /// Log in to your card and use the card session (status, tickets for apps, logout).
+    Card(crate::card::CardArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +84,9 @@ pub enum AdminCommand {
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Relying applications that validate card-login tickets.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Messages in the outbox (the local outbox is the delivery channel when no SMTP/SMS gateway
     /// is configured), oldest first.
     Outbox {
@@ -236,6 +243,26 @@ pub enum OrgCommand {
     /// List organisations.
     List {
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an organisation's card-login policy.
+    Policy {
+        /// Organisation code.
+        code: String,
+        /// Allow push-only (passwordless) card login: email → push → Yes.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+        push_only: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register a relying app and print its API key (shown once).
+    Create {
+        /// The app's name (letters, digits, '-', '_', '.').
+        name: String,
+        /// Print JSON (`{"id", "name", "key"}`).
         #[arg(long)]
         json: bool,
     },

@@ -80,4 +80,33 @@ impl Vsc {
         };
         rows.into_iter().map(views::organisation).collect()
     }
+
+    /// Allow or forbid push-only (passwordless) card login for an organisation (managers and the
+    /// operator).
+    pub async fn set_push_only(&self, who: &Principal, code: &str, on: bool) -> Result<(), ServiceError> {
+        if matches!(who, Principal::Staff { role: StaffRole::Agent, .. }) {
+            return Err(ServiceError::Forbidden("only RA managers change login policy".into()));
+        }
+        let mut tx = self.store.begin().await?;
+        let org = organisations::by_code(&mut tx, code.trim())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("code", format!("no organisation {}", code.trim())))?;
+        if !self.ensure_org(&mut tx, who, &org.id).await? {
+            return Err(ServiceError::not_found("code", format!("no organisation {}", code.trim())));
+        }
+        organisations::set_push_only(&mut tx, &org.id, on).await?;
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "organisation.policy_changed",
+                org_id: Some(org.id.clone()),
+                target: Some(format!("organisation:{}", org.code)),
+                detail: serde_json::json!({ "push_only": on }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(vsc_store::StoreError::from)?;
+        Ok(())
+    }
 }
