@@ -1,7 +1,9 @@
-//! `vsc`: the one binary — server, operator commands and benchmarks.
+//! `vsc`: the one binary — server, operator commands, benchmarks, the authenticator and the card client.
 
 mod admin;
+mod authenticator;
 mod bench;
+mod card;
 mod cli;
 
 use std::process::ExitCode;
@@ -53,6 +55,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => {
             init_tracing("warn");
             bench::run(cmd).await
+        }
+        Command::Authenticator(args) => {
+            init_tracing("warn");
+            authenticator::run(args).await
+        }
+        Command::Card(args) => {
+            init_tracing("warn");
+            card::run(args).await
         }
         Command::Config(ConfigCommand::Example) => {
             print!("{}", vsc_server::Config::example());

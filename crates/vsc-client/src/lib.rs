@@ -1,13 +1,19 @@
 //! Typed HTTP client for the vsc API, used by the CLI and the tests.
 
+pub mod card;
+pub mod device;
+
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use vsc_proto::{
-    AuditPage, CardView, CreateOrganisationRequest, CreateUserRequest, ErrorBody, IssueCardRequest, OrganisationView,
-    RevokeCardRequest, UserView,
+    AddDeviceRequest, AuditPage, CardView, CodeRequest, CodeSent, CreateOrganisationRequest, CreateUserRequest,
+    DeviceCreated, DeviceList, DeviceRegistrationView, EnrolmentRequest, ErrorBody, HolderView, IssueCardRequest,
+    OrganisationView, RegisterDeviceRequest, RegisteredDevice, RevokeCardRequest, SessionView, UserView,
 };
+
+pub use device::{Decision, DeviceClient};
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,12 @@ pub enum ClientError {
         /// Body text.
         text: String,
     },
+    /// An id to put into a request path holds characters no server id has.
+    #[error("not a valid id: {0:?}")]
+    InvalidId(String),
+    /// The device key could not sign a request or an answer.
+    #[error("device signature failed: {0}")]
+    Signing(#[from] vsc_crypto::CryptoError),
 }
 
 impl ClientError {
@@ -54,8 +66,43 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => Some(*status),
-            ClientError::Http(_) => None,
+            ClientError::Http(_) | ClientError::InvalidId(_) | ClientError::Signing(_) => None,
         }
+    }
+}
+
+/// An id checked to be safe as one path segment (ids are UUIDs or base64url/hex tokens), so the
+/// path a device signs is exactly the path the server sees.
+pub(crate) fn segment(id: &str) -> Result<&str, ClientError> {
+    let ok =
+        !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(id) } else { Err(ClientError::InvalidId(id.to_string())) }
+}
+
+/// Turn a response into `T`, or into the API error its body names.
+pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    let status = resp.status();
+    let text = resp.text().await?;
+    if status.is_success() {
+        return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status: status.as_u16(), text });
+    }
+    Err(api_error(status, text))
+}
+
+/// Accept an empty success (`204`), or return the API error.
+pub(crate) async fn decode_empty(resp: reqwest::Response) -> Result<(), ClientError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = resp.text().await?;
+    Err(api_error(status, text))
+}
+
+fn api_error(status: StatusCode, text: String) -> ClientError {
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => ClientError::Api { status: status.as_u16(), body },
+        Err(_) => ClientError::Unexpected { status: status.as_u16(), text },
     }
 }
 
@@ -85,6 +132,12 @@ impl Client {
 
     /// Send a request with an optional JSON body; returns status and raw body text.
     pub async fn raw(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, String), ClientError> {
+        let resp = self.request(method, path, body).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    fn request<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -92,34 +145,26 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.text().await?))
+        req
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if status.is_success() {
-            return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status: status.as_u16(), text });
-        }
-        match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => Err(ClientError::Api { status: status.as_u16(), body }),
-            Err(_) => Err(ClientError::Unexpected { status: status.as_u16(), text }),
-        }
+        decode(self.request(method, path, body).send().await?).await
+    }
+
+    /// A call whose success has no body (`204`).
+    pub(crate) async fn call_empty<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
+        decode_empty(self.request(method, path, body).send().await?).await
     }
 
     /// `POST /api/v1/organisations`.
@@ -167,5 +212,48 @@ impl Client {
     pub async fn ca_pem(&self) -> Result<String, ClientError> {
         let (status, text) = self.raw(Method::GET, "/api/v1/pki/ca.pem", None).await?;
         if status == StatusCode::OK.as_u16() { Ok(text) } else { Err(ClientError::Unexpected { status, text }) }
+    }
+
+    /// `POST /api/v1/enrolment/{token}`: passcode, questions and mobile; a code goes by SMS.
+    pub async fn enrol(&self, token: &str, req: &EnrolmentRequest) -> Result<CodeSent, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/enrolment/{}", segment(token)?), Some(req)).await
+    }
+
+    /// `POST /api/v1/enrolment/{token}/verify`: the SMS code; opens a holder session.
+    pub async fn verify_enrolment(&self, token: &str, code: &str) -> Result<SessionView, ClientError> {
+        let body = CodeRequest { code: code.to_string() };
+        self.call(Method::POST, &format!("/api/v1/enrolment/{}/verify", segment(token)?), Some(&body)).await
+    }
+
+    /// `GET /api/v1/self` (holder session).
+    pub async fn holder(&self) -> Result<HolderView, ClientError> {
+        self.call::<(), _>(Method::GET, "/api/v1/self", None).await
+    }
+
+    /// `POST /api/v1/self/devices` (holder session): start adding a device; a code is emailed.
+    pub async fn add_device(&self, req: &AddDeviceRequest) -> Result<DeviceCreated, ClientError> {
+        self.call(Method::POST, "/api/v1/self/devices", Some(req)).await
+    }
+
+    /// `POST /api/v1/self/devices/{id}/verify` (holder session): the emailed code; returns the
+    /// registration URI for the authenticator.
+    pub async fn verify_device(&self, id: &str, code: &str) -> Result<DeviceRegistrationView, ClientError> {
+        let body = CodeRequest { code: code.to_string() };
+        self.call(Method::POST, &format!("/api/v1/self/devices/{}/verify", segment(id)?), Some(&body)).await
+    }
+
+    /// `GET /api/v1/self/devices` (holder session).
+    pub async fn devices(&self) -> Result<DeviceList, ClientError> {
+        self.call::<(), _>(Method::GET, "/api/v1/self/devices", None).await
+    }
+
+    /// `DELETE /api/v1/self/devices/{id}` (holder session).
+    pub async fn delete_device(&self, id: &str) -> Result<(), ClientError> {
+        self.call_empty::<()>(Method::DELETE, &format!("/api/v1/self/devices/{}", segment(id)?), None).await
+    }
+
+    /// `POST /api/v1/authenticator/register`: the authenticator registers with a scanned token.
+    pub async fn register_device(&self, req: &RegisterDeviceRequest) -> Result<RegisteredDevice, ClientError> {
+        self.call(Method::POST, "/api/v1/authenticator/register", Some(req)).await
     }
 }
