@@ -350,3 +350,74 @@ async fn tickets_are_refused_after_logout_and_for_locked_cards(b: Backend) {
     assert_eq!(status, 401);
     ts.stop().await;
 }
+
+/// Two `vsc serve` nodes share one PostgreSQL (and the key-encryption key): a device waiting on
+/// node B hears at once of a login started on node A (LISTEN/NOTIFY), and the client waiting on A
+/// hears at once of the answer given through B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_deliver_pushes_and_answers_across() {
+    if vsc_testkit::postgres_url().is_none() {
+        eprintln!("SKIPPED: two nodes need DATABASE_URL");
+        return;
+    }
+    let a = TestServer::start(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = vsc_server::Config {
+        data_dir: dir.path().join("data"),
+        kek_file: Some(a.config.kek_path()),
+        public_url: None,
+        ..a.config.clone()
+    };
+    let node_b = vsc_server::serve::Server::bind(config).await.unwrap();
+    let b_url = node_b.url();
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_task = tokio::spawn(node_b.run(async {
+        let _ = stopped.await;
+    }));
+
+    let h = enrolled_holder(&a, "two.nodes@example.nhs.uk").await;
+    let device = register_device(&a, &h).await;
+    let on_b = vsc_client::DeviceClient::new(
+        &b_url,
+        &device.id,
+        vsc_crypto::device::DeviceKey::from_pkcs8(device.key.pkcs8()).unwrap(),
+    );
+    let waiting = tokio::spawn({
+        let on_b = on_b.clone();
+        async move {
+            let list = on_b.challenges(20).await.unwrap();
+            (list, Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let login = a.anon.card_login(&login_req(&h, Some(&h.passcode), "push")).await.unwrap();
+    let started = Instant::now();
+    let (list, heard) = waiting.await.unwrap();
+    let c = &list.challenges[0];
+    assert!(
+        heard.duration_since(started) < Duration::from_secs(2),
+        "node B heard at once: {:?}",
+        heard.duration_since(started)
+    );
+
+    let polling = tokio::spawn({
+        let anon = a.anon.clone();
+        let l = login.login.clone();
+        async move {
+            let s = anon.login_state(&l, 20).await.unwrap();
+            (s, Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answered = Instant::now();
+    on_b.answer(&c.id, &c.nonce, Decision::Approve, login.number).await.unwrap();
+    let (state, seen) = polling.await.unwrap();
+    assert_eq!(state.state, "approved");
+    assert!(seen.duration_since(answered) < Duration::from_secs(2), "node A heard at once");
+    // Node B opens the session node A's login approved: no per-node state.
+    let session = Client::new(&b_url).open_card_session(&login.login, None).await.unwrap();
+    a.anon.with_token(&session.session).card_session().await.unwrap();
+    let _ = stop_b.send(());
+    let _ = b_task.await;
+    a.stop().await;
+}
