@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Conn, StoreError};
+use crate::{Backend, Conn, StoreError};
 
 /// At most this many active devices per holder.
 pub const MAX_ACTIVE_DEVICES: i64 = 3;
@@ -211,10 +211,11 @@ pub struct Registration<'a> {
     pub at: i64,
 }
 
-/// `pending_registration` → `active` (the token is spent); false if it was not pending.
+/// `pending_registration` → `active` (the token is spent: its hash stays, so presenting it again
+/// is told apart from an unknown token); false if it was not pending.
 pub async fn activate(conn: &mut Conn, id: &str, reg: &Registration<'_>) -> Result<bool, StoreError> {
     let r = sqlx::query(
-        "UPDATE devices SET state = 'active', registration_hash = NULL, registration_expires_at = NULL, \
+        "UPDATE devices SET state = 'active', registration_expires_at = NULL, \
          public_key = $2, sealed_totp = $3, client_version = $4, platform = $5, platform_version = $6, \
          registered_at = $7, last_used_at = $7 WHERE id = $1 AND state = 'pending_registration'",
     )
@@ -228,6 +229,16 @@ pub async fn activate(conn: &mut Conn, id: &str, reg: &Registration<'_>) -> Resu
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Serialise changes to a holder's devices until the transaction ends, so that two concurrent
+/// registrations cannot both pass the active-device limit. PostgreSQL locks the user row; SQLite
+/// write transactions (`BEGIN IMMEDIATE`) are serialised already.
+pub async fn lock_holder(conn: &mut Conn, user_id: &str) -> Result<(), StoreError> {
+    if Backend::of(conn) == Backend::Postgres {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id).fetch_optional(conn).await?;
+    }
+    Ok(())
 }
 
 /// Delete a holder's device; false if there was none.

@@ -251,6 +251,7 @@ impl Vsc {
         let org = organisations::by_id(&mut conn, &user.org_id).await?.map(|o| o.name).unwrap_or_default();
         let directory = holders::directory_accounts(&mut conn, &user.id).await?;
         let email_verified = holders::email_verified_at(&mut conn, &user.id).await?.is_some();
+        let devices = vsc_store::devices::for_user(&mut conn, &user.id).await?;
         let view = views::load_user(&mut conn, user, self.now()).await?;
         Ok(HolderView {
             id: view.id,
@@ -262,7 +263,7 @@ impl Vsc {
             organisation: org,
             cards: view.cards,
             email_verified,
-            devices: Vec::new(),
+            devices: devices.iter().map(super::devices::device_view).collect(),
             directory_accounts: directory
                 .into_iter()
                 .map(|(name, state)| serde_json::json!({ "name": name, "state": state }))

@@ -1,6 +1,7 @@
 //! The Self-Service Portal for card holders: enrolment from the invitation link, sign-in with
 //! passcode and SMS code, the home page with their cards, security questions, sign-out.
 
+mod devices;
 mod email;
 mod enrol;
 mod home;
@@ -40,6 +41,13 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/questions", get(questions::show).post(questions::submit))
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
         .route("/self-service/verify-email/{token}", get(email::verify))
+        .route("/self-service/devices", get(devices::list))
+        .route("/self-service/devices/add", get(devices::add_form).post(devices::add))
+        .route("/self-service/devices/{id}/code", get(devices::code_page).post(devices::verify))
+        .route(
+            "/self-service/devices/{id}/delete",
+            get(|| async { Redirect::to(devices::DEVICES_PATH) }).post(devices::delete),
+        )
         .route("/self-service/{*rest}", any(not_found))
 }
 
