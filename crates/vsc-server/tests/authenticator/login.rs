@@ -204,7 +204,7 @@ async fn the_code_fallback_accepts_each_code_once(b: Backend) {
     let login = ts.anon.card_login(&login_req(&h, Some(&h.passcode), "code")).await.unwrap();
     assert_eq!(login.number, None);
     assert!(device.client(&ts).challenges(0).await.unwrap().challenges.is_empty(), "code logins push nothing");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = vsc_client::device::system_time();
     let e = ts.anon.login_code(&login.login, "000000").await.unwrap_err();
     if device.totp.code_at(now) != "000000" {
         assert_eq!(e.status(), Some(422), "{e}");
