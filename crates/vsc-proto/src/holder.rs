@@ -105,8 +105,29 @@ pub struct SignInRequest {
 pub struct SignInView {
     /// Sign-in id (secret) for the verify step.
     pub sign_in: String,
-    /// Where the code went.
+    /// Where an SMS code went (empty when none was sent and no mobile is on record).
     pub mobile_hint: String,
+    /// `push` (approve on the authenticator, or type its app code) or `sms` (a code was texted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<String>,
+    /// The number to pick on the authenticator (push with number matching).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
+}
+
+/// `GET /api/v1/self/sign-in/{sign_in}`: where a sign-in's second factor stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SignInStateView {
+    /// `pending`, `approved` (complete it), `denied` or `expired` (start again).
+    pub state: String,
+    /// `push` or `sms`.
+    pub second_factor: String,
+    /// The number to pick on the authenticator (push with number matching).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
+    /// When the pending second factor stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// `GET /api/v1/self`.

@@ -19,7 +19,7 @@ pub use device::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use holder::{
     AnswerInput, ChangeQuestionsRequest, CodeRequest, CodeSent, EnrolmentRequest, EnrolmentView, HolderView,
-    QuestionView, SessionView, SignInRequest, SignInView,
+    QuestionView, SessionView, SignInRequest, SignInStateView, SignInView,
 };
 pub use login::{
     AppCreated, CardLoginRequest, CardLoginView, CardSessionStatus, CardSessionView, LoginRole, LoginStateView,

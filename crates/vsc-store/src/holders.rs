@@ -175,6 +175,8 @@ pub struct SignIn {
     pub attempts: i64,
     /// Completed.
     pub completed_at: Option<i64>,
+    /// The push login (`card_logins`, purpose `portal`) that completes it; `None` for SMS codes.
+    pub login_id: Option<String>,
 }
 
 /// Record a sign-in awaiting its code.
@@ -199,10 +201,32 @@ pub async fn create_sign_in(
     Ok(())
 }
 
+/// Record a sign-in that waits for a push approval (or an app code) on `login_id`.
+pub async fn create_push_sign_in(
+    conn: &mut Conn,
+    token_hash: &[u8],
+    user_id: &str,
+    login_id: &str,
+    at: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_ins (token_hash, user_id, login_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash.to_vec())
+    .bind(user_id)
+    .bind(login_id)
+    .bind(expires_at)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A sign-in by token hash.
 pub async fn sign_in(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SignIn>, StoreError> {
     let r = sqlx::query(
-        "SELECT user_id, code_hash, expires_at, attempts, completed_at FROM sign_ins WHERE token_hash = $1",
+        "SELECT user_id, code_hash, expires_at, attempts, completed_at, login_id FROM sign_ins WHERE token_hash = $1",
     )
     .bind(token_hash.to_vec())
     .fetch_optional(conn)
@@ -214,6 +238,7 @@ pub async fn sign_in(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SignIn
             expires_at: r.try_get("expires_at")?,
             attempts: r.try_get("attempts")?,
             completed_at: r.try_get("completed_at")?,
+            login_id: r.try_get("login_id")?,
         })
     })
     .transpose()

@@ -1,16 +1,19 @@
 //! `/api/v1/self/…`: the JSON mirror of the Self-Service Portal.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use vsc_proto::{ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SessionView, SignInRequest, SignInView};
+use vsc_proto::{
+    ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SessionView, SignInRequest, SignInStateView, SignInView,
+};
 
+use super::card::{ClientIp, WaitQuery};
 use super::errors::ApiError;
 use super::extract::ApiJson;
 use crate::Vsc;
-use crate::service::Holder;
+use crate::service::{Holder, RequestOrigin};
 
 /// Cookie carrying the portal session.
 pub const SESSION_COOKIE: &str = "vsc_session";
@@ -46,18 +49,47 @@ impl FromRequestParts<Vsc> for HolderAuth {
     }
 }
 
-/// Sign-in step 1: email and passcode. Wrong email and wrong passcode give the same answer.
+/// Sign-in step 1: email and passcode. Wrong email and wrong passcode give the same answer. A
+/// holder with an authenticator gets a push (`second_factor: push`), others an SMS code.
 #[utoipa::path(post, path = "/api/v1/self/sign-in", tag = "self-service",
     request_body = SignInRequest,
-    responses((status = 200, body = SignInView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed")))]
+    responses((status = 200, body = SignInView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed"),
+        (status = 429, body = ErrorBody, description = "too many unanswered pushes and no mobile on record")))]
 pub async fn sign_in(
     State(vsc): State<Vsc>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<SignInRequest>,
 ) -> Result<Json<SignInView>, ApiError> {
-    Ok(Json(vsc.sign_in(&req.email, &req.passcode).await?))
+    Ok(Json(vsc.sign_in(&req.email, &req.passcode, &RequestOrigin { ip }).await?))
 }
 
-/// Sign-in step 2: the SMS code → a session.
+/// Where a sign-in's second factor stands; with `wait`, answers as soon as the push is decided
+/// (long-poll, at most 60 s).
+#[utoipa::path(get, path = "/api/v1/self/sign-in/{sign_in}", tag = "self-service",
+    params(("sign_in" = String, Path, description = "From step 1"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait while pending (0–60)")),
+    responses((status = 200, body = SignInStateView), (status = 404, body = ErrorBody)))]
+pub async fn sign_in_state(
+    State(vsc): State<Vsc>,
+    Path(sign_in): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<SignInStateView>, ApiError> {
+    Ok(Json(vsc.sign_in_state(&sign_in, q.duration()).await?))
+}
+
+/// Sign-in step 2 after a push: once approved on the phone → a session (once).
+#[utoipa::path(post, path = "/api/v1/self/sign-in/{sign_in}/complete", tag = "self-service",
+    params(("sign_in" = String, Path, description = "From step 1")),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody, description = "denied, expired or used"),
+        (status = 409, body = ErrorBody, description = "not approved yet")))]
+pub async fn complete_sign_in(
+    State(vsc): State<Vsc>,
+    Path(sign_in): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    Ok(Json(vsc.complete_sign_in(&sign_in).await?))
+}
+
+/// Sign-in step 2: the SMS code, or for a push sign-in the authenticator's app code → a session.
 #[utoipa::path(post, path = "/api/v1/self/sign-in/{sign_in}/verify", tag = "self-service",
     params(("sign_in" = String, Path, description = "From step 1")),
     request_body = CodeRequest,

@@ -80,6 +80,8 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(enrolment::verify))
         .routes(routes!(holder::sign_in))
         .routes(routes!(holder::verify_sign_in))
+        .routes(routes!(holder::sign_in_state))
+        .routes(routes!(holder::complete_sign_in))
         .routes(routes!(holder::me))
         .routes(routes!(holder::sign_out))
         .routes(routes!(holder::change_questions))

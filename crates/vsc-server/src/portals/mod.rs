@@ -29,8 +29,16 @@ pub use errors::PageError;
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of a page that loads one of our scripts (which may call our JSON API); a handler
+/// sets it on its response, and the default above is added only where none was set.
+pub const SCRIPTED_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// The portals' stylesheet (the CSP forbids inline styles).
 const PORTAL_CSS: &str = include_str!("../../static/portal.css");
+
+/// The sign-in page's script: waits for the push decision and continues by itself.
+const SIGN_IN_PUSH_JS: &str = include_str!("../../static/sign_in_push.js");
 
 /// Every portal route, with CSRF checking and the security headers.
 pub fn router(vsc: Vsc) -> Router<Vsc> {
@@ -40,7 +48,8 @@ pub fn router(vsc: Vsc) -> Router<Vsc> {
         .layer(middleware::from_fn_with_state(vsc, csrf::guard))
         // After the CSRF layer: the stylesheet needs no token.
         .route("/static/portal.css", get(stylesheet))
-        .layer(SetResponseHeaderLayer::overriding(
+        .route("/static/sign_in_push.js", get(sign_in_push_script))
+        .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
         ))
@@ -51,6 +60,10 @@ pub fn router(vsc: Vsc) -> Router<Vsc> {
 
 async fn stylesheet() -> Response {
     ([(CONTENT_TYPE, "text/css; charset=utf-8")], PORTAL_CSS).into_response()
+}
+
+async fn sign_in_push_script() -> Response {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], SIGN_IN_PUSH_JS).into_response()
 }
 
 /// Render a page template with a status.

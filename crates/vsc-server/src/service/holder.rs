@@ -1,4 +1,5 @@
-//! Card holders in the Self-Service Portal: sign-in (passcode, then the SMS code), sessions,
+//! Card holders in the Self-Service Portal: sign-in (passcode, then a push to the holder's
+//! authenticator — service/portal_sign_in.rs — or else the SMS code), sessions,
 //! the holder's own view, sign-out and changing security questions.
 
 use time::Duration;
@@ -9,7 +10,8 @@ use vsc_proto::{ChangeQuestionsRequest, HolderView, SessionView, SignInView};
 use vsc_store::{Conn, StoreError, holders, organisations, users};
 
 use super::enrolment::code_hash;
-use super::{Vsc, new_id, ts, views};
+use super::portal_sign_in::PushStart;
+use super::{RequestOrigin, Vsc, new_id, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
 
@@ -19,7 +21,7 @@ const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
 const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
 
 /// An audit event about a holder, by the holder.
-fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
+pub(super) fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
     AuditRecord {
         actor: Actor::Holder(user.email.clone()),
         action,
@@ -79,7 +81,13 @@ impl Vsc {
 
     /// Portal sign-in, step 1. Wrong email and wrong passcode answer alike and take the same time
     /// (one Argon2id verification either way); repeated failures lock sign-in and email the holder.
-    pub async fn sign_in(&self, email: &str, passcode: &str) -> Result<SignInView, ServiceError> {
+    /// A holder with an active authenticator gets a push; otherwise an SMS code is sent.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        passcode: &str,
+        origin: &RequestOrigin,
+    ) -> Result<SignInView, ServiceError> {
         let now = self.now().unix_timestamp();
         let email_key = EmailAddress::parse("email", email).map(|e| e.key()).unwrap_or_default();
         let (user, creds) = {
@@ -141,13 +149,24 @@ impl Vsc {
             self.wake_outbox();
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         }
+        holders::reset_sign_in_failures(&mut tx, &user.id).await?;
+        let throttled = match self.start_sign_in_push(&mut tx, &user, origin, now).await? {
+            PushStart::Sent(sent) => return self.push_sent(tx, &user, sent).await,
+            PushStart::NoDevices => false,
+            PushStart::Throttled => true,
+        };
         let Some(mobile) = user.mobile.clone() else {
+            if throttled {
+                return Err(ServiceError::RateLimited(
+                    "too many sign-in requests to your phone were not answered; wait a few minutes and try again"
+                        .into(),
+                ));
+            }
             return Err(vsc_core::DomainError::InvalidState(
                 "no second factor is registered; contact your Registration Authority (RA)".into(),
             )
             .into());
         };
-        holders::reset_sign_in_failures(&mut tx, &user.id).await?;
         let token = SecretToken::generate("vsi");
         let scope = hex::encode(token.hash().0);
         let code = rules::one_time_code(&mut SystemRng);
@@ -163,15 +182,25 @@ impl Vsc {
         self.enqueue_sms(&mut tx, "sign_in_code", &templates::sms_code(&mobile, &code)).await?;
         self.audit(
             &mut tx,
-            holder_event(&user, "holder.sign_in_passcode_ok", serde_json::json!({ "second_factor": "sms" })),
+            holder_event(
+                &user,
+                "holder.sign_in_passcode_ok",
+                serde_json::json!({ "second_factor": "sms", "push_throttled": throttled }),
+            ),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
-        Ok(SignInView { sign_in: token.expose().to_string(), mobile_hint: rules::mobile_hint(&mobile) })
+        Ok(SignInView {
+            sign_in: token.expose().to_string(),
+            mobile_hint: rules::mobile_hint(&mobile),
+            second_factor: Some("sms".into()),
+            number: None,
+        })
     }
 
-    /// Portal sign-in, step 2: the SMS code → a session.
+    /// Portal sign-in, step 2: the SMS code (or, for a push sign-in, the authenticator's app
+    /// code) → a session.
     pub async fn verify_sign_in(&self, sign_in: &str, code: &str) -> Result<SessionView, ServiceError> {
         let now = self.now().unix_timestamp();
         let hash = TokenHash::of(sign_in);
@@ -181,6 +210,10 @@ impl Vsc {
         let Some(user_id) = s.user_id.clone() else { return Err(expired()) };
         if s.completed_at.is_some() || s.expires_at <= now || s.attempts >= rules::CODE_MAX_ATTEMPTS {
             return Err(expired());
+        }
+        if let Some(login_id) = &s.login_id {
+            let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(expired)?;
+            return self.verify_app_code(tx, &hash, &user, login_id, code).await;
         }
         let ok = match (rules::clean_code(code), &s.code_hash) {
             (Some(c), Some(stored)) => {

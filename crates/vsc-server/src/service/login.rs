@@ -26,7 +26,7 @@ pub const CHALLENGE_SECONDS: i64 = 120;
 const CODE_MAX_ATTEMPTS: i64 = 5;
 
 /// Window over which unanswered pushes are counted for throttling.
-const PUSH_WINDOW_SECONDS: i64 = 600;
+pub(crate) const PUSH_WINDOW_SECONDS: i64 = 600;
 
 const LOGIN_FAILED: &str =
     "the email or passcode is wrong, or the card cannot be used; if it is locked, you were emailed";
@@ -106,13 +106,68 @@ fn parse_choices(s: Option<&str>) -> Option<Vec<u8>> {
 }
 
 /// The state a login shows now.
-fn state_of(l: &LoginRow, now: i64) -> &'static str {
+pub(crate) fn state_of(l: &LoginRow, now: i64) -> &'static str {
     match l.state.as_str() {
         "approved" => "approved",
         "denied" => "denied",
         _ if l.expires_at <= now => "expired",
         _ => "pending",
     }
+}
+
+/// What a new login is for and where it came from.
+pub(crate) struct LoginStart<'a> {
+    /// `card` or `portal`.
+    pub purpose: &'static str,
+    /// Holder.
+    pub user_id: &'a str,
+    /// The card being logged in to (card logins).
+    pub card_id: Option<&'a str>,
+    /// `push`, `code` or `qr`.
+    pub method: &'static str,
+    /// Requesting client, as the devices show it.
+    pub client: &'a str,
+    /// Requesting IP.
+    pub ip: &'a str,
+}
+
+/// A pending login (with a number to match for pushes when `number_matching` is on) and the
+/// token its client holds.
+pub(crate) fn pending_login(start: &LoginStart<'_>, number_matching: bool, now: i64) -> (SecretToken, LoginRow) {
+    let number = (start.method == "push" && number_matching).then(random_number);
+    let token = SecretToken::generate(if start.purpose == "portal" { "vpl" } else { "vcl" });
+    let login = LoginRow {
+        id: new_id(),
+        token_hash: token.hash().0.to_vec(),
+        purpose: start.purpose.into(),
+        user_id: start.user_id.into(),
+        card_id: start.card_id.map(String::from),
+        method: start.method.into(),
+        state: "pending".into(),
+        nonce: hex::encode(vsc_crypto::random::bytes::<16>()),
+        number: number.map(i64::from),
+        choices: number.map(|n| number_choices(n).iter().map(u8::to_string).collect::<Vec<_>>().join(",")),
+        client: start.client.into(),
+        ip: start.ip.into(),
+        code_attempts: 0,
+        decided_by: None,
+        decided_method: None,
+        created_at: now,
+        expires_at: now + CHALLENGE_SECONDS,
+        decided_at: None,
+        session_opened_at: None,
+    };
+    (token, login)
+}
+
+/// What an app code (an authenticator's TOTP) turned out to be.
+pub(crate) enum AppCode {
+    /// The current code of this device, not used before (now spent).
+    Accepted(String),
+    /// A device's code, but that step was used already.
+    Reused,
+    /// No active device's code.
+    Wrong,
 }
 
 /// The registration / login QR URI base: `vsc-auth://<what>?v=1&url=<public url>`.
@@ -191,29 +246,16 @@ impl Vsc {
                 "too many login requests were not answered; wait a few minutes and try again".into(),
             ));
         }
-        let number = (method == Method::Push && self.config.login.number_matching).then(random_number);
-        let token = SecretToken::generate("vcl");
-        let login = LoginRow {
-            id: new_id(),
-            token_hash: token.hash().0.to_vec(),
-            purpose: "card".into(),
-            user_id: user.id.clone(),
-            card_id: Some(card.id.clone()),
-            method: method.as_str().into(),
-            state: "pending".into(),
-            nonce: hex::encode(vsc_crypto::random::bytes::<16>()),
-            number: number.map(i64::from),
-            choices: number.map(|n| number_choices(n).iter().map(u8::to_string).collect::<Vec<_>>().join(",")),
-            client: client.clone(),
-            ip: origin.ip.clone(),
-            code_attempts: 0,
-            decided_by: None,
-            decided_method: None,
-            created_at: now,
-            expires_at: now + CHALLENGE_SECONDS,
-            decided_at: None,
-            session_opened_at: None,
+        let start = LoginStart {
+            purpose: "card",
+            user_id: &user.id,
+            card_id: Some(&card.id),
+            method: method.as_str(),
+            client: &client,
+            ip: &origin.ip,
         };
+        let (token, login) = pending_login(&start, self.config.login.number_matching, now);
+        let number = login.number.and_then(|n| u8::try_from(n).ok());
         logins::insert(&mut tx, &login).await?;
         self.audit(
             &mut tx,
@@ -485,22 +527,14 @@ impl Vsc {
         let user = users::by_id(&mut tx, &login.user_id)
             .await?
             .ok_or_else(|| ServiceError::not_found("login", "no such login"))?;
-        let mut matched = None;
-        for d in devices::active_for_user(&mut tx, &user.id).await? {
-            let Some(sealed) = &d.sealed_totp else { continue };
-            let secret = SealedKey(sealed.clone()).open(&self.kek, &format!("totp:{}", d.id))?;
-            if let Some(step) = TotpSecret::from_bytes(&secret).verify(code.trim(), now, 1) {
-                matched = Some((d.id.clone(), step));
-                break;
-            }
-        }
-        let accepted = match &matched {
-            Some((device_id, step)) => devices::use_totp_step(&mut tx, device_id, *step, now).await?,
-            None => false,
+        let checked = self.check_app_code(&mut tx, &user.id, code, now).await?;
+        let device_id = match &checked {
+            AppCode::Accepted(device_id) => Some(device_id.clone()),
+            AppCode::Reused | AppCode::Wrong => None,
         };
-        if !accepted {
+        if device_id.is_none() {
             let attempts = logins::count_wrong_code(&mut tx, &login.id).await?;
-            let reason = if matched.is_some() { "code already used" } else { "wrong code" };
+            let reason = if matches!(checked, AppCode::Reused) { "code already used" } else { "wrong code" };
             if attempts >= CODE_MAX_ATTEMPTS {
                 logins::decide(&mut tx, &login.id, "denied", None, "code", now).await?;
             }
@@ -528,7 +562,6 @@ impl Vsc {
             )
             .into());
         }
-        let device_id = matched.map(|(d, _)| d);
         if !logins::decide(&mut tx, &login.id, "approved", device_id.as_deref(), "code", now).await? {
             return Err(vsc_core::DomainError::InvalidState("this login was decided already".into()).into());
         }
@@ -545,5 +578,28 @@ impl Vsc {
         self.publish(login_topic(&login.id)).await;
         let decided = self.login_by_token(token).await?;
         self.login_state_view(&decided).await
+    }
+
+    /// Check an app code against the current TOTP (±1 step) of each of the holder's active
+    /// devices; a matching step is spent (in `conn`'s transaction), so each code works once.
+    pub(crate) async fn check_app_code(
+        &self,
+        conn: &mut vsc_store::Conn,
+        user_id: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<AppCode, ServiceError> {
+        for d in devices::active_for_user(conn, user_id).await? {
+            let Some(sealed) = &d.sealed_totp else { continue };
+            let secret = SealedKey(sealed.clone()).open(&self.kek, &format!("totp:{}", d.id))?;
+            if let Some(step) = TotpSecret::from_bytes(&secret).verify(code.trim(), now, 1) {
+                return Ok(if devices::use_totp_step(conn, &d.id, step, now).await? {
+                    AppCode::Accepted(d.id)
+                } else {
+                    AppCode::Reused
+                });
+            }
+        }
+        Ok(AppCode::Wrong)
     }
 }

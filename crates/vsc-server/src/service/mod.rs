@@ -15,6 +15,7 @@ mod login;
 mod organisations;
 mod outbox;
 mod passcode;
+mod portal_sign_in;
 mod staff;
 mod startup;
 mod users;

@@ -4,3 +4,4 @@
 
 mod devices;
 mod login;
+mod portal_sign_in;

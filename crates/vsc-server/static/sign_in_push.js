@@ -1,0 +1,51 @@
+// "Approve on your phone": wait for the holder's answer and press Continue by itself.
+// Progressive enhancement only: without this script the Continue button does the same.
+// Served from /static (the page's Content-Security-Policy allows no inline script).
+(function () {
+  'use strict';
+  var form = document.getElementById('sign-in-continue');
+  if (!form || !window.fetch || !window.JSON) {
+    return;
+  }
+  var id = form.getAttribute('data-sign-in');
+  if (!id) {
+    return;
+  }
+  var url = '/api/v1/self/sign-in/' + encodeURIComponent(id) + '?wait=25';
+  var failures = 0;
+  var status = document.getElementById('sign-in-status');
+
+  function poll() {
+    fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then(function (r) {
+        if (!r.ok) {
+          throw new Error('status ' + r.status);
+        }
+        return r.json();
+      })
+      .then(function (s) {
+        failures = 0;
+        if (s.state === 'pending') {
+          poll();
+          return;
+        }
+        // Approved, denied or expired: the page the server answers says which.
+        if (status) {
+          status.textContent = s.state === 'approved' ? 'Approved. Signing you in…' : '';
+        }
+        form.submit();
+      })
+      .catch(function () {
+        // Give up quietly after a few tries: the Continue button still works.
+        failures += 1;
+        if (failures < 5) {
+          window.setTimeout(poll, 2000 * failures);
+        }
+      });
+  }
+
+  if (status) {
+    status.textContent = 'Waiting for your answer…';
+  }
+  poll();
+})();
