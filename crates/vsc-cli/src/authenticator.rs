@@ -155,9 +155,12 @@ pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
             let (id, nonce) = (param(&params, "c")?, param(&params, "n")?);
             let device = state.client()?;
             let challenge = device.challenge(id).await.map_err(|e| answer_error(e, "cannot fetch the login"))?;
-            if challenge.nonce != nonce {
+            // The server leaves the nonce out of a QR challenge (only a device that scanned the
+            // code knows it); when it does send one, it must be the scanned one.
+            if !challenge.nonce.is_empty() && challenge.nonce != nonce {
                 bail!("the scanned code does not match this login request (nonce differs); nothing was answered");
             }
+            let challenge = ChallengeView { nonce: nonce.to_string(), ..challenge };
             print_challenge(&state, &challenge)?;
             let (decision, number) = decide(&challenge, choice(approve, deny), None, false)?;
             answer(&device, &challenge, decision, number).await
@@ -397,7 +400,9 @@ fn answer_error(e: ClientError, what: &str) -> anyhow::Error {
     match e.code() {
         Some(ErrorCode::NotFound) => anyhow!("{what}: no such login request for this holder"),
         Some(ErrorCode::InvalidState) => anyhow!("{what}: the login request has expired or was already answered"),
-        Some(ErrorCode::SignInFailed) => anyhow!("{what}: the server did not accept this device's signature"),
+        Some(ErrorCode::SignInFailed) => {
+            anyhow!("{what}: the server did not accept the signed answer (wrong device key or nonce)")
+        }
         _ => device_error(e, what),
     }
 }

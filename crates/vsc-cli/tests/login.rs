@@ -1,0 +1,479 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! The authenticator and the card client end to end: a real `vsc serve`, a holder enrolled and a
+//! device added through the JSON API (codes read from `vsc admin outbox`), then
+//! `vsc authenticator …` and `vsc card …` as separate processes talking to each other only
+//! through the server, as a holder's laptop and phone would.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+use vsc_client::Client;
+use vsc_proto::{AddDeviceRequest, AnswerInput, EnrolmentRequest};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vsc");
+const EMAIL: &str = "sean.o'brien@nhs.net";
+const MOBILE: &str = "+447700900123";
+const PASSCODE: &str = "abc123";
+
+/// A `vsc` command in `dir` with a clean environment (no `DATABASE_URL`, no `VSC_*`, a private
+/// HOME so nothing lands in the real one).
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_remove("DATABASE_URL").env_remove("RUST_LOG").env("HOME", dir).stdin(Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("VSC_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "vsc failed ({}): {}{}", out.status, text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The one `error:` line of a command that must fail.
+fn err(out: Output) -> String {
+    assert!(!out.status.success(), "vsc unexpectedly succeeded: {}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line: {stderr}"));
+    line.to_string()
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw.starts_with("HTTP/1.1 200")
+}
+
+/// A `vsc serve` child process, killed when dropped.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One test's world: a running server, an enrolled holder with a V2 card (roles R8000 and
+/// R8003), and a registered authenticator.
+struct World {
+    tmp: TempDir,
+    url: String,
+    serial: String,
+    rt: tokio::runtime::Runtime,
+    _server: Server,
+}
+
+impl World {
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn auth_dir(&self) -> PathBuf {
+        self.dir().join("phone")
+    }
+
+    fn card_dir(&self) -> PathBuf {
+        self.dir().join("laptop")
+    }
+
+    /// `vsc --data-dir <dir>/data ARGS`.
+    fn admin(&self, args: &[&str]) -> String {
+        ok(command(self.dir()).arg("--data-dir").arg(self.dir().join("data")).args(args).output().unwrap())
+    }
+
+    /// `vsc authenticator ARGS --state-dir <phone>`.
+    fn authenticator(&self, args: &[&str]) -> Output {
+        let mut cmd = command(self.dir());
+        cmd.arg("authenticator").args(args).arg("--state-dir").arg(self.auth_dir());
+        cmd.output().unwrap()
+    }
+
+    /// `vsc card ARGS --state-dir <laptop>` (status, ticket, logout).
+    fn card(&self, args: &[&str]) -> Output {
+        let mut cmd = command(self.dir());
+        cmd.arg("card").args(args).arg("--state-dir").arg(self.card_dir());
+        cmd.output().unwrap()
+    }
+
+    /// Start `vsc card login --passcode-stdin` with `stdin` and extra `args`, stdout piped.
+    fn start_login(&self, stdin: &str, args: &[&str]) -> Login {
+        let mut cmd = command(self.dir());
+        cmd.args(["card", "login", "--server", &self.url, "--email", EMAIL, "--passcode-stdin", "--state-dir"])
+            .arg(self.card_dir())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let lines = lines_of(child.stdout.take().unwrap());
+        Login { child, lines, seen: Vec::new() }
+    }
+
+    /// Every outbox message to `to` of `kind`, oldest first.
+    fn outbox(&self, to: &str, kind: &str) -> Vec<Value> {
+        let out = self.admin(&["admin", "outbox", "--json", "--to", to]);
+        out.lines().map(json).filter(|m| m["kind"] == kind).collect()
+    }
+}
+
+/// The 6-digit code in a message body.
+fn six_digits(body: &str) -> String {
+    body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("6-digit code").to_string()
+}
+
+/// Stdout lines of a child, read on a thread so the test can wait with a deadline.
+fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running `vsc card login`.
+struct Login {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Login {
+    /// The value of the first stdout line `prefix…` (the process is still waiting then).
+    fn line_value(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(v) = line.strip_prefix(prefix) {
+                        return v.trim().to_string();
+                    }
+                }
+                Err(_) => panic!("no `{prefix}` line from vsc card login; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Wait (at most 60 s) for the process to end → (success, rest of stdout, stderr).
+    fn finish(mut self) -> (bool, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("vsc card login did not finish; saw {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let rest: Vec<String> = self.lines.iter().collect();
+        (status.success(), [self.seen, rest].concat().join("\n"), stderr)
+    }
+}
+
+/// Bootstrap, a holder with a two-role V2 card, `vsc serve`, enrolment and a device added in the
+/// portal API, then `vsc authenticator register URI --passcode-stdin`.
+fn world() -> World {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let admin = |args: &[&str]| ok(command(dir).arg("--data-dir").arg(&data).args(args).output().unwrap());
+    admin(
+        &["admin", "bootstrap", "--org", "RX1", "--org-name", "Example Trust", "--email-domain", "nhs.net"]
+            .into_iter()
+            .chain(["--ra-email", "ra@nhs.net", "--ra-name", "Fiona Smith"])
+            .collect::<Vec<_>>(),
+    );
+    admin(&[
+        "admin",
+        "user",
+        "create",
+        "--org",
+        "RX1",
+        "--forename",
+        "Seán",
+        "--surname",
+        "O'Brien",
+        "--email",
+        EMAIL,
+        "--mobile",
+        MOBILE,
+    ]);
+    let card = json(&admin(&[
+        "admin", "card", "issue", "--email", EMAIL, "--type", "v2", "--role", "R8000", "--role", "R8003", "--json",
+    ]));
+    let serial = card["serial"].as_str().unwrap().to_string();
+
+    let port = free_port();
+    let log = dir.join("serve.log");
+    let child = command(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, log };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthy(port) {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("vsc serve exited ({status}): {}", std::fs::read_to_string(&server.log).unwrap_or_default());
+        }
+        assert!(Instant::now() < deadline, "vsc serve not healthy within 30 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let w = World { tmp, url, serial, rt, _server: server };
+
+    // Enrolment through the API: the invitation link, passcode and questions, the SMS code.
+    let invitation = w.outbox(EMAIL, "invitation").pop().expect("invitation");
+    let body = invitation["body"].as_str().unwrap();
+    let start = body.find("/self-service/enrol/").unwrap() + "/self-service/enrol/".len();
+    let token: String =
+        body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+    let anon = Client::new(&w.url);
+    let answers = [(1, "Rex"), (2, "Leeds"), (3, "Blue")]
+        .map(|(question, answer)| AnswerInput { question, answer: answer.into() })
+        .to_vec();
+    let req = EnrolmentRequest { passcode: PASSCODE.into(), answers, mobile: None };
+    w.rt.block_on(anon.enrol(&token, &req)).unwrap();
+    let sms = w.outbox(MOBILE, "enrolment_code").pop().expect("SMS code");
+    let code = six_digits(sms["body"].as_str().unwrap());
+    let session = w.rt.block_on(anon.verify_enrolment(&token, &code)).unwrap();
+    let holder = anon.with_token(&session.session);
+
+    // Adding a device in the portal: the emailed code, then the registration URI.
+    let add = AddDeviceRequest { name: "Work laptop".into(), device_type: "desktop".into(), authenticator_type: None };
+    let device = w.rt.block_on(holder.add_device(&add)).unwrap();
+    let mail = w.outbox(EMAIL, "device_code").pop().expect("device code email");
+    let code = six_digits(mail["body"].as_str().unwrap());
+    let reg = w.rt.block_on(holder.verify_device(&device.id, &code)).unwrap();
+    assert!(reg.registration_uri.starts_with("vsc-auth://register?v=1&"), "{}", reg.registration_uri);
+
+    // A wrong passcode is refused and leaves no state behind; the right one registers.
+    let register = |passcode: &str| {
+        let mut child = command(w.dir())
+            .args(["authenticator", "register", &reg.registration_uri, "--passcode-stdin", "--state-dir"])
+            .arg(w.auth_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{passcode}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let e = err(register("wrong1"));
+    assert!(e.contains("passcode"), "{e}");
+    assert!(!w.auth_dir().join("device.json").exists());
+    let out = ok(register(PASSCODE));
+    assert!(out.contains("registered device ") && out.contains(&device.id), "{out}");
+    assert!(out.contains("O'BRIEN") && out.contains(EMAIL), "{out}");
+    let devices = w.rt.block_on(holder.devices()).unwrap().devices;
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].state, "active");
+    assert_eq!(devices[0].client_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(devices[0].platform.as_deref(), Some(std::env::consts::OS));
+    w
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn push_login_with_number_matching_opens_a_session_that_gives_tickets() {
+    let w = world();
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&w.auth_dir()), 0o700);
+        assert_eq!(mode(&w.auth_dir().join("device.json")), 0o600);
+    }
+
+    // The authenticator lists itself and the holder's card.
+    let me = json(&ok(w.authenticator(&["list", "--json"])));
+    assert_eq!(me["device"]["state"], "active", "{me}");
+    assert_eq!(me["device"]["name"], "Work laptop", "{me}");
+    assert_eq!(me["email"], EMAIL, "{me}");
+    assert_eq!(me["cards"][0]["serial"], w.serial.as_str(), "{me}");
+    let listed = ok(w.authenticator(&["list"]));
+    assert!(listed.contains("Work laptop") && listed.contains(&w.serial) && listed.contains("expires"), "{listed}");
+
+    // Nothing pending: waiting times out with a clear message.
+    let e = err(w.authenticator(&["wait", "--approve", "--timeout", "1"]));
+    assert!(e.contains("no login request"), "{e}");
+
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8003", "--client", "test laptop"]);
+    let number = login.line_value("number: ");
+    assert!(number.len() == 2 && number.chars().all(|c| c.is_ascii_digit()), "{number}");
+    assert!(login.seen.iter().any(|l| l.contains("Approve on your phone")), "{:?}", login.seen);
+
+    // Approving a number-matching login needs the number; nothing is answered without it.
+    let e = err(w.authenticator(&["wait", "--approve", "--timeout", "10"]));
+    assert!(e.contains("--number"), "{e}");
+    let shown = ok(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    assert!(shown.contains("test laptop") && shown.contains(&w.serial), "{shown}");
+    assert!(shown.contains(&number), "the choices include the login's number: {shown}");
+    assert!(shown.contains("state: approved"), "{shown}");
+
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login failed: {out}\n{stderr}");
+    assert!(out.contains(&format!("session open: card {}, role R8003, until ", w.serial)), "{out}");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&w.card_dir()), 0o700);
+        assert_eq!(mode(&w.card_dir().join("session.json")), 0o600);
+    }
+
+    let status = json(&ok(w.card(&["status", "--json"])));
+    assert_eq!(status["card"], w.serial.as_str(), "{status}");
+    assert_eq!(status["role"], "R8003", "{status}");
+    assert_eq!(status["email"], EMAIL, "{status}");
+    assert_eq!(status["method"], "push", "{status}");
+    let shown = ok(w.card(&["status"]));
+    assert!(shown.contains(&w.serial) && shown.contains("R8003"), "{shown}");
+
+    // A ticket for a registered app, printed alone, validates as the holder's card and role.
+    let app = json(&w.admin(&["admin", "app", "create", "test-portal", "--json"]));
+    let key = app["key"].as_str().unwrap();
+    let out = ok(w.card(&["ticket", "--app", "test-portal"]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let ticket = out.trim();
+    assert!(!ticket.is_empty() && !ticket.contains(char::is_whitespace), "{out:?}");
+    let valid = w.rt.block_on(Client::new(&w.url).with_token(key).validate_ticket(ticket)).unwrap();
+    assert_eq!((valid.card_serial.as_str(), valid.role.as_str()), (w.serial.as_str(), "R8003"));
+
+    // Logout ends the session on the server and deletes the local copy.
+    let stored = json(&std::fs::read_to_string(w.card_dir().join("session.json")).unwrap());
+    let bearer = Client::new(&w.url).with_token(stored["session"].as_str().unwrap());
+    assert!(ok(w.card(&["logout"])).contains("logged out"));
+    assert!(!w.card_dir().join("session.json").exists());
+    let gone = w.rt.block_on(bearer.card_session()).unwrap_err();
+    assert_eq!(gone.status(), Some(401), "{gone}");
+    let e = err(w.card(&["status"]));
+    assert!(e.contains("vsc card login"), "{e}");
+    err(w.card(&["ticket", "--app", "test-portal"]));
+}
+
+#[test]
+fn a_denied_push_fails_the_login() {
+    let w = world();
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    // A number that is not among the choices is refused locally; nothing is answered.
+    // (choices are 10–99, so 200 is never one.)
+    let not_a_choice = err(w.authenticator(&["wait", "--approve", "--number", "200", "--timeout", "10"]));
+    assert!(not_a_choice.contains("choices") && not_a_choice.contains(&number), "{not_a_choice}");
+    let shown = ok(w.authenticator(&["wait", "--deny", "--timeout", "10"]));
+    assert!(shown.contains("state: denied"), "{shown}");
+    let (success, out, stderr) = login.finish();
+    assert!(!success, "a denied login succeeded: {out}");
+    assert!(stderr.contains("error: ") && stderr.contains("denied"), "{stderr}");
+    assert!(!w.card_dir().join("session.json").exists());
+    err(w.card(&["status"]));
+
+    // A wrong passcode fails at once, saying so without naming which part was wrong.
+    let login = w.start_login("wrong9\n", &[]);
+    let (success, _, stderr) = login.finish();
+    assert!(!success);
+    assert!(stderr.contains("login refused"), "{stderr}");
+}
+
+#[test]
+fn the_authenticator_code_logs_in_with_method_code() {
+    let w = world();
+    let out = ok(w.authenticator(&["code"]));
+    let code = out.split_whitespace().next().unwrap();
+    assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()), "{out}");
+    assert!(out.contains("s left"), "{out}");
+    let j = json(&ok(w.authenticator(&["code", "--json"])));
+    let code = j["code"].as_str().unwrap().to_string();
+    let left = j["seconds_left"].as_i64().unwrap();
+    assert!((1..=30).contains(&left), "{j}");
+
+    let login = w.start_login(&format!("{PASSCODE}\n{code}\n"), &["--method", "code", "--role", "R8000"]);
+    let (success, out, stderr) = login.finish();
+    assert!(success, "code login failed: {out}\n{stderr}");
+    assert!(out.contains(&format!("session open: card {}, role R8000", w.serial)), "{out}");
+    let status = json(&ok(w.card(&["status", "--json"])));
+    assert_eq!(status["method"], "code", "{status}");
+
+    // The same code does not work twice.
+    let login = w.start_login(&format!("{PASSCODE}\n{code}\n"), &["--method", "code", "--role", "R8000"]);
+    let (success, out, _) = login.finish();
+    assert!(!success, "a code was accepted twice: {out}");
+}
+
+#[test]
+fn a_scanned_qr_login_is_approved_and_several_roles_need_a_choice() {
+    let w = world();
+    // Without --role and without a terminal, an approved two-role login cannot pick a role.
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--method", "qr"]);
+    let uri = login.line_value("uri: ");
+    assert!(uri.starts_with("vsc-auth://login?v=1&"), "{uri}");
+    let shown = ok(w.authenticator(&["scan", &uri, "--approve"]));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let (success, _, stderr) = login.finish();
+    assert!(!success);
+    assert!(stderr.contains("--role") && stderr.contains("R8000") && stderr.contains("R8003"), "{stderr}");
+
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--method", "qr", "--role", "R8000"]);
+    let uri = login.line_value("uri: ");
+    // A tampered nonce is refused without answering.
+    let (head, query) = uri.split_once('?').unwrap();
+    let query: Vec<&str> = query.split('&').map(|p| if p.starts_with("n=") { "n=AAAA" } else { p }).collect();
+    let tampered = format!("{head}?{}", query.join("&"));
+    assert_ne!(tampered, uri);
+    let e = err(w.authenticator(&["scan", &tampered, "--approve"]));
+    assert!(e.contains("nonce") || e.contains("match"), "{e}");
+    ok(w.authenticator(&["scan", &uri, "--approve"]));
+    let (success, out, stderr) = login.finish();
+    assert!(success, "QR login failed: {out}\n{stderr}");
+    assert!(out.contains("role R8000"), "{out}");
+    // The answered challenge cannot be answered again.
+    let e = err(w.authenticator(&["scan", &uri, "--deny"]));
+    assert!(e.contains("expired or was already answered") || e.contains("no such"), "{e}");
+}
