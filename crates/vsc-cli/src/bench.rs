@@ -20,10 +20,13 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Issuance { cards, key_algorithm, database_url, json } => {
             issuance(cards, &key_algorithm, database_url, json).await
         }
+        BenchCommand::Login { logins, concurrency, database_url, json } => {
+            crate::bench_login::login(logins, concurrency, database_url, json).await
+        }
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

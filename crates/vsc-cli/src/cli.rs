@@ -287,4 +287,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Full card logins (passcode + push + signed approval by in-process authenticators + card
+    /// session) through the HTTP API of an in-process server; prints logins/s, the Argon2id-only
+    /// rate on the same cores in the same run, their ratio, and push delivery p50/p99.
+    Login {
+        /// Number of timed logins.
+        #[arg(long, short = 'n', default_value_t = 200)]
+        logins: usize,
+        /// Logins in flight at once (one holder and one device each).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod authenticator;
 mod bench;
+mod bench_login;
 mod card;
 mod cli;
 
