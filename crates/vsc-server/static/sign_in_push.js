@@ -14,6 +14,12 @@
   var url = '/api/v1/self/sign-in/' + encodeURIComponent(id) + '?wait=25';
   var failures = 0;
   var status = document.getElementById('sign-in-status');
+  // Once the holder submits a form (say, the app code), its answer decides: typing a code also
+  // decides the push, and pressing Continue then would cut that submission short.
+  var leaving = false;
+  document.addEventListener('submit', function () {
+    leaving = true;
+  }, true);
 
   function poll() {
     fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
@@ -25,6 +31,9 @@
       })
       .then(function (s) {
         failures = 0;
+        if (leaving) {
+          return;
+        }
         if (s.state === 'pending') {
           poll();
           return;
@@ -33,12 +42,13 @@
         if (status) {
           status.textContent = s.state === 'approved' ? 'Approved. Signing you in…' : '';
         }
+        leaving = true;
         form.submit();
       })
       .catch(function () {
         // Give up quietly after a few tries: the Continue button still works.
         failures += 1;
-        if (failures < 5) {
+        if (!leaving && failures < 5) {
           window.setTimeout(poll, 2000 * failures);
         }
       });
