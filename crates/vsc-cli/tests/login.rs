@@ -90,7 +90,26 @@ struct World {
     url: String,
     serial: String,
     rt: tokio::runtime::Runtime,
-    _server: Server,
+    server: Option<Server>,
+    /// The scratch PostgreSQL database (`None`: SQLite in the data dir).
+    database_url: Option<String>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        if let (Some(url), Some(base)) = (self.database_url.take(), vsc_testkit::postgres_url()) {
+            let _ = self.rt.block_on(vsc_store::scratch::drop(&base, &url));
+        }
+    }
+}
+
+/// `cmd` on the test's database: PostgreSQL when `database_url` is set, else SQLite.
+fn on_db<'a>(cmd: &'a mut Command, database_url: Option<&str>) -> &'a mut Command {
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
 }
 
 impl World {
@@ -108,7 +127,9 @@ impl World {
 
     /// `vsc --data-dir <dir>/data ARGS`.
     fn admin(&self, args: &[&str]) -> String {
-        ok(command(self.dir()).arg("--data-dir").arg(self.dir().join("data")).args(args).output().unwrap())
+        let mut cmd = command(self.dir());
+        on_db(&mut cmd, self.database_url.as_deref()).arg("--data-dir").arg(self.dir().join("data")).args(args);
+        ok(cmd.output().unwrap())
     }
 
     /// `vsc authenticator ARGS --state-dir <phone>`.
@@ -212,12 +233,19 @@ impl Login {
 }
 
 /// Bootstrap, a holder with a two-role V2 card, `vsc serve`, enrolment and a device added in the
-/// portal API, then `vsc authenticator register URI --passcode-stdin`.
-fn world() -> World {
+/// portal API, then `vsc authenticator register URI --passcode-stdin`. On SQLite, or on a
+/// scratch PostgreSQL database made on `postgres` (a server URL).
+fn world_on(postgres: Option<&str>) -> World {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let database_url = postgres.map(|base| rt.block_on(vsc_testkit::fresh_postgres_database(base)));
+    let db = database_url.clone();
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
     let data = dir.join("data");
-    let admin = |args: &[&str]| ok(command(dir).arg("--data-dir").arg(&data).args(args).output().unwrap());
+    let admin = |args: &[&str]| {
+        let mut cmd = command(dir);
+        ok(on_db(&mut cmd, db.as_deref()).arg("--data-dir").arg(&data).args(args).output().unwrap())
+    };
     admin(
         &["admin", "bootstrap", "--org", "RX1", "--org-name", "Example Trust", "--email-domain", "nhs.net"]
             .into_iter()
@@ -246,7 +274,8 @@ fn world() -> World {
 
     let port = free_port();
     let log = dir.join("serve.log");
-    let child = command(dir)
+    let mut serve = command(dir);
+    let child = on_db(&mut serve, db.as_deref())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&data)
         .stdout(Stdio::null())
@@ -263,8 +292,7 @@ fn world() -> World {
         std::thread::sleep(Duration::from_millis(25));
     }
     let url = format!("http://127.0.0.1:{port}");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let w = World { tmp, url, serial, rt, _server: server };
+    let w = World { tmp, url, serial, rt, server: Some(server), database_url };
 
     // Enrolment through the API: the invitation link, passcode and questions, the SMS code.
     let invitation = w.outbox(EMAIL, "invitation").pop().expect("invitation");
@@ -316,6 +344,11 @@ fn world() -> World {
     assert_eq!(devices[0].client_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     assert_eq!(devices[0].platform.as_deref(), Some(std::env::consts::OS));
     w
+}
+
+/// A world on SQLite.
+fn world() -> World {
+    world_on(None)
 }
 
 #[cfg(unix)]
@@ -476,4 +509,33 @@ fn a_scanned_qr_login_is_approved_and_several_roles_need_a_choice() {
     // The answered challenge cannot be answered again.
     let e = err(w.authenticator(&["scan", &uri, "--deny"]));
     assert!(e.contains("expired or was already answered") || e.contains("no such"), "{e}");
+}
+
+#[test]
+fn push_login_on_postgres() {
+    let Some(base) = vsc_testkit::postgres_url() else {
+        eprintln!("SKIPPED: push_login_on_postgres needs DATABASE_URL");
+        return;
+    };
+    let w = world_on(Some(&base));
+    // The authenticator is already waiting when the push is made: LISTEN/NOTIFY wakes it.
+    let mut cmd = command(w.dir());
+    cmd.args(["authenticator", "wait", "--deny", "--timeout", "30", "--state-dir"]).arg(w.auth_dir());
+    let waiting = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    login.line_value("number: ");
+    let denied = ok(waiting.wait_with_output().unwrap());
+    assert!(denied.contains("state: denied"), "{denied}");
+    assert!(!login.finish().0, "a denied login succeeded");
+
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    let shown = ok(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login failed: {out}\n{stderr}");
+    let status = json(&ok(w.card(&["status", "--json"])));
+    assert_eq!((status["card"].as_str(), status["role"].as_str()), (Some(w.serial.as_str()), Some("R8000")));
+    assert!(ok(w.card(&["logout"])).contains("logged out"));
 }
