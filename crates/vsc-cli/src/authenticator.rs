@@ -292,7 +292,8 @@ async fn wait_for_challenge(device: &DeviceClient, timeout: u64) -> anyhow::Resu
         let remaining = deadline.saturating_duration_since(poll_started).as_secs();
         let wait = u32::try_from(remaining).unwrap_or(MAX_WAIT).min(MAX_WAIT);
         let list = device.challenges(wait).await.map_err(|e| device_error(e, "cannot fetch login requests"))?;
-        if let Some(first) = list.challenges.into_iter().next() {
+        // A challenge without its nonce (a QR login) can only be answered by scanning it.
+        if let Some(first) = list.challenges.into_iter().find(|c| !c.nonce.is_empty()) {
             return Ok(first);
         }
         let now = tokio::time::Instant::now();
