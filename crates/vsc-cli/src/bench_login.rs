@@ -91,7 +91,7 @@ async fn seat(vsc: &Vsc, url: &str, i: usize, passcode_hash: &str) -> anyhow::Re
     let card = vsc.issue_card(&op, &user_id, &req).await?;
     let key = DeviceKey::generate()?;
     let device_id = format!("bench-device-{i}");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = vsc_client::device::system_time();
     let mut tx = vsc.store().begin().await?;
     vsc_store::holders::set_passcode(&mut tx, &user_id, passcode_hash, now).await?;
     let card_id = vsc_store::cards::by_serial(&mut tx, &card.serial)
@@ -316,7 +316,9 @@ async fn run(config: Config, logins: usize, concurrency: usize, json: bool) -> a
         println!("login: {logins} full card logins ({backend}, {concurrency} in flight) in {total:.2} s");
         println!("  logins/s   {logins_per_s:10.1}");
         println!("  login p50  {p50:10.2} ms   p99 {p99:.2} ms");
-        println!("  argon2/s   {argon2_per_s:10.1}   (bare Argon2id verifications, same cores, same run: best of before/after)");
+        println!(
+            "  argon2/s   {argon2_per_s:10.1}   (bare Argon2id verifications, same cores, same run: best of before/after)"
+        );
         println!(
             "  ratio      {ratio:10.3}   (logins/s ÷ argon2/s; target ≥ {RATIO_TARGET}: {})",
             verdict(ratio >= RATIO_TARGET)

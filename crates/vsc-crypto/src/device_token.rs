@@ -48,11 +48,8 @@ pub fn unb64(text: &str) -> Result<Vec<u8>, CryptoError> {
 /// Sign a request token for `method path` valid from `now` for [`TOKEN_LIFETIME`] seconds.
 pub fn sign_token(key: &DeviceKey, device_id: &str, method: &str, path: &str, now: i64) -> Result<String, CryptoError> {
     let jti = hex::encode(crate::random::bytes::<16>());
-    let payload = format!(
-        "{device_id}\n{jti}\n{now}\n{}\n{}\n{path}",
-        now + TOKEN_LIFETIME,
-        method.to_ascii_uppercase()
-    );
+    let payload =
+        format!("{device_id}\n{jti}\n{now}\n{}\n{}\n{path}", now + TOKEN_LIFETIME, method.to_ascii_uppercase());
     let signed = format!("{TOKEN_PREFIX}.{}", b64(payload.as_bytes()));
     let sig = key.sign(signed.as_bytes())?;
     Ok(format!("{signed}.{}", b64(&sig)))

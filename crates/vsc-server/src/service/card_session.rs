@@ -26,15 +26,7 @@ pub struct CardSession {
     pub card: cards::CardRow,
 }
 
-fn session_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
-    AuditRecord {
-        actor: Actor::Holder(user.email.clone()),
-        action,
-        org_id: Some(user.org_id.clone()),
-        target: Some(format!("user:{}", user.id)),
-        detail: detail.to_string(),
-    }
-}
+use super::holder::holder_event as session_event;
 
 impl Vsc {
     /// Open the card session of an approved login (once), in `role` (required when the card has

@@ -65,16 +65,7 @@ impl Method {
     }
 }
 
-/// An audit event about a login.
-fn login_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
-    AuditRecord {
-        actor: Actor::Holder(user.email.clone()),
-        action,
-        org_id: Some(user.org_id.clone()),
-        target: Some(format!("user:{}", user.id)),
-        detail: detail.to_string(),
-    }
-}
+use super::holder::holder_event as login_event;
 
 /// Three distinct 2-digit numbers, one of them `number`, in random order.
 fn number_choices(number: u8) -> Vec<u8> {
@@ -498,7 +489,12 @@ impl Vsc {
             &mut tx,
             login_event(
                 &user,
-                if outcome == "approved" { "card.login_approved" } else { "card.login_denied" },
+                match (login.purpose.as_str(), outcome) {
+                    ("portal", "approved") => "holder.sign_in_push_approved",
+                    ("portal", _) => "holder.sign_in_push_denied",
+                    (_, "approved") => "card.login_approved",
+                    _ => "card.login_denied",
+                },
                 serde_json::json!({
                     "login": id, "device": device.device_id, "method": login.method,
                     "reason": if wrong_number { "wrong number picked" } else { decision },

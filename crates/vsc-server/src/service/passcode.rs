@@ -2,7 +2,7 @@
 //! cards. Each check reserves its attempt atomically before Argon2id runs, so concurrent wrong
 //! attempts are counted exactly, and no check runs once 3 are counted.
 
-use vsc_core::{Actor, AuditRecord};
+use vsc_core::AuditRecord;
 use vsc_store::{StoreError, cards, holders, users};
 
 use super::{Vsc, ts};
@@ -111,11 +111,5 @@ fn passcode_event(
     if let Some(map) = detail.as_object_mut() {
         map.insert("purpose".into(), purpose.into());
     }
-    AuditRecord {
-        actor: Actor::Holder(user.email.clone()),
-        action,
-        org_id: Some(user.org_id.clone()),
-        target: Some(format!("user:{}", user.id)),
-        detail: detail.to_string(),
-    }
+    super::holder::holder_event(user, action, detail)
 }
