@@ -148,8 +148,13 @@ impl World {
 
     /// Start `vsc card login --passcode-stdin` with `stdin` and extra `args`, stdout piped.
     fn start_login(&self, stdin: &str, args: &[&str]) -> Login {
+        self.start_login_at(&self.url, stdin, args)
+    }
+
+    /// The same against the server at `url`.
+    fn start_login_at(&self, url: &str, stdin: &str, args: &[&str]) -> Login {
         let mut cmd = command(self.dir());
-        cmd.args(["card", "login", "--server", &self.url, "--email", EMAIL, "--passcode-stdin", "--state-dir"])
+        cmd.args(["card", "login", "--server", url, "--email", EMAIL, "--passcode-stdin", "--state-dir"])
             .arg(self.card_dir())
             .args(args)
             .stdin(Stdio::piped())
@@ -272,26 +277,7 @@ fn world_on(postgres: Option<&str>) -> World {
     ]));
     let serial = card["serial"].as_str().unwrap().to_string();
 
-    let port = free_port();
-    let log = dir.join("serve.log");
-    let mut serve = command(dir);
-    let child = on_db(&mut serve, db.as_deref())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, log };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthy(port) {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("vsc serve exited ({status}): {}", std::fs::read_to_string(&server.log).unwrap_or_default());
-        }
-        assert!(Instant::now() < deadline, "vsc serve not healthy within 30 s");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let url = format!("http://127.0.0.1:{port}");
+    let (server, url) = serve(dir, &data, db.as_deref(), None);
     let w = World { tmp, url, serial, rt, server: Some(server), database_url };
 
     // Enrolment through the API: the invitation link, passcode and questions, the SMS code.
@@ -344,6 +330,34 @@ fn world_on(postgres: Option<&str>) -> World {
     assert_eq!(devices[0].client_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     assert_eq!(devices[0].platform.as_deref(), Some(std::env::consts::OS));
     w
+}
+
+/// Start `vsc serve` on a free port with `data` as data dir (and `kek` as key file) → the
+/// process and its URL, once healthy.
+fn serve(dir: &Path, data: &Path, database_url: Option<&str>, kek: Option<&Path>) -> (Server, String) {
+    let port = free_port();
+    let log = dir.join(format!("serve-{port}.log"));
+    let mut serve = command(dir);
+    if let Some(kek) = kek {
+        serve.env("VSC_KEK_FILE", kek);
+    }
+    let child = on_db(&mut serve, database_url)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, log };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthy(port) {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("vsc serve exited ({status}): {}", std::fs::read_to_string(&server.log).unwrap_or_default());
+        }
+        assert!(Instant::now() < deadline, "vsc serve not healthy within 30 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    (server, format!("http://127.0.0.1:{port}"))
 }
 
 /// A world on SQLite.
@@ -512,9 +526,9 @@ fn a_scanned_qr_login_is_approved_and_several_roles_need_a_choice() {
 }
 
 #[test]
-fn push_login_on_postgres() {
+fn push_login_on_postgres_and_across_two_nodes() {
     let Some(base) = vsc_testkit::postgres_url() else {
-        eprintln!("SKIPPED: push_login_on_postgres needs DATABASE_URL");
+        eprintln!("SKIPPED: push_login_on_postgres_and_across_two_nodes needs DATABASE_URL");
         return;
     };
     let w = world_on(Some(&base));
@@ -538,4 +552,28 @@ fn push_login_on_postgres() {
     let status = json(&ok(w.card(&["status", "--json"])));
     assert_eq!((status["card"].as_str(), status["role"].as_str()), (Some(w.serial.as_str()), Some("R8000")));
     assert!(ok(w.card(&["logout"])).contains("logged out"));
+
+    // A second `vsc serve` node on the same database (sharing the key file): the login goes to
+    // node B while the authenticator waits on node A, and still hears of it at once.
+    let data_b = w.dir().join("data-b");
+    let (_node_b, url_b) = serve(w.dir(), &data_b, w.database_url.as_deref(), Some(&w.dir().join("data").join("kek")));
+    let mut cmd = command(w.dir());
+    cmd.args(["authenticator", "wait", "--deny", "--timeout", "30", "--state-dir"]).arg(w.auth_dir());
+    let waiting = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut login = w.start_login_at(&url_b, &format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    login.line_value("number: ");
+    let denied = ok(waiting.wait_with_output().unwrap());
+    assert!(denied.contains("state: denied"), "{denied}");
+    assert!(started.elapsed() < Duration::from_secs(10), "delivered across nodes without polling");
+    assert!(!login.finish().0, "a denied login succeeded");
+    let mut login = w.start_login_at(&url_b, &format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    let shown = ok(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login through node B failed: {out}\n{stderr}");
+    let status = json(&ok(w.card(&["status", "--json"])));
+    assert_eq!(status["card"].as_str(), Some(w.serial.as_str()));
 }
