@@ -170,6 +170,18 @@ pub async fn roles(conn: &mut Conn, card_id: &str) -> Result<Vec<String>, StoreE
     rows.iter().map(|r| Ok(r.try_get("role_code")?)).collect()
 }
 
+/// A card's roles with their catalogue names, by code.
+pub async fn roles_named(conn: &mut Conn, card_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT cr.role_code, COALESCE(r.name, '') AS name FROM card_roles cr LEFT JOIN roles r ON r.code = cr.role_code \
+         WHERE cr.card_id = $1 ORDER BY cr.role_code",
+    )
+    .bind(card_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("role_code")?, r.try_get("name")?))).collect()
+}
+
 /// The keys and certificates of a card (authentication first).
 pub async fn keys(conn: &mut Conn, card_id: &str) -> Result<Vec<CardKeyRow>, StoreError> {
     let rows = sqlx::query(

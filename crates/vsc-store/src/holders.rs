@@ -385,20 +385,24 @@ pub const CARD_PASSCODE_MAX_FAILURES: i64 = 3;
 
 /// Reserve one card-passcode check before running it: counts it as a failure up front (a success
 /// clears the count), and only while fewer than [`CARD_PASSCODE_MAX_FAILURES`] are counted and the
-/// holder has an active, unexpired card. Returns the attempt's number, or `None` when no check may run (the
+/// holder has an active, unexpired card. Returns the attempt's number and the passcode hash to check, or `None` when no check may run (the
 /// card is locked or being locked). Atomic, so concurrent attempts are counted exactly.
-pub async fn reserve_passcode_attempt(conn: &mut Conn, user_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
+pub async fn reserve_passcode_attempt(
+    conn: &mut Conn,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
     let r = sqlx::query(
         "UPDATE holder_credentials SET passcode_failures = passcode_failures + 1 WHERE user_id = $1 \
          AND passcode_failures < $2 AND EXISTS (SELECT 1 FROM cards WHERE user_id = $1 AND state = 'active' AND expires_at > $3) \
-         RETURNING passcode_failures",
+         RETURNING passcode_failures, passcode_hash",
     )
     .bind(user_id)
     .bind(CARD_PASSCODE_MAX_FAILURES)
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    r.map(|r| r.try_get("passcode_failures")).transpose().map_err(StoreError::from)
+    r.map(|r| Ok((r.try_get("passcode_failures")?, r.try_get("passcode_hash")?))).transpose()
 }
 
 /// Clear the card-passcode failure count (after a right passcode).

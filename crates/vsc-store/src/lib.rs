@@ -34,8 +34,53 @@ pub use error::StoreError;
 /// A connection to run queries on: a pooled connection or an open transaction (`&mut *tx`).
 pub type Conn = AnyConnection;
 
-/// A transaction; dropping it without `commit` rolls everything back.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction; dropping it without `commit` rolls everything back. On SQLite it also
+/// holds the store's writer turn (see [`Store::begin`]).
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commit the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
+
+/// A pooled connection for a single autocommit write, holding the writer turn on SQLite.
+pub struct Writer {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +111,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite allows one writer at a time: writers of this process take turns here, so they
+    /// queue without SQLite's sleeping busy handler (other processes still meet the busy timeout).
+    writer_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The SQLite URL of the embedded database in `data_dir`.
@@ -110,7 +158,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, writer_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())) };
         store.migrate().await?;
         Ok(store)
     }
@@ -134,13 +182,25 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    /// Begin a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) so
-    /// concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+    /// Begin a write transaction. On SQLite it first waits for this process's writer turn, then
+    /// takes the write lock at once (`BEGIN IMMEDIATE`) so it never fails on lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.writer_turn.clone().lock_owned().await;
+                Tx { inner: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) }
+            }
+            Backend::Postgres => Tx { inner: self.pool.begin().await?, _turn: None },
         })
+    }
+
+    /// A connection for one autocommit write statement, in turn with other writers on SQLite.
+    pub async fn writer(&self) -> Result<Writer, StoreError> {
+        let turn = match self.backend {
+            Backend::Sqlite => Some(self.writer_turn.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(Writer { conn: self.pool.acquire().await?, _turn: turn })
     }
 
     /// Check that the database answers.

@@ -47,10 +47,16 @@ pub struct LoginRow {
     pub decided_at: Option<i64>,
     /// A session was opened from it.
     pub session_opened_at: Option<i64>,
+    /// The card's serial (read only; ignored on insert).
+    pub card_serial: Option<String>,
 }
 
-const COLUMNS: &str = "id, token_hash, purpose, user_id, card_id, method, state, nonce, number, choices, client, ip, \
-    code_attempts, decided_by, decided_method, created_at, expires_at, decided_at, session_opened_at";
+const COLUMNS: &str = "l.id, l.token_hash, l.purpose, l.user_id, l.card_id, l.method, l.state, l.nonce, l.number, \
+    l.choices, l.client, l.ip, l.code_attempts, l.decided_by, l.decided_method, l.created_at, l.expires_at, \
+    l.decided_at, l.session_opened_at, c.serial AS card_serial";
+
+/// Logins with their card's serial.
+const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id";
 
 fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
     Ok(LoginRow {
@@ -73,6 +79,7 @@ fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
         expires_at: r.try_get("expires_at")?,
         decided_at: r.try_get("decided_at")?,
         session_opened_at: r.try_get("session_opened_at")?,
+        card_serial: r.try_get("card_serial")?,
     })
 }
 
@@ -102,7 +109,7 @@ pub async fn insert(conn: &mut Conn, l: &LoginRow) -> Result<(), StoreError> {
 
 /// A login by the hash of its token.
 pub async fn by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<LoginRow>, StoreError> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM card_logins WHERE token_hash = $1")))
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM {FROM} WHERE l.token_hash = $1")))
         .bind(hash)
         .fetch_optional(conn)
         .await?;
@@ -111,7 +118,7 @@ pub async fn by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<LoginR
 
 /// A login by id (the challenge id).
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreError> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM card_logins WHERE id = $1")))
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM {FROM} WHERE l.id = $1")))
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -121,8 +128,8 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreE
 /// A holder's pending, unexpired push challenges, oldest first.
 pub async fn pending_pushes(conn: &mut Conn, user_id: &str, now: i64) -> Result<Vec<LoginRow>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM card_logins WHERE user_id = $1 AND state = 'pending' AND method = 'push' \
-         AND expires_at > $2 ORDER BY created_at, id"
+        "SELECT {COLUMNS} FROM {FROM} WHERE l.user_id = $1 AND l.state = 'pending' AND l.method = 'push' \
+         AND l.expires_at > $2 ORDER BY l.created_at, l.id"
     )))
     .bind(user_id)
     .bind(now)

@@ -18,6 +18,8 @@ pub struct DeviceIdentity {
     pub device_id: String,
     /// The holder's user id.
     pub user_id: String,
+    /// The device's public key (SEC1), which verified the token.
+    pub public_key: Vec<u8>,
 }
 
 impl Vsc {
@@ -53,8 +55,12 @@ impl Vsc {
         if !parsed.verify(&key) {
             return Err(refuse("bad signature"));
         }
-        if !devices::spend_jti(&mut conn, &c.jti, &device.id, c.expires_at + SKEW_SECONDS).await? {
-            drop(conn);
+        drop(conn);
+        let spent = {
+            let mut writer = self.store.writer().await?;
+            devices::spend_jti(&mut writer, &c.jti, &device.id, c.expires_at + SKEW_SECONDS).await?
+        };
+        if !spent {
             let mut tx = self.store.begin().await?;
             self.audit(
                 &mut tx,
@@ -70,7 +76,7 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(refuse("the token was already used"));
         }
-        Ok(DeviceIdentity { device_id: device.id, user_id: device.user_id })
+        Ok(DeviceIdentity { device_id: device.id, user_id: device.user_id, public_key: key })
     }
 
     /// Forget spent device-token ids whose tokens have expired.

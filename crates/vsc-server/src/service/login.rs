@@ -12,7 +12,7 @@ use vsc_proto::{
     AnswerOutcome, CardLoginRequest, CardLoginView, ChallengeAnswer, ChallengeView, LoginRole, LoginStateView,
 };
 use vsc_store::logins::LoginRow;
-use vsc_store::{StoreError, cards, devices, logins, organisations, roles, users};
+use vsc_store::{StoreError, cards, devices, logins, organisations, users};
 
 use super::events::{login_topic, user_topic};
 use super::passcode::PasscodeCheck;
@@ -147,6 +147,7 @@ pub(crate) fn pending_login(start: &LoginStart<'_>, number_matching: bool, now: 
         expires_at: now + CHALLENGE_SECONDS,
         decided_at: None,
         session_opened_at: None,
+        card_serial: None,
     };
     (token, login)
 }
@@ -176,6 +177,23 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// What a device is shown of a login. The nonce of a QR login is left out: the device must have
+/// it from the scanned code.
+fn challenge_view(l: &LoginRow) -> ChallengeView {
+    ChallengeView {
+        id: l.id.clone(),
+        nonce: if l.method == "qr" { String::new() } else { l.nonce.clone() },
+        purpose: l.purpose.clone(),
+        method: l.method.clone(),
+        client: l.client.clone(),
+        ip: l.ip.clone(),
+        card: l.card_serial.clone(),
+        choices: parse_choices(l.choices.as_deref()),
+        created_at: ts(l.created_at),
+        expires_at: ts(l.expires_at),
+    }
+}
+
 impl Vsc {
     /// Start a card login. Unknown email, wrong passcode and a locked card answer alike.
     pub async fn start_card_login(
@@ -191,8 +209,9 @@ impl Vsc {
             let mut conn = self.store.conn().await?;
             let user = if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? };
             let push_only = match &user {
-                Some(u) => organisations::push_only(&mut conn, &u.org_id).await?,
-                None => false,
+                // Only a login without passcode needs the organisation's policy.
+                Some(u) if req.passcode.is_none() => organisations::push_only(&mut conn, &u.org_id).await?,
+                _ => false,
             };
             (user, push_only)
         };
@@ -316,6 +335,8 @@ impl Vsc {
             .wait_for(&topic, wait, |last| {
                 let id = id.clone();
                 async move {
+                    // Re-read even the first time: the row read above may predate the
+                    // subscription, and a decision in between would be missed.
                     let mut conn = self.store.conn().await?;
                     let l = logins::by_id(&mut conn, &id)
                         .await?
@@ -329,23 +350,17 @@ impl Vsc {
     }
 
     async fn login_state_view(&self, l: &LoginRow) -> Result<LoginStateView, ServiceError> {
-        let mut conn = self.store.conn().await?;
         let state = state_of(l, self.now().unix_timestamp());
-        let card = match &l.card_id {
-            Some(id) => cards::by_id(&mut conn, id).await?,
-            None => None,
-        };
-        let roles = if state == "approved" {
-            match &card {
-                Some(c) => Some(self.card_roles(&mut conn, &c.id).await?),
-                None => None,
+        let roles = match (&l.card_id, state) {
+            (Some(card_id), "approved") => {
+                let mut conn = self.store.conn().await?;
+                Some(self.card_roles(&mut conn, card_id).await?)
             }
-        } else {
-            None
+            _ => None,
         };
         Ok(LoginStateView {
             state: state.into(),
-            card: card.map(|c| c.serial),
+            card: l.card_serial.clone(),
             roles,
             approved_by: l.decided_method.clone(),
             expires_at: ts(l.expires_at),
@@ -358,15 +373,7 @@ impl Vsc {
         conn: &mut vsc_store::Conn,
         card_id: &str,
     ) -> Result<Vec<LoginRole>, ServiceError> {
-        let codes = cards::roles(conn, card_id).await?;
-        let catalogue = roles::list(conn).await?;
-        Ok(codes
-            .into_iter()
-            .map(|code| {
-                let name = catalogue.iter().find(|r| r.code == code).map(|r| r.name.clone()).unwrap_or_default();
-                LoginRole { code, name }
-            })
-            .collect())
+        Ok(cards::roles_named(conn, card_id).await?.into_iter().map(|(code, name)| LoginRole { code, name }).collect())
     }
 
     /// Pending push challenges for a device's holder, waiting up to `wait` for one to arrive.
@@ -383,31 +390,7 @@ impl Vsc {
                 Ok((!rows.is_empty() || last).then_some(rows))
             })
             .await?;
-        let mut conn = self.store.conn().await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for l in &rows {
-            out.push(self.challenge_view(&mut conn, l).await?);
-        }
-        Ok(out)
-    }
-
-    async fn challenge_view(&self, conn: &mut vsc_store::Conn, l: &LoginRow) -> Result<ChallengeView, ServiceError> {
-        let card = match &l.card_id {
-            Some(id) => cards::by_id(conn, id).await?.map(|c| c.serial),
-            None => None,
-        };
-        Ok(ChallengeView {
-            id: l.id.clone(),
-            nonce: if l.method == "qr" { String::new() } else { l.nonce.clone() },
-            purpose: l.purpose.clone(),
-            method: l.method.clone(),
-            client: l.client.clone(),
-            ip: l.ip.clone(),
-            card,
-            choices: parse_choices(l.choices.as_deref()),
-            created_at: ts(l.created_at),
-            expires_at: ts(l.expires_at),
-        })
+        Ok(rows.iter().map(challenge_view).collect())
     }
 
     /// One challenge of the device's holder (a QR login the device scanned). The nonce is left
@@ -418,7 +401,7 @@ impl Vsc {
             .await?
             .filter(|l| l.user_id == device.user_id)
             .ok_or_else(|| ServiceError::not_found("id", "no such challenge for this device"))?;
-        self.challenge_view(&mut conn, &l).await
+        Ok(challenge_view(&l))
     }
 
     /// A device's signed Yes/No to a challenge: verified with that device's key, accepted once.
@@ -450,11 +433,11 @@ impl Vsc {
             "approve" | "deny" => answer.decision.as_str(),
             _ => return Err(vsc_core::DomainError::invalid("decision", "decision must be approve or deny").into()),
         };
-        let key = devices::by_id(&mut tx, &device.device_id).await?.and_then(|d| d.public_key);
+
         let signature = device_token::unb64(&answer.signature).unwrap_or_default();
         let message = device_token::answer_message(id, &answer.nonce, decision, answer.number);
         let nonce_ok = TokenHash::of(&answer.nonce).matches(&TokenHash::of(&login.nonce));
-        if !nonce_ok || !key.is_some_and(|k| vsc_crypto::device::verify(&k, &message, &signature)) {
+        if !nonce_ok || !vsc_crypto::device::verify(&device.public_key, &message, &signature) {
             self.audit(&mut tx, refuse("bad signature or nonce")).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::SignInFailed(

@@ -51,28 +51,24 @@ impl Vsc {
         purpose: &'static str,
     ) -> Result<PasscodeCheck, ServiceError> {
         let now = self.now();
-        let (attempt, stored) = {
-            let mut conn = self.store.conn().await?;
-            let attempt = holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?;
-            let stored = match attempt {
-                Some(_) => holders::credentials(&mut conn, &user.id).await?.map(|c| c.passcode_hash),
-                None => None,
-            };
-            (attempt, stored)
+        let reserved = {
+            let mut conn = self.store.writer().await?;
+            holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?
         };
-        let Some(attempt) = attempt else {
+        let Some((attempt, stored)) = reserved else {
             let mut tx = self.store.begin().await?;
             self.audit(&mut tx, passcode_event(user, "card.passcode_refused", purpose, serde_json::json!({}))).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(PasscodeCheck::Refused);
         };
-        let right = stored.is_some() && self.verify_secret(passcode, stored).await?;
-        let mut tx = self.store.begin().await?;
+        let right = self.verify_secret(passcode, Some(stored)).await?;
         if right {
-            holders::clear_passcode_failures(&mut tx, &user.id).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            // One statement, no audit: a right passcode is audited by the step it unlocks.
+            let mut conn = self.store.writer().await?;
+            holders::clear_passcode_failures(&mut conn, &user.id).await?;
             return Ok(PasscodeCheck::Right);
         }
+        let mut tx = self.store.begin().await?;
         self.audit(
             &mut tx,
             passcode_event(user, "card.passcode_wrong", purpose, serde_json::json!({ "failures": attempt })),
