@@ -8,6 +8,7 @@ pub mod error;
 pub mod holder;
 pub mod login;
 pub mod organisation;
+pub mod reset;
 pub mod user;
 
 pub use audit::{AuditEventView, AuditPage};
@@ -26,4 +27,5 @@ pub use login::{
     OpenSessionRequest, TicketOrganisation, TicketRequest, TicketValidation, TicketView, ValidateTicketRequest,
 };
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
+pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
 pub use user::{CreateUserRequest, UserView};

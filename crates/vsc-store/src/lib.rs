@@ -16,6 +16,7 @@ pub mod key_pool;
 pub mod logins;
 pub mod organisations;
 pub mod outbox;
+pub mod resets;
 pub mod roles;
 pub mod scratch;
 pub mod staff;

@@ -14,6 +14,7 @@ mod health;
 pub mod holder;
 mod organisations;
 mod pki;
+mod reset;
 mod users;
 
 use std::sync::Arc;
@@ -87,6 +88,13 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(holder::change_questions))
         .routes(routes!(holder::send_email_verification))
         .routes(routes!(holder::verify_email))
+        .routes(routes!(reset::request))
+        .routes(routes!(reset::show))
+        .routes(routes!(reset::questions))
+        .routes(routes!(reset::start_second_factor, reset::second_factor_state))
+        .routes(routes!(reset::verify_second_factor))
+        .routes(routes!(reset::set_passcode))
+        .routes(routes!(reset::unlock))
         .routes(routes!(devices::add, devices::list))
         .routes(routes!(devices::delete))
         .routes(routes!(devices::verify))

@@ -108,6 +108,41 @@ struct CardLockedHtml<'a> {
     m: &'a LockedMail<'a>,
 }
 
+/// What the reset-link email needs.
+struct ResetMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    /// Pre-formatted expiry, e.g. "14:05 UTC on 7 December 2026".
+    until: String,
+    link: &'a str,
+    /// Sent by an RA unlock (no security questions).
+    by_ra: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/passcode_reset.txt")]
+struct PasscodeResetText<'a> {
+    m: &'a ResetMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/passcode_reset.html")]
+struct PasscodeResetHtml<'a> {
+    m: &'a ResetMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/passcode_changed.txt")]
+struct PasscodeChangedText<'a> {
+    m: &'a LockedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/passcode_changed.html")]
+struct PasscodeChangedHtml<'a> {
+    m: &'a LockedMail<'a>,
+}
+
 /// What the add-a-device email needs.
 struct CodeMail<'a> {
     subject: String,
@@ -227,6 +262,51 @@ pub fn card_locked(to: &str, holder_name: &str, at: OffsetDateTime, portal_link:
         link: portal_link,
     };
     finish(to, &m.subject, CardLockedText { m: &m }.render(), CardLockedHtml { m: &m }.render())
+}
+
+/// "Reset your passcode": a single-use link valid until `expires` (`by_ra`: an RA unlock, which
+/// skips the security questions).
+pub fn passcode_reset(
+    to: &str,
+    holder_name: &str,
+    link: &str,
+    expires: OffsetDateTime,
+    by_ra: bool,
+) -> Result<EmailMessage, String> {
+    check_link(link)?;
+    let m = ResetMail {
+        subject: if by_ra { "Unlock your virtual smartcard" } else { "Reset the passcode of your virtual smartcard" }
+            .into(),
+        holder_name: holder_name.trim(),
+        until: time_and_date(expires)?,
+        link,
+        by_ra,
+    };
+    finish(to, &m.subject, PasscodeResetText { m: &m }.render(), PasscodeResetHtml { m: &m }.render())
+}
+
+/// "Your passcode was changed" at `at` (card unlocked, card sessions ended).
+pub fn passcode_changed(
+    to: &str,
+    holder_name: &str,
+    at: OffsetDateTime,
+    portal_link: &str,
+) -> Result<EmailMessage, String> {
+    check_link(portal_link)?;
+    let m = LockedMail {
+        subject: "The passcode of your virtual smartcard was changed".into(),
+        holder_name: holder_name.trim(),
+        until: time_and_date(at)?,
+        link: portal_link,
+    };
+    finish(to, &m.subject, PasscodeChangedText { m: &m }.render(), PasscodeChangedHtml { m: &m }.render())
+}
+
+/// "14:05 UTC on 7 December 2026".
+fn time_and_date(at: OffsetDateTime) -> Result<String, String> {
+    let at = at.to_offset(UtcOffset::UTC);
+    let time = at.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
+    Ok(format!("{time} UTC on {}", date(at)?))
 }
 
 /// The 6-digit code (valid 10 minutes) that confirms adding the device named `device`.

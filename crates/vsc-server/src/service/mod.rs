@@ -16,6 +16,7 @@ mod organisations;
 mod outbox;
 mod passcode;
 mod portal_sign_in;
+mod reset;
 mod staff;
 mod startup;
 mod users;

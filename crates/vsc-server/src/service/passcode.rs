@@ -77,11 +77,13 @@ impl Vsc {
         if attempt >= holders::CARD_PASSCODE_MAX_FAILURES {
             let locked = cards::lock_active_for_user(&mut tx, &user.id).await?;
             if !locked.is_empty() {
+                // The lock email carries a reset link: choosing a new passcode unlocks the card.
+                let (link, _) = self.issue_reset_link(&mut tx, &user.id, "locked", false, now.unix_timestamp()).await?;
                 let mail = templates::card_locked(
                     &user.email,
                     &format!("{} {}", user.forename, user.surname),
                     ts(now.unix_timestamp()),
-                    &format!("{}/self-service/", self.config.public_url()),
+                    &link,
                 )
                 .map_err(ServiceError::Startup)?;
                 self.enqueue_email(&mut tx, "card_locked", &mail).await?;

@@ -5,3 +5,4 @@
 mod devices;
 mod login;
 mod portal_sign_in;
+mod reset;
