@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use reqwest::Method;
+
 use serde_json::{Value, json};
 use vsc_client::Client;
 use vsc_client::device::Decision;
@@ -19,6 +21,7 @@ on_both_backends!(
     links_are_replaced_expire_work_once_and_are_rate_limited_and_sms_is_the_fallback,
     three_wrong_rounds_void_the_link_and_an_ra_unlock_skips_the_questions,
     unknown_addresses_get_the_same_answer_in_about_the_same_time,
+    the_portal_walks_a_reset_with_the_sms_code,
 );
 
 const ANSWERS: [(i64, &str); 3] = [(1, " rex "), (2, "LEEDS"), (3, "Blue")];
@@ -275,4 +278,83 @@ async fn the_reset_routes_are_documented() {
         }
     }
     assert!(doc["components"]["schemas"]["ResetView"].is_object());
+}
+
+/// A browser without JavaScript: a page (or the redirect's location) for a form post with a
+/// matching CSRF cookie and field.
+async fn page(ts: &TestServer, method: Method, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    const CSRF: &str = "csrf_test_token_0123456789";
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req = http
+        .request(method.clone(), format!("{}{path}", ts.url))
+        .header(reqwest::header::COOKIE, format!("vsc_csrf={CSRF}"));
+    if method == Method::POST {
+        let mut fields: Vec<String> = vec![format!("csrf={CSRF}")];
+        fields.extend(form.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+").replace('@', "%40"))));
+        req = req.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(fields.join("&"));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get(reqwest::header::LOCATION).map(|l| l.to_str().unwrap().to_string());
+    (status, location.unwrap_or(r.text().await.unwrap()))
+}
+
+async fn the_portal_walks_a_reset_with_the_sms_code(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "reset.portal@example.nhs.uk").await;
+    let mobile = get(&h.client, "/api/v1/self").await.1["mobile"].as_str().unwrap().to_string();
+    let (_, sign_in) = page(&ts, Method::GET, "/self-service/sign-in", &[]).await;
+    assert!(sign_in.contains("href=\"/self-service/reset\""), "{sign_in}");
+    let (status, form) = page(&ts, Method::GET, "/self-service/reset", &[]).await;
+    assert!(status == 200 && form.contains("Forgotten your passcode?"), "{form}");
+    // The same page for a known and an unknown address.
+    let (status, known) = page(&ts, Method::POST, "/self-service/reset", &[("email", &h.email)]).await;
+    assert_eq!(status, 200, "{known}");
+    let (_, unknown) = page(&ts, Method::POST, "/self-service/reset", &[("email", "ghost@example.nhs.uk")]).await;
+    assert_eq!(known, unknown);
+    assert!(known.contains("Check your email"), "{known}");
+
+    let token = link_token(&ts.vsc, &h.email, "passcode_reset").await;
+    let at = format!("/self-service/reset/{token}");
+    let (status, questions) = page(&ts, Method::GET, &at, &[]).await;
+    assert_eq!(status, 200, "{questions}");
+    assert!(questions.contains("type=\"password\" id=\"answer1\""), "answers are masked: {questions}");
+    let wrong = [
+        ("question1", "1"),
+        ("answer1", "rex"),
+        ("question2", "2"),
+        ("answer2", "leeds"),
+        ("question3", "3"),
+        ("answer3", "red"),
+    ];
+    let (status, again) = page(&ts, Method::POST, &format!("{at}/questions"), &wrong).await;
+    assert!(status == 422 && again.contains("2 attempt(s) left"), "{again}");
+    let right = [
+        ("question1", "1"),
+        ("answer1", "Rex"),
+        ("question2", "2"),
+        ("answer2", "Leeds"),
+        ("question3", "3"),
+        ("answer3", "blue"),
+    ];
+    assert_eq!(page(&ts, Method::POST, &format!("{at}/questions"), &right).await, (303, at.clone()));
+    let (_, factor) = page(&ts, Method::GET, &at, &[]).await;
+    assert!(factor.contains("Send the code"), "{factor}");
+    assert_eq!(
+        page(&ts, Method::POST, &format!("{at}/second-factor"), &[("action", "start")]).await,
+        (303, at.clone())
+    );
+    let code = six_digits(&message(&ts.vsc, &mobile, "reset_code").await.body);
+    assert_eq!(page(&ts, Method::POST, &format!("{at}/second-factor"), &[("code", &code)]).await, (303, at.clone()));
+    let (_, form) = page(&ts, Method::GET, &at, &[]).await;
+    assert!(form.contains("Choose a new passcode"), "{form}");
+    let (status, mismatch) =
+        page(&ts, Method::POST, &format!("{at}/passcode"), &[("passcode", "new789"), ("confirm", "new788")]).await;
+    assert!(status == 422 && mismatch.contains("different"), "{mismatch}");
+    let (status, done) =
+        page(&ts, Method::POST, &format!("{at}/passcode"), &[("passcode", "new789"), ("confirm", "new789")]).await;
+    assert!(status == 200 && done.contains("Your passcode is changed"), "{done}");
+    let (status, used) = page(&ts, Method::GET, &at, &[]).await;
+    assert!(status == 410 && used.contains("already been used"), "{used}");
+    ts.stop().await;
 }

@@ -6,6 +6,7 @@ mod email;
 mod enrol;
 mod home;
 mod questions;
+mod reset;
 mod sign_in;
 
 use axum::Router;
@@ -37,6 +38,11 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/enrol/{token}/resend", get(enrol::to_code_page).post(enrol::resend))
         .route("/self-service/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/self-service/sign-in/code", get(sign_in::code_page).post(sign_in::verify))
+        .route("/self-service/reset", get(reset::request_form).post(reset::request))
+        .route("/self-service/reset/{token}", get(reset::show))
+        .route("/self-service/reset/{token}/questions", get(reset::to_step_page).post(reset::questions))
+        .route("/self-service/reset/{token}/second-factor", get(reset::to_step_page).post(reset::second_factor))
+        .route("/self-service/reset/{token}/passcode", get(reset::to_step_page).post(reset::passcode))
         .route("/self-service/sign-out", get(|| async { Redirect::to(HOME_PATH) }).post(sign_in::sign_out))
         .route("/self-service/questions", get(questions::show).post(questions::submit))
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
