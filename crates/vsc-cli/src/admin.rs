@@ -116,6 +116,12 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             vsc.deliver_due().await?;
             if json { print_json(&c)? } else { print_card(&c) }
         }
+        AdminCommand::Card(CardCommand::Unlock { serial, json }) => {
+            let c = vsc.issue_reset_link_for_unlock(op, &serial).await?;
+            // Deliver now: without a running server nothing else would.
+            vsc.deliver_due().await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
         AdminCommand::Outbox { to, limit, json } => {
             for m in vsc.outbox(to.as_deref(), limit).await? {
                 if json {

@@ -225,6 +225,15 @@ pub enum CardCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Email the holder a link to unlock the card by choosing a new passcode (skips the security
+    /// questions; the second factor is still needed). The previous reset link stops working.
+    Unlock {
+        /// Card serial.
+        serial: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a card.
     Revoke {
         /// Card serial.

@@ -427,6 +427,18 @@ fn issued_cards_invite_through_the_local_outbox() {
 }
 
 #[test]
+fn card_unlock_needs_an_enrolled_card() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    bootstrap(dir);
+    create_sean(dir);
+    let card = issue_v2(dir);
+    let e = err(vsc(dir, &["admin", "card", "unlock", card["serial"].as_str().unwrap()]));
+    assert!(e.contains("not active or locked"), "{e}");
+    err(vsc(dir, &["admin", "card", "unlock", "1500000000000000"]));
+}
+
+#[test]
 fn every_command_answers_help() {
     let tmp = TempDir::new().unwrap();
     let commands: &[&[&str]] = &[
@@ -444,6 +456,7 @@ fn every_command_answers_help() {
         &["admin", "card", "show"],
         &["admin", "card", "revoke"],
         &["admin", "card", "resend"],
+        &["admin", "card", "unlock"],
         &["admin", "outbox"],
         &["admin", "remind"],
         &["admin", "org"],
