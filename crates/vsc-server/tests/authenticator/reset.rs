@@ -22,6 +22,7 @@ on_both_backends!(
     three_wrong_rounds_void_the_link_and_an_ra_unlock_skips_the_questions,
     unknown_addresses_get_the_same_answer_in_about_the_same_time,
     the_portal_walks_a_reset_with_the_sms_code,
+    concurrent_wrong_rounds_count_exactly_three,
 );
 
 const ANSWERS: [(i64, &str); 3] = [(1, " rex "), (2, "LEEDS"), (3, "Blue")];
@@ -226,6 +227,26 @@ async fn three_wrong_rounds_void_the_link_and_an_ra_unlock_skips_the_questions(b
     assert_eq!((status, view["step"].as_str()), (200, Some("second_factor")), "{view}");
     assert_eq!(count(&ts.vsc, "card.unlock_link_issued").await, 1);
     assert_eq!(post(&ts.anon, &format!("/api/v1/cards/{}/unlock", h.serial), json!({})).await.0, 401, "RA only");
+
+    // With an authenticator, approving the push on the phone passes the second factor.
+    let device = register_device(&ts, &h).await;
+    let path = format!("/api/v1/self/reset/{token}");
+    let (status, factor) = post(&ts.anon, &format!("{path}/second-factor"), json!({})).await;
+    assert_eq!((status, factor["second_factor"].as_str()), (200, Some("push")), "{factor}");
+    let again = post(&ts.anon, &format!("{path}/second-factor"), json!({})).await.1;
+    assert_eq!(again["number"], factor["number"], "a pending push is reused");
+    assert_eq!(post(&ts.anon, &format!("{path}/passcode"), json!({ "passcode": "push77" })).await.0, 409);
+    let c = device.client(&ts).challenges(5).await.unwrap().challenges.remove(0);
+    let waiting = tokio::spawn({
+        let anon = ts.anon.clone();
+        let p = format!("{path}/second-factor?wait=10");
+        async move { get(&anon, &p).await.1 }
+    });
+    let number = factor["number"].as_u64().map(|n| n as u8);
+    device.client(&ts).answer(&c.id, &c.nonce, Decision::Approve, number).await.unwrap();
+    assert_eq!(waiting.await.unwrap()["state"], "approved");
+    assert_eq!(get(&ts.anon, &path).await.1["step"], "new_passcode");
+    assert_eq!(post(&ts.anon, &format!("{path}/passcode"), json!({ "passcode": "push77" })).await.0, 204);
     ts.stop().await;
 }
 
@@ -356,5 +377,27 @@ async fn the_portal_walks_a_reset_with_the_sms_code(b: Backend) {
     assert!(status == 200 && done.contains("Your passcode is changed"), "{done}");
     let (status, used) = page(&ts, Method::GET, &at, &[]).await;
     assert!(status == 410 && used.contains("already been used"), "{used}");
+    ts.stop().await;
+}
+
+async fn concurrent_wrong_rounds_count_exactly_three(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "reset.race@example.nhs.uk").await;
+    post(&ts.anon, "/api/v1/self/reset", json!({ "email": h.email })).await;
+    let path = format!("/api/v1/self/reset/{}/questions", link_token(&ts.vsc, &h.email, "passcode_reset").await);
+    let rounds = (0..10).map(|i| {
+        let anon = ts.anon.clone();
+        let path = path.clone();
+        let wrong = format!("wrong {i}");
+        tokio::spawn(async move { post(&anon, &path, answers(&[(1, &wrong), (2, "leeds"), (3, "blue")])).await.0 })
+    });
+    let mut statuses = Vec::new();
+    for r in rounds.collect::<Vec<_>>() {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 8, "{statuses:?}");
+    assert_eq!(count(&ts.vsc, "holder.reset_questions_failed").await, 3, "exactly 3 rounds were checked");
+    assert_eq!(count(&ts.vsc, "holder.reset_voided").await, 1);
     ts.stop().await;
 }
