@@ -7,7 +7,8 @@
 // Chromium (headless, playwright-core): the sign-in page's "Forgotten your passcode?", the same
 // answer for a known and an unknown address, the emailed link, the security questions, the app
 // code from `vsc authenticator code`, the new passcode twice, the done page, the "passcode
-// changed" email, and signing in with the new passcode.
+// changed" email, and signing in with the new passcode; then a second reset whose push, approved
+// with `vsc authenticator wait`, moves the page on by itself (its script, under its own CSP).
 // Run: node --test e2e/
 
 import { test } from 'node:test';
@@ -134,6 +135,34 @@ test('a holder who forgot the passcode resets it from the emailed link', { timeo
       assert.match(await authenticator('wait', '--approve', '--number', number, '--timeout', '20'), /state: approved/);
       await home;
       assert.match(await page.textContent('main'), /Ruth/);
+    });
+
+    await step('approving the push on the phone moves the page on by itself', async () => {
+      await submit('button:has-text("Sign out")');
+      await page.goto(`${base}/self-service/reset`);
+      await page.fill('#email', email);
+      await submit('button:has-text("Send the link")');
+      const mail = await nthMail(maildir, email, /\/self-service\/reset\//, 1, 'the second reset email');
+      const second = mail.text.match(/http:\/\/[^\s]+\/self-service\/reset\/[A-Za-z0-9_-]+/)[0];
+      assert.notEqual(second, link);
+      await page.goto(second);
+      await page.fill('#answer1', 'Rex');
+      await page.fill('#answer2', 'Leeds');
+      await page.fill('#answer3', 'Blue');
+      await submit('button:has-text("Continue")');
+      const r = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button:has-text("Send the request")')]);
+      assert.match(r[0].headers()['content-security-policy'], /script-src 'self'/);
+      const number = (await page.textContent('#number')).match(/\d+/)[0];
+      await page.screenshot({ path: path.join(artifacts, 'reset-push.png'), fullPage: true });
+      const next = page.waitForSelector('h1:has-text("Choose a new passcode")', { timeout: 30_000 });
+      const answered = await authenticator('wait', '--approve', '--number', number, '--timeout', '20');
+      assert.match(answered, /Passcode reset/);
+      assert.match(answered, /state: approved/);
+      await next;
+      await page.fill('#passcode', 'push42');
+      await page.fill('#confirm', 'push42');
+      await submit('button:has-text("Save the new passcode")');
+      assert.match(await page.textContent('h1'), /Your passcode is changed/);
     });
 
     await step('no page broke the Content-Security-Policy or logged an error', () => assertNoPageErrors(consoleErrors));

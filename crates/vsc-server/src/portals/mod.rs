@@ -40,6 +40,9 @@ const PORTAL_CSS: &str = include_str!("../../static/portal.css");
 /// The sign-in page's script: waits for the push decision and continues by itself.
 const SIGN_IN_PUSH_JS: &str = include_str!("../../static/sign_in_push.js");
 
+/// The reset page's script: waits for the push decision and continues by itself.
+const RESET_PUSH_JS: &str = include_str!("../../static/reset_push.js");
+
 /// Every portal route, with CSRF checking and the security headers.
 pub fn router(vsc: Vsc) -> Router<Vsc> {
     Router::new()
@@ -49,6 +52,7 @@ pub fn router(vsc: Vsc) -> Router<Vsc> {
         // After the CSRF layer: the stylesheet needs no token.
         .route("/static/portal.css", get(stylesheet))
         .route("/static/sign_in_push.js", get(sign_in_push_script))
+        .route("/static/reset_push.js", get(reset_push_script))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -64,6 +68,10 @@ async fn stylesheet() -> Response {
 
 async fn sign_in_push_script() -> Response {
     ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], SIGN_IN_PUSH_JS).into_response()
+}
+
+async fn reset_push_script() -> Response {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], RESET_PUSH_JS).into_response()
 }
 
 /// Render a page template with a status.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_SECURITY_POLICY;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vsc_core::enrolment::Passcode;
@@ -17,7 +18,7 @@ use vsc_proto::ResetView;
 use super::{QuestionAnswers, see_other};
 use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::{FormProblem, Inline, PageError, SIGN_IN_PATH, inline};
-use crate::portals::render;
+use crate::portals::{SCRIPTED_PAGE_CSP, render};
 use crate::service::RequestOrigin;
 use crate::{ServiceError, Vsc};
 
@@ -83,6 +84,8 @@ struct FactorPage<'a> {
     /// `push`, `sms`, or empty before it was started.
     second_factor: &'a str,
     number: Option<u8>,
+    /// A push is pending: the page's script waits for the answer.
+    waiting: bool,
     has_authenticator: bool,
     mobile_hint: Option<&'a str>,
     problem: FormProblem,
@@ -157,20 +160,29 @@ async fn step_page(vsc: &Vsc, csrf: &str, token: &str, problem: Option<Inline>) 
             render(page.problem.status(), &page)
         }
         "second_factor" => {
-            let number = match v.second_factor.as_deref() {
-                Some("push") => vsc.reset_factor_state(token, Duration::ZERO).await.map_err(link_problem)?.number,
-                _ => None,
+            let (number, waiting) = match v.second_factor.as_deref() {
+                Some("push") => {
+                    let f = vsc.reset_factor_state(token, Duration::ZERO).await.map_err(link_problem)?;
+                    (f.number, f.state == "pending")
+                }
+                _ => (None, false),
             };
             let page = FactorPage {
                 csrf,
                 token,
                 second_factor: v.second_factor.as_deref().unwrap_or_default(),
                 number,
+                waiting,
                 has_authenticator: v.has_authenticator,
                 mobile_hint: v.mobile_hint.as_deref(),
                 problem,
             };
-            render(page.problem.status(), &page)
+            let mut response = render(page.problem.status(), &page)?;
+            if waiting {
+                // The page's own policy lets the waiting script run and call the JSON API.
+                response.headers_mut().insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(SCRIPTED_PAGE_CSP));
+            }
+            Ok(response)
         }
         _ => {
             let page = PasscodePage { csrf, token, problem };
