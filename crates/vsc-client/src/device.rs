@@ -9,9 +9,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vsc_crypto::device::DeviceKey;
 use vsc_crypto::device_token::{answer_message, b64, sign_token};
-use vsc_proto::{AnswerOutcome, AuthenticatorView, ChallengeAnswer, ChallengeList, ChallengeView};
+use vsc_proto::{
+    AnswerOutcome, AuthenticatorView, ChallengeAnswer, ChallengeList, ChallengeView, DeviceResetPasscodeRequest,
+    PinResetRequest, SetPinRequest,
+};
 
-use crate::{ClientError, decode, segment};
+use crate::{ClientError, decode, decode_empty, segment};
 
 /// The longest long-poll the server grants, in seconds.
 pub const MAX_WAIT: u32 = 60;
@@ -110,6 +113,16 @@ impl DeviceClient {
         decode(req.send().await?).await
     }
 
+    async fn call_no_content<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<(), ClientError> {
+        let token = self.token(&method, path)?;
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::AUTHORIZATION, format!("Device {token}"))
+            .json(body);
+        decode_empty(req.send().await?).await
+    }
+
     /// `GET /api/v1/authenticator/me`: this device, its holder and the holder's cards.
     pub async fn me(&self) -> Result<AuthenticatorView, ClientError> {
         self.call::<(), _>(Method::GET, "/api/v1/authenticator/me", "", None).await
@@ -137,6 +150,18 @@ impl DeviceClient {
         decision: Decision,
         number: Option<u8>,
     ) -> Result<AnswerOutcome, ClientError> {
+        self.answer_with_pin(id, nonce, decision, number, None).await
+    }
+
+    /// [`DeviceClient::answer`] with the device's PIN (required to approve once one is set).
+    pub async fn answer_with_pin(
+        &self,
+        id: &str,
+        nonce: &str,
+        decision: Decision,
+        number: Option<u8>,
+        pin: Option<&str>,
+    ) -> Result<AnswerOutcome, ClientError> {
         let path = format!("/api/v1/authenticator/challenges/{}/answer", segment(id)?);
         let signature = self.key.sign(&answer_message(id, nonce, decision.as_str(), number))?;
         let body = ChallengeAnswer {
@@ -144,8 +169,28 @@ impl DeviceClient {
             number,
             nonce: nonce.to_string(),
             signature: b64(&signature),
+            pin: pin.map(String::from),
         };
         self.call(Method::POST, &path, "", Some(&body)).await
+    }
+
+    /// `POST /api/v1/authenticator/reset-passcode`: choose a new card passcode (unlocks a locked
+    /// card); `pin` once the device has one.
+    pub async fn reset_passcode(&self, new_passcode: &str, pin: Option<&str>) -> Result<(), ClientError> {
+        let body = DeviceResetPasscodeRequest { new_passcode: new_passcode.to_string(), pin: pin.map(String::from) };
+        self.call_no_content(Method::POST, "/api/v1/authenticator/reset-passcode", &body).await
+    }
+
+    /// `POST /api/v1/authenticator/pin`: set the device's PIN (`current_pin` to change one).
+    pub async fn set_pin(&self, pin: &str, current_pin: Option<&str>) -> Result<(), ClientError> {
+        let body = SetPinRequest { pin: pin.to_string(), current_pin: current_pin.map(String::from) };
+        self.call_no_content(Method::POST, "/api/v1/authenticator/pin", &body).await
+    }
+
+    /// `POST /api/v1/authenticator/pin/reset`: redeem an RA PIN-reset token with a new PIN.
+    pub async fn reset_pin(&self, token: &str, new_pin: &str) -> Result<(), ClientError> {
+        let body = PinResetRequest { token: token.to_string(), new_pin: new_pin.to_string() };
+        self.call_no_content(Method::POST, "/api/v1/authenticator/pin/reset", &body).await
     }
 }
 

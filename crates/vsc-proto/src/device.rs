@@ -71,6 +71,12 @@ pub struct DeviceView {
     /// Last time the device answered or authenticated.
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// Whether the device has a PIN (shown to the authenticator itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_set: Option<bool>,
+    /// Whether wrong PINs have locked it (until an RA PIN reset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_locked: Option<bool>,
 }
 
 /// `GET /api/v1/self/devices`.
@@ -187,6 +193,9 @@ pub struct ChallengeAnswer {
     /// DER ECDSA signature, base64url, over
     /// `vsc-challenge-answer-v1\n{id}\n{nonce}\n{decision}\n{number or empty}`.
     pub signature: String,
+    /// The device's PIN: required to approve once one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 /// The outcome of an answer.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod holder;
 pub mod login;
 pub mod organisation;
+pub mod pin;
 pub mod reset;
 pub mod user;
 
@@ -27,5 +28,6 @@ pub use login::{
     OpenSessionRequest, TicketOrganisation, TicketRequest, TicketValidation, TicketView, ValidateTicketRequest,
 };
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
+pub use pin::{DeviceResetPasscodeRequest, PinResetIssued, PinResetRequest, SetPinRequest};
 pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
 pub use user::{CreateUserRequest, UserView};

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod ca;
 pub mod cards;
+pub mod device_pins;
 pub mod devices;
 pub mod enrolments;
 pub mod error;

@@ -13,6 +13,7 @@ mod extract;
 mod health;
 pub mod holder;
 mod organisations;
+mod pin;
 mod pki;
 mod reset;
 mod users;
@@ -103,6 +104,10 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(challenges::list))
         .routes(routes!(challenges::get))
         .routes(routes!(challenges::answer))
+        .routes(routes!(pin::reset_passcode))
+        .routes(routes!(pin::set_pin))
+        .routes(routes!(pin::reset_pin))
+        .routes(routes!(pin::issue_pin_reset))
         .routes(routes!(card::login))
         .routes(routes!(card::login_state))
         .routes(routes!(card::login_code))

@@ -58,6 +58,8 @@ pub(crate) fn device_view(d: &DeviceRow) -> DeviceView {
         created_at: ts(d.created_at),
         registered_at: d.registered_at.map(ts),
         last_used_at: d.last_used_at.map(ts),
+        pin_set: None,
+        pin_locked: None,
     }
 }
 
@@ -423,12 +425,11 @@ impl Vsc {
             devices::by_id(&mut conn, &who.device_id).await?.filter(|d| d.user_id == who.user_id).ok_or_else(gone)?;
         let user = users::by_id(&mut conn, &who.user_id).await?.ok_or_else(gone)?;
         let view = views::load_user(&mut conn, user, self.now()).await?;
-        Ok(AuthenticatorView {
-            device: device_view(&d),
-            holder: view.display_name,
-            email: view.email,
-            cards: view.cards,
-        })
+        let pin = vsc_store::device_pins::state(&mut conn, &d.id).await?;
+        let mut device = device_view(&d);
+        device.pin_set = Some(pin.as_ref().is_some_and(|p| p.is_set()));
+        device.pin_locked = Some(pin.as_ref().is_some_and(|p| p.is_locked()));
+        Ok(AuthenticatorView { device, holder: view.display_name, email: view.email, cards: view.cards })
     }
 }
 

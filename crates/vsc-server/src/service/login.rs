@@ -411,6 +411,10 @@ impl Vsc {
         id: &str,
         answer: &ChallengeAnswer,
     ) -> Result<AnswerOutcome, ServiceError> {
+        if answer.decision == "approve" {
+            // Once the device has a PIN, approving needs it (checked before any write lock).
+            self.check_device_pin(device, answer.pin.as_deref(), "approve").await?;
+        }
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         let user = users::by_id(&mut tx, &device.user_id)

@@ -15,6 +15,7 @@ mod login;
 mod organisations;
 mod outbox;
 mod passcode;
+mod pin;
 mod portal_sign_in;
 mod reset;
 mod staff;

@@ -545,7 +545,7 @@ impl Vsc {
     /// ended, the link used, the "passcode changed" email and the audit event.
     pub async fn reset_set_passcode(&self, token: &str, passcode: &str) -> Result<(), ServiceError> {
         let passcode = Passcode::parse("passcode", passcode)?;
-        let current = {
+        let user_id = {
             let mut conn = self.store.conn().await?;
             let (r, user) = self.open_reset(&mut conn, token).await?;
             if self.step_of(&mut conn, &r).await? != Step::NewPasscode {
@@ -554,18 +554,11 @@ impl Vsc {
                 )
                 .into());
             }
-            holders::credentials(&mut conn, &user.id).await?.map(|c| c.passcode_hash)
+            user.id
         };
-        if self.verify_secret(passcode.expose(), current).await? {
-            return Err(DomainError::invalid("passcode", "choose a passcode different from your current one").into());
-        }
-        let secret = passcode.expose().to_string();
-        let hash = tokio::task::spawn_blocking(move || vsc_crypto::secret::hash(&secret))
-            .await
-            .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
+        let hash = self.hash_new_passcode(&user_id, &passcode, "passcode").await?;
 
-        let now = self.now();
-        let at = now.unix_timestamp();
+        let at = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         let (r, user) = self.open_reset(&mut tx, token).await?;
         if self.step_of(&mut tx, &r).await? != Step::NewPasscode || !resets::mark_used(&mut tx, &r.id, at).await? {
@@ -574,10 +567,53 @@ impl Vsc {
         if let Some(login_id) = &r.login_id {
             logins::spend(&mut tx, login_id, at).await?;
         }
-        holders::set_passcode(&mut tx, &user.id, &hash, at).await?;
-        holders::clear_passcode_failures(&mut tx, &user.id).await?;
-        let unlocked = resets::unlock_cards_for_user(&mut tx, &user.id).await?;
-        let ended = resets::end_sessions_for_user(&mut tx, &user.id, at).await?;
+        self.apply_new_passcode(&mut tx, &user, &hash, serde_json::json!({ "origin": r.origin })).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// A new passcode for `user_id` checked against the current one (it must differ; the policy
+    /// is checked by [`Passcode::parse`]) and hashed, before any write lock is taken. `field`
+    /// names the request field in the error.
+    pub(crate) async fn hash_new_passcode(
+        &self,
+        user_id: &str,
+        passcode: &Passcode,
+        field: &'static str,
+    ) -> Result<String, ServiceError> {
+        let current = {
+            let mut conn = self.store.conn().await?;
+            holders::credentials(&mut conn, user_id).await?.map(|c| c.passcode_hash)
+        };
+        if self.verify_secret(passcode.expose(), current).await? {
+            return Err(DomainError::invalid(field, "choose a passcode different from your current one").into());
+        }
+        let secret = passcode.expose().to_string();
+        let hash = tokio::task::spawn_blocking(move || vsc_crypto::secret::hash(&secret))
+            .await
+            .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
+        Ok(hash)
+    }
+
+    /// Inside the caller's transaction, the effects of a new passcode (`hash` from
+    /// [`Vsc::hash_new_passcode`]): the passcode set, the failure count cleared, locked cards
+    /// unlocked, every open card session ended, the "passcode changed" email and the
+    /// `holder.passcode_reset` audit event (`detail` plus what was done). The caller commits and
+    /// wakes the outbox.
+    pub(crate) async fn apply_new_passcode(
+        &self,
+        tx: &mut Conn,
+        user: &UserRow,
+        hash: &str,
+        mut detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        let at = now.unix_timestamp();
+        holders::set_passcode(tx, &user.id, hash, at).await?;
+        holders::clear_passcode_failures(tx, &user.id).await?;
+        let unlocked = resets::unlock_cards_for_user(tx, &user.id).await?;
+        let ended = resets::end_sessions_for_user(tx, &user.id, at).await?;
         let mail = templates::passcode_changed(
             &user.email,
             &format!("{} {}", user.forename, user.surname),
@@ -585,15 +621,12 @@ impl Vsc {
             &format!("{}/self-service/", self.config.public_url()),
         )
         .map_err(ServiceError::Startup)?;
-        self.enqueue_email(&mut tx, "passcode_changed", &mail).await?;
-        let detail = serde_json::json!({
-            "origin": r.origin,
-            "cards_unlocked": unlocked,
-            "card_sessions_ended": ended,
-        });
-        self.audit(&mut tx, holder_event(&user, "holder.passcode_reset", detail)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.wake_outbox();
+        self.enqueue_email(tx, "passcode_changed", &mail).await?;
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("cards_unlocked".into(), serde_json::json!(unlocked));
+            map.insert("card_sessions_ended".into(), serde_json::json!(ended));
+        }
+        self.audit(tx, holder_event(user, "holder.passcode_reset", detail)).await?;
         Ok(())
     }
 }

@@ -4,5 +4,6 @@
 
 mod devices;
 mod login;
+mod pin;
 mod portal_sign_in;
 mod reset;
