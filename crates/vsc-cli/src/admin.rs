@@ -7,7 +7,7 @@ use vsc_server::clock::SystemClock;
 use vsc_server::service::IssueCard;
 use vsc_server::{Principal, Vsc};
 
-use crate::cli::{AdminCommand, AppCommand, CardCommand, Global, OrgCommand, TokenCommand, UserCommand};
+use crate::cli::{AdminCommand, AppCommand, CardCommand, DeviceCommand, Global, OrgCommand, TokenCommand, UserCommand};
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -121,6 +121,20 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             // Deliver now: without a running server nothing else would.
             vsc.deliver_due().await?;
             if json { print_json(&c)? } else { print_card(&c) }
+        }
+        AdminCommand::Device(DeviceCommand::PinReset { device_id, json }) => {
+            let issued = vsc.issue_pin_reset(op, &device_id).await?;
+            if json {
+                print_json(&issued)?;
+            } else {
+                let until =
+                    issued.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                eprintln!(
+                    "PIN-reset token for device {} (works once, until {until}; older ones are void):",
+                    issued.device_id
+                );
+                println!("{}", issued.token);
+            }
         }
         AdminCommand::Outbox { to, limit, json } => {
             for m in vsc.outbox(to.as_deref(), limit).await? {

@@ -71,6 +71,10 @@ pub enum AuthenticatorCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 120, value_name = "S")]
         timeout: u64,
+        /// Read this authenticator's PIN from the first line of standard input (asked on the
+        /// terminal otherwise, when the device has a PIN).
+        #[arg(long)]
+        pin_stdin: bool,
     },
     /// Answer the login behind a scanned `vsc-auth://login?…` URI.
     Scan {
@@ -82,6 +86,49 @@ pub enum AuthenticatorCommand {
         /// Deny without asking.
         #[arg(long)]
         deny: bool,
+        /// Read this authenticator's PIN from the first line of standard input (asked on the
+        /// terminal otherwise, when the device has a PIN).
+        #[arg(long)]
+        pin_stdin: bool,
+    },
+    /// Choose a new VSC passcode from this authenticator (a locked or forgotten passcode): the
+    /// card is unlocked and every card session ends.
+    ResetPasscode {
+        /// Read the new passcode from the first line of standard input (asked twice on the
+        /// terminal otherwise).
+        #[arg(long)]
+        new_passcode_stdin: bool,
+        /// Read this authenticator's PIN from standard input (the line after the new passcode
+        /// with --new-passcode-stdin).
+        #[arg(long)]
+        pin_stdin: bool,
+    },
+    /// This authenticator's own PIN: once set, approving and resetting ask for it.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+}
+
+/// `vsc authenticator pin …`.
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Set the PIN (4 to 8 digits), or change it (the current PIN is asked first).
+    Set {
+        /// Read the PINs from standard input: the current PIN (only when one is set), then the
+        /// new PIN, one line each (asked on the terminal otherwise, the new one twice).
+        #[arg(long)]
+        pin_stdin: bool,
+    },
+    /// Set a new PIN with the PIN-reset token your Registration Authority gave you (clears a
+    /// locked PIN; the token works once).
+    Reset {
+        /// The PIN-reset token.
+        #[arg(long, value_name = "T")]
+        token: String,
+        /// Read the new PIN from the first line of standard input (asked twice otherwise).
+        #[arg(long)]
+        pin_stdin: bool,
     },
 }
 
@@ -137,15 +184,20 @@ pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
         }
         AuthenticatorCommand::List { json } => list(&DeviceState::load(&dir)?, json).await,
         AuthenticatorCommand::Code { json } => code(&DeviceState::load(&dir)?, json),
-        AuthenticatorCommand::Wait { approve, number, deny, timeout } => {
+        AuthenticatorCommand::Wait { approve, number, deny, timeout, pin_stdin } => {
             let state = DeviceState::load(&dir)?;
             let device = state.client()?;
+            let pin = stdin_pin(pin_stdin)?;
             let challenge = wait_for_challenge(&device, timeout).await?;
             print_challenge(&state, &challenge)?;
             let (decision, number) = decide(&challenge, choice(approve, deny), number, true)?;
-            answer(&device, &challenge, decision, number).await
+            answer(&device, &challenge, decision, number, pin).await
         }
-        AuthenticatorCommand::Scan { uri, approve, deny } => {
+        AuthenticatorCommand::ResetPasscode { new_passcode_stdin, pin_stdin } => {
+            reset_passcode(&DeviceState::load(&dir)?, new_passcode_stdin, pin_stdin).await
+        }
+        AuthenticatorCommand::Pin { command } => pin(&DeviceState::load(&dir)?, command).await,
+        AuthenticatorCommand::Scan { uri, approve, deny, pin_stdin } => {
             let state = DeviceState::load(&dir)?;
             let params = parse_auth_uri(&uri, "login")?;
             let server = param(&params, "url")?;
@@ -154,6 +206,7 @@ pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
             }
             let (id, nonce) = (param(&params, "c")?, param(&params, "n")?);
             let device = state.client()?;
+            let pin = stdin_pin(pin_stdin)?;
             let challenge = device.challenge(id).await.map_err(|e| answer_error(e, "cannot fetch the login"))?;
             // The server leaves the nonce out of a QR challenge (only a device that scanned the
             // code knows it); when it does send one, it must be the scanned one.
@@ -163,7 +216,7 @@ pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
             let challenge = ChallengeView { nonce: nonce.to_string(), ..challenge };
             print_challenge(&state, &challenge)?;
             let (decision, number) = decide(&challenge, choice(approve, deny), None, false)?;
-            answer(&device, &challenge, decision, number).await
+            answer(&device, &challenge, decision, number, pin).await
         }
     }
 }
@@ -390,14 +443,140 @@ async fn answer(
     c: &ChallengeView,
     decision: Decision,
     number: Option<u8>,
+    pin: Option<String>,
 ) -> anyhow::Result<()> {
-    let outcome =
-        device.answer(&c.id, &c.nonce, decision, number).await.map_err(|e| answer_error(e, "answer refused"))?;
+    // Approving needs the PIN once the device has one; denying never does.
+    let pin = match (decision, pin) {
+        (Decision::Approve, None) => device_pin(device).await?,
+        (Decision::Approve, pin) => pin,
+        (Decision::Deny, _) => None,
+    };
+    let outcome = device
+        .answer_with_pin(&c.id, &c.nonce, decision, number, pin.as_deref())
+        .await
+        .map_err(|e| answer_error(e, "answer refused"))?;
     println!("state: {}", outcome.state);
     Ok(())
 }
 
+/// With `--pin-stdin`, the PIN from the next line of standard input.
+fn stdin_pin(pin_stdin: bool) -> anyhow::Result<Option<String>> {
+    if !pin_stdin {
+        return Ok(None);
+    }
+    let pin = read_stdin_line()?.ok_or_else(|| anyhow!("--pin-stdin: standard input has no PIN line"))?;
+    Ok(Some(pin.trim().to_string()))
+}
+
+/// The PIN asked on the terminal when the server says this device has one; `None` without.
+async fn device_pin(device: &DeviceClient) -> anyhow::Result<Option<String>> {
+    let me = device.me().await.map_err(|e| device_error(e, "cannot fetch this device from the server"))?;
+    if me.device.pin_locked == Some(true) {
+        bail!(
+            "this authenticator's PIN is locked after 5 wrong PINs: ask your Registration Authority (RA) for a PIN reset, then run `vsc authenticator pin reset --token T`"
+        );
+    }
+    if me.device.pin_set != Some(true) {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("this authenticator has a PIN and standard input is not a terminal: pass it with --pin-stdin");
+    }
+    let pin = rpassword::prompt_password("Authenticator PIN: ")
+        .map_err(|e| anyhow!("cannot ask for the PIN on a terminal ({e}): use --pin-stdin"))?;
+    Ok(Some(pin.trim().to_string()))
+}
+
+/// A secret asked twice on the terminal (the two must match).
+fn ask_twice(what: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal: use the --…-stdin flag");
+    }
+    let first = rpassword::prompt_password(format!("{what}: "))
+        .map_err(|e| anyhow!("cannot ask on a terminal ({e}): use the --…-stdin flag"))?;
+    let second = rpassword::prompt_password(format!("Repeat the {}: ", what.to_lowercase()))
+        .map_err(|e| anyhow!("cannot ask on a terminal ({e}): use the --…-stdin flag"))?;
+    if first != second {
+        bail!("the two entries differ; nothing was changed");
+    }
+    Ok(first)
+}
+
+async fn reset_passcode(state: &DeviceState, new_passcode_stdin: bool, pin_stdin: bool) -> anyhow::Result<()> {
+    let device = state.client()?;
+    let passcode = if new_passcode_stdin {
+        read_stdin_line()?.ok_or_else(|| anyhow!("--new-passcode-stdin: standard input is empty"))?
+    } else {
+        ask_twice("New VSC passcode")?
+    };
+    if passcode.is_empty() {
+        bail!("the new passcode is empty");
+    }
+    let pin = match stdin_pin(pin_stdin)? {
+        Some(pin) => Some(pin),
+        None => device_pin(&device).await?,
+    };
+    device.reset_passcode(&passcode, pin.as_deref()).await.map_err(|e| pin_error(e, "passcode reset refused"))?;
+    println!("passcode changed: the card is unlocked and every card session has ended");
+    Ok(())
+}
+
+async fn pin(state: &DeviceState, command: PinCommand) -> anyhow::Result<()> {
+    let device = state.client()?;
+    match command {
+        PinCommand::Set { pin_stdin } => {
+            let me = device.me().await.map_err(|e| device_error(e, "cannot fetch this device from the server"))?;
+            if me.device.pin_locked == Some(true) {
+                bail!(
+                    "this authenticator's PIN is locked: ask your RA for a PIN reset, then run `vsc authenticator pin reset --token T`"
+                );
+            }
+            let has_pin = me.device.pin_set == Some(true);
+            let (current, new) = if pin_stdin {
+                let current = if has_pin { stdin_pin(true)? } else { None };
+                (current, stdin_pin(true)?.unwrap_or_default())
+            } else {
+                if !std::io::stdin().is_terminal() {
+                    bail!("standard input is not a terminal: use --pin-stdin");
+                }
+                let current = if has_pin {
+                    Some(
+                        rpassword::prompt_password("Current authenticator PIN: ")
+                            .map_err(|e| anyhow!("cannot ask for the PIN on a terminal ({e}): use --pin-stdin"))?,
+                    )
+                } else {
+                    None
+                };
+                (current, ask_twice("New authenticator PIN (4 to 8 digits)")?)
+            };
+            device.set_pin(new.trim(), current.as_deref()).await.map_err(|e| pin_error(e, "PIN not set"))?;
+            println!("{}", if has_pin { "PIN changed" } else { "PIN set: approving and resetting will ask for it" });
+        }
+        PinCommand::Reset { token, pin_stdin } => {
+            let new = match stdin_pin(pin_stdin)? {
+                Some(pin) => pin,
+                None => ask_twice("New authenticator PIN (4 to 8 digits)")?,
+            };
+            device.reset_pin(token.trim(), new.trim()).await.map_err(|e| pin_error(e, "PIN reset refused"))?;
+            println!("PIN reset: the new PIN is set and the lock is cleared");
+        }
+    }
+    Ok(())
+}
+
+/// Errors of PIN-guarded requests: the server's own words for wrong, missing or locked PINs,
+/// policy and used or void tokens.
+fn pin_error(e: ClientError, what: &str) -> anyhow::Error {
+    match e.code() {
+        Some(ErrorCode::Unauthenticated) | None => device_error(e, what),
+        Some(_) => anyhow!("{what}: {e}"),
+    }
+}
+
 fn answer_error(e: ClientError, what: &str) -> anyhow::Error {
+    if e.field() == Some("pin") || e.code() == Some(ErrorCode::Forbidden) {
+        return pin_error(e, what);
+    }
     match e.code() {
         Some(ErrorCode::NotFound) => anyhow!("{what}: no such login request for this holder"),
         Some(ErrorCode::InvalidState) => anyhow!("{what}: the login request has expired or was already answered"),

@@ -81,6 +81,9 @@ pub enum AdminCommand {
     /// Cards.
     #[command(subcommand)]
     Card(CardCommand),
+    /// Authenticator devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -183,6 +186,20 @@ pub enum UserCommand {
         /// Email.
         #[arg(long)]
         email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `vsc admin device …`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Issue a single-use PIN-reset token for a holder's authenticator (older tokens stop
+    /// working); read it out to the holder, who runs `vsc authenticator pin reset --token T`.
+    PinReset {
+        /// Device id (as `vsc authenticator list` shows it).
+        device_id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

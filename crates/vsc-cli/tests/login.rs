@@ -577,3 +577,65 @@ fn push_login_on_postgres_and_across_two_nodes() {
     let status = json(&ok(w.card(&["status", "--json"])));
     assert_eq!(status["card"].as_str(), Some(w.serial.as_str()));
 }
+
+/// `vsc authenticator ARGS --state-dir <phone>` with `stdin`.
+fn authenticator_with_stdin(w: &World, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = command(w.dir());
+    cmd.arg("authenticator")
+        .args(args)
+        .arg("--state-dir")
+        .arg(w.auth_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lock() {
+    let w = world();
+    let out = ok(authenticator_with_stdin(&w, &["pin", "set", "--pin-stdin"], "2468\n"));
+    assert!(out.contains("PIN set"), "{out}");
+    let me = json(&ok(w.authenticator(&["list", "--json"])));
+    assert_eq!((me["device"]["pin_set"].as_bool(), me["device"]["pin_locked"].as_bool()), (Some(true), Some(false)));
+    let device_id = me["device"]["id"].as_str().unwrap().to_string();
+
+    // Approving now needs the PIN: without a terminal, only --pin-stdin gives it.
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    let e = err(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    assert!(e.contains("--pin-stdin"), "{e}");
+    let args = ["wait", "--approve", "--number", &number, "--timeout", "10", "--pin-stdin"];
+    let shown = ok(authenticator_with_stdin(&w, &args, "2468\n"));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login failed: {out}\n{stderr}");
+
+    // 5 wrong PINs lock it; then even the right one is refused.
+    let reset = ["reset-passcode", "--new-passcode-stdin", "--pin-stdin"];
+    for _ in 0..5 {
+        let e = err(authenticator_with_stdin(&w, &reset, "newpc42\n0000\n"));
+        assert!(e.contains("PIN"), "{e}");
+    }
+    let e = err(authenticator_with_stdin(&w, &reset, "newpc42\n2468\n"));
+    assert!(e.contains("locked"), "{e}");
+
+    // The RA's token resets the PIN once.
+    let token = w.admin(&["admin", "device", "pin-reset", &device_id]).trim().to_string();
+    let pin_reset = ["pin", "reset", "--token", &token, "--pin-stdin"];
+    ok(authenticator_with_stdin(&w, &pin_reset, "1357\n"));
+    let e = err(authenticator_with_stdin(&w, &pin_reset, "9753\n"));
+    assert!(e.contains("already been used"), "{e}");
+
+    // A new passcode from the authenticator; the card logs in with it.
+    let out = ok(authenticator_with_stdin(&w, &reset, "newpc42\n1357\n"));
+    assert!(out.contains("passcode changed"), "{out}");
+    let mut login = w.start_login("newpc42\n", &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    let args = ["wait", "--approve", "--number", &number, "--timeout", "10", "--pin-stdin"];
+    ok(authenticator_with_stdin(&w, &args, "1357\n"));
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login with the new passcode failed: {out}\n{stderr}");
+}
