@@ -254,3 +254,12 @@ pub async fn unlock_cards_for_user(conn: &mut Conn, user_id: &str) -> Result<Vec
             .await?;
     rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
 }
+
+/// Whether a login is the second-factor push of a passcode reset.
+pub async fn is_reset_login(conn: &mut Conn, login_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM passcode_resets WHERE login_id = $1")
+        .bind(login_id)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}

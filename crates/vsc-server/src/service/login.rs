@@ -472,11 +472,17 @@ impl Vsc {
             return Err(vsc_core::DomainError::InvalidState("this challenge was already answered".into()).into());
         }
         devices::touch(&mut tx, &device.device_id, now).await?;
+        let purpose = match login.purpose.as_str() {
+            "portal" if vsc_store::resets::is_reset_login(&mut tx, id).await? => "reset",
+            p => p,
+        };
         self.audit(
             &mut tx,
             login_event(
                 &user,
-                match (login.purpose.as_str(), outcome) {
+                match (purpose, outcome) {
+                    ("reset", "approved") => "holder.reset_push_approved",
+                    ("reset", _) => "holder.reset_push_denied",
                     ("portal", "approved") => "holder.sign_in_push_approved",
                     ("portal", _) => "holder.sign_in_push_denied",
                     (_, "approved") => "card.login_approved",
