@@ -45,6 +45,14 @@ async fn the_authenticator_resets_a_locked_passcode_with_the_same_policy_and_eff
     let device = register_device(&ts, &h).await;
     let dc = device.client(&ts);
 
+    // A card session open before the reset.
+    let login = ts.anon.card_login(&login_req(&h, &h.passcode, "push")).await.unwrap();
+    let c = dc.challenges(5).await.unwrap().challenges.pop().unwrap();
+    assert_eq!(dc.answer(&c.id, &c.nonce, Decision::Approve, login.number).await.unwrap().state, "approved");
+    let session = ts.anon.open_card_session(&login.login, None).await.unwrap();
+    let before = ts.anon.with_token(&session.session);
+    before.card_session().await.unwrap();
+
     for wrong in ["wrong1", "wrong2", "wrong3"] {
         assert_eq!(ts.anon.card_login(&login_req(&h, wrong, "push")).await.unwrap_err().status(), Some(401));
     }
@@ -64,6 +72,7 @@ async fn the_authenticator_resets_a_locked_passcode_with_the_same_policy_and_eff
     let reset = events.iter().find(|e| e.action == "holder.passcode_reset").unwrap();
     let detail = reset.detail.to_string();
     assert!(detail.contains(&device.id) && detail.contains("authenticator"), "{detail}");
+    assert_eq!(before.card_session().await.unwrap_err().status(), Some(401), "card sessions ended");
 
     // The old passcode no longer works; the new one logs in.
     assert_eq!(ts.anon.card_login(&login_req(&h, &h.passcode, "push")).await.unwrap_err().status(), Some(401));
@@ -163,6 +172,15 @@ async fn five_wrong_pins_lock_until_one_ra_pin_reset_is_picked_up_once(b: Backen
     assert_eq!(ts.anon.raw(Method::POST, &path, None).await.unwrap().0, 401, "RA staff only");
     let (status, _) = post(&ts.client, "/api/v1/devices/no-such-device/pin-reset", json!({})).await;
     assert_eq!(status, 404);
+    // Another organisation's RA does not see the device.
+    let org2 = ts
+        .vsc
+        .bootstrap("ORG2", "Other Trust", &["other.nhs.uk".into()], "boss@other.nhs.uk", "Olive Boss")
+        .await
+        .unwrap();
+    let (status, body) = post(&ts.anon.with_token(&org2.token), &path, json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(count(&ts.vsc, "device.pin_reset_issued").await, 2);
 
     let e = dc.reset_pin(first, "1357").await.unwrap_err();
     assert_eq!(e.status(), Some(410), "older token void: {e}");
