@@ -220,12 +220,10 @@ pub fn portal_locked(
     portal_link: &str,
 ) -> Result<EmailMessage, String> {
     check_link(portal_link)?;
-    let until = until.to_offset(UtcOffset::UTC);
-    let time = until.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
     let m = LockedMail {
         subject: "Sign-in to your smartcard portal is temporarily locked".into(),
         holder_name: holder_name.trim(),
-        until: format!("{time} UTC on {}", date(until)?),
+        until: time_and_date(until)?,
         link: portal_link,
     };
     finish(to, &m.subject, PortalLockedText { m: &m }.render(), PortalLockedHtml { m: &m }.render())
@@ -239,12 +237,10 @@ pub fn email_verification(
     expires: OffsetDateTime,
 ) -> Result<EmailMessage, String> {
     check_link(link)?;
-    let expires = expires.to_offset(UtcOffset::UTC);
-    let time = expires.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
     let m = LockedMail {
         subject: "Confirm your email address for your virtual smartcard".into(),
         holder_name: holder_name.trim(),
-        until: format!("{time} UTC on {}", date(expires)?),
+        until: time_and_date(expires)?,
         link,
     };
     finish(to, &m.subject, EmailVerificationText { m: &m }.render(), EmailVerificationHtml { m: &m }.render())
@@ -253,12 +249,10 @@ pub fn email_verification(
 /// "Your card is locked" after 3 wrong passcodes, locked at `at`.
 pub fn card_locked(to: &str, holder_name: &str, at: OffsetDateTime, portal_link: &str) -> Result<EmailMessage, String> {
     check_link(portal_link)?;
-    let at = at.to_offset(UtcOffset::UTC);
-    let time = at.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
     let m = LockedMail {
         subject: "Your virtual smartcard is locked".into(),
         holder_name: holder_name.trim(),
-        until: format!("{time} UTC on {}", date(at)?),
+        until: time_and_date(at)?,
         link: portal_link,
     };
     finish(to, &m.subject, CardLockedText { m: &m }.render(), CardLockedHtml { m: &m }.render())

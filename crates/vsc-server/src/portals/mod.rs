@@ -37,11 +37,9 @@ pub const SCRIPTED_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; conn
 /// The portals' stylesheet (the CSP forbids inline styles).
 const PORTAL_CSS: &str = include_str!("../../static/portal.css");
 
-/// The sign-in page's script: waits for the push decision and continues by itself.
-const SIGN_IN_PUSH_JS: &str = include_str!("../../static/sign_in_push.js");
-
-/// The reset page's script: waits for the push decision and continues by itself.
-const RESET_PUSH_JS: &str = include_str!("../../static/reset_push.js");
+/// The script of the "approve on your phone" pages (sign-in, reset): waits for the push decision
+/// and continues by itself.
+const PUSH_WAIT_JS: &str = include_str!("../../static/push_wait.js");
 
 /// Every portal route, with CSRF checking and the security headers.
 pub fn router(vsc: Vsc) -> Router<Vsc> {
@@ -51,8 +49,9 @@ pub fn router(vsc: Vsc) -> Router<Vsc> {
         .layer(middleware::from_fn_with_state(vsc, csrf::guard))
         // After the CSRF layer: the stylesheet needs no token.
         .route("/static/portal.css", get(stylesheet))
-        .route("/static/sign_in_push.js", get(sign_in_push_script))
-        .route("/static/reset_push.js", get(reset_push_script))
+        // One script for both pages, under the names the pages have always used.
+        .route("/static/sign_in_push.js", get(push_wait_script))
+        .route("/static/reset_push.js", get(push_wait_script))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -66,12 +65,8 @@ async fn stylesheet() -> Response {
     ([(CONTENT_TYPE, "text/css; charset=utf-8")], PORTAL_CSS).into_response()
 }
 
-async fn sign_in_push_script() -> Response {
-    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], SIGN_IN_PUSH_JS).into_response()
-}
-
-async fn reset_push_script() -> Response {
-    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], RESET_PUSH_JS).into_response()
+async fn push_wait_script() -> Response {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], PUSH_WAIT_JS).into_response()
 }
 
 /// Render a page template with a status.

@@ -1,19 +1,27 @@
-// "Approve on your phone": wait for the holder's answer and press Continue by itself.
+// "Approve on your phone" (portal sign-in, passcode reset): wait for the holder's answer on the
+// phone and press Continue by itself. The page's form `#push-continue` says which flow it is
+// (`data-sign-in` or `data-reset`, holding the id) and what to say once approved (`data-approved`).
 // Progressive enhancement only: without this script the Continue button does the same.
 // Served from /static (the page's Content-Security-Policy allows no inline script).
 (function () {
   'use strict';
-  var form = document.getElementById('sign-in-continue');
+  var form = document.getElementById('push-continue');
   if (!form || !window.fetch || !window.JSON) {
     return;
   }
-  var id = form.getAttribute('data-sign-in');
-  if (!id) {
+  var signIn = form.getAttribute('data-sign-in');
+  var reset = form.getAttribute('data-reset');
+  var url = signIn
+    ? '/api/v1/self/sign-in/' + encodeURIComponent(signIn) + '?wait=25'
+    : reset
+      ? '/api/v1/self/reset/' + encodeURIComponent(reset) + '/second-factor?wait=25'
+      : null;
+  if (!url) {
     return;
   }
-  var url = '/api/v1/self/sign-in/' + encodeURIComponent(id) + '?wait=25';
+  var approved = form.getAttribute('data-approved') || 'Approved. Continuing…';
   var failures = 0;
-  var status = document.getElementById('sign-in-status');
+  var status = document.getElementById('push-status');
   // Once the holder submits a form (say, the app code), its answer decides: typing a code also
   // decides the push, and pressing Continue then would cut that submission short.
   var leaving = false;
@@ -40,7 +48,7 @@
         }
         // Approved, denied or expired: the page the server answers says which.
         if (status) {
-          status.textContent = s.state === 'approved' ? 'Approved. Signing you in…' : '';
+          status.textContent = s.state === 'approved' ? approved : '';
         }
         leaving = true;
         form.submit();
