@@ -809,6 +809,8 @@ mod tests {
             ip: "127.0.0.1".into(),
             card: None,
             choices,
+            document: None,
+            digest: None,
             created_at: t,
             expires_at: t,
         }

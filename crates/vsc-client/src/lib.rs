@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod device;
+pub mod signing;
 
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -137,7 +138,12 @@ impl Client {
         Ok((status, resp.text().await?))
     }
 
-    fn request<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> reqwest::RequestBuilder {
+    pub(crate) fn request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -201,6 +207,11 @@ impl Client {
     pub async fn revoke_card(&self, serial: &str, reason: Option<&str>) -> Result<CardView, ClientError> {
         let body = RevokeCardRequest { reason: reason.map(str::to_string) };
         self.call(Method::POST, &format!("/api/v1/cards/{serial}/revoke"), Some(&body)).await
+    }
+
+    /// `POST /api/v1/cards/{serial}/renew`.
+    pub async fn renew_card(&self, serial: &str) -> Result<CardView, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/api/v1/cards/{}/renew", segment(serial)?), None).await
     }
 
     /// `GET /api/v1/audit?limit=`.

@@ -135,6 +135,20 @@ impl IssuingCa {
         IssuingCa { issuer: Issuer::new(params, pair), issuing_cert_der, root_cert_der }
     }
 
+    /// The issuing CA certificate DER.
+    pub fn issuing_cert_der(&self) -> &[u8] {
+        &self.issuing_cert_der
+    }
+
+    /// The root certificate DER.
+    pub fn root_cert_der(&self) -> &[u8] {
+        &self.root_cert_der
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, rcgen::KeyPair> {
+        &self.issuer
+    }
+
     /// The chain to trust, issuing CA then root, in PEM (what `GET /api/v1/pki/ca.pem` serves).
     pub fn chain_pem(&self) -> String {
         format!("{}{}", pem::certificate(&self.issuing_cert_der), pem::certificate(&self.root_cert_der))

@@ -6,7 +6,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use vsc_core::KeyAlgorithm;
 use zeroize::Zeroizing;
 
-use crate::CryptoError;
+use crate::{CardSigner, CryptoError};
 
 /// A key pair with its PKCS#8 encoding (for sealing) and a signer for certificates.
 pub struct GeneratedKey {
@@ -49,6 +49,11 @@ impl GeneratedKey {
     /// SubjectPublicKeyInfo DER of the public key.
     pub fn public_key_der(&self) -> Vec<u8> {
         self.pair.subject_public_key_info()
+    }
+
+    /// A signer over this key (for tests and benchmarks; the server signs with keys it unsealed).
+    pub fn signer(&self) -> Result<CardSigner, CryptoError> {
+        CardSigner::from_pkcs8(self.algorithm, &self.pkcs8)
     }
 
     pub(crate) fn pair(&self) -> &KeyPair {

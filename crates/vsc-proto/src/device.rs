@@ -151,7 +151,8 @@ pub struct ChallengeView {
     pub id: String,
     /// Random nonce, part of the signed answer.
     pub nonce: String,
-    /// `card` (card login) or `portal` (Self-Service Portal sign-in).
+    /// `card` (card login), `portal` (Self-Service Portal sign-in) or `signature` (approve one
+    /// signature).
     pub purpose: String,
     /// `push` or `qr`.
     pub method: String,
@@ -165,6 +166,12 @@ pub struct ChallengeView {
     /// With number matching: the three numbers to pick the login's number from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<u8>>,
+    /// Signature approvals (purpose `signature`): the document's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// Signature approvals: the document's SHA-256, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// When the login started.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

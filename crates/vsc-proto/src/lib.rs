@@ -10,6 +10,7 @@ pub mod login;
 pub mod organisation;
 pub mod pin;
 pub mod reset;
+pub mod signing;
 pub mod user;
 
 pub use audit::{AuditEventView, AuditPage};
@@ -30,4 +31,8 @@ pub use login::{
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
 pub use pin::{DeviceResetPasscodeRequest, PinResetIssued, PinResetRequest, SetPinRequest};
 pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
+pub use signing::{
+    ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignRequest,
+    CardSignature,
+};
 pub use user::{CreateUserRequest, UserView};

@@ -39,6 +39,43 @@ pub struct Config {
     pub dev_mode: bool,
     /// Card login policy.
     pub login: LoginConfig,
+    /// Card signature policy.
+    pub signing: SigningConfig,
+    /// Certificate status (CRL).
+    pub pki: PkiConfig,
+}
+
+/// When a card signature needs the holder's fresh approval on an authenticator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SigningConfig {
+    /// Every signature with the V2 signing key (CAdES, raw) needs a push approval
+    /// (`VSC_SIGNING_APPROVE_SIGNING_KEY`).
+    pub approve_signing_key: bool,
+    /// Every signature with the authentication key needs a push approval too
+    /// (`VSC_SIGNING_APPROVE_AUTHENTICATION_KEY`); off: the open card session is enough.
+    pub approve_authentication_key: bool,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        SigningConfig { approve_signing_key: true, approve_authentication_key: false }
+    }
+}
+
+/// Certificate revocation lists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PkiConfig {
+    /// Hours from a CRL's thisUpdate to its nextUpdate; a new CRL is signed at half that, and at
+    /// every revocation (`VSC_PKI_CRL_HOURS`).
+    pub crl_hours: i64,
+}
+
+impl Default for PkiConfig {
+    fn default() -> Self {
+        PkiConfig { crl_hours: 24 }
+    }
 }
 
 /// Card login and card sessions.
@@ -97,6 +134,8 @@ impl Default for Config {
             reminder_days: 3,
             dev_mode: false,
             login: LoginConfig::default(),
+            signing: SigningConfig::default(),
+            pki: PkiConfig::default(),
         }
     }
 }
@@ -164,6 +203,9 @@ impl Config {
         if !(1..=100).contains(&self.login.push_limit) {
             return Err("configuration: login.push_limit must be between 1 and 100".into());
         }
+        if !(1..=24 * 31).contains(&self.pki.crl_hours) {
+            return Err("configuration: pki.crl_hours must be between 1 and 744".into());
+        }
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
         }
@@ -229,10 +271,14 @@ fn env_key(key: &str) -> String {
         "smtp_from" => "smtp.from".into(),
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
-        _ => match key.strip_prefix("login_") {
-            Some(rest) => format!("login.{rest}"),
-            None => key,
-        },
+        _ => {
+            for section in ["login", "signing", "pki"] {
+                if let Some(rest) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
+                    return format!("{section}.{rest}");
+                }
+            }
+            key
+        }
     }
 }
 

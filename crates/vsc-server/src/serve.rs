@@ -61,6 +61,7 @@ impl Server {
             tokio::spawn(keep_pool_filled(vsc.clone())),
             tokio::spawn(crate::service::run_delivery_worker(vsc.clone())),
             tokio::spawn(send_reminders(vsc.clone())),
+            tokio::spawn(keep_crl_fresh(vsc.clone())),
             tokio::spawn(crate::service::relay_notifications(vsc.clone())),
         ];
         let app = crate::api::router(vsc.clone());
@@ -88,6 +89,17 @@ async fn keep_pool_filled(vsc: Vsc) {
             Err(e) => tracing::warn!(error = %e, "RSA key pool refill failed"),
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Sign a new CRL when the current one is half way through its life (every node checks; the
+/// store serialises the signing, so one CRL is made).
+async fn keep_crl_fresh(vsc: Vsc) {
+    loop {
+        if let Err(e) = vsc.refresh_crl(false).await {
+            tracing::warn!(error = %e, "CRL refresh failed");
+        }
+        tokio::time::sleep(Duration::from_secs(300)).await;
     }
 }
 

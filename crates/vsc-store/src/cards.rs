@@ -257,3 +257,29 @@ pub async fn lock_active_for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<
             .await?;
     rows.iter().map(|r| r.try_get("serial").map_err(StoreError::from)).collect()
 }
+
+/// Replace a card key and its certificate (renewal); returns whether the card had that key.
+pub async fn replace_key(conn: &mut Conn, k: &CardKeyRow) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE card_keys SET algorithm = $3, public_key_der = $4, sealed_private_key = $5, cert_der = $6, \
+         cert_serial = $7, not_before = $8, not_after = $9 WHERE card_id = $1 AND purpose = $2",
+    )
+    .bind(k.card_id.as_str())
+    .bind(k.purpose.as_str())
+    .bind(k.algorithm.as_str())
+    .bind(k.public_key_der.clone())
+    .bind(k.sealed_private_key.clone())
+    .bind(k.cert_der.clone())
+    .bind(k.cert_serial.as_str())
+    .bind(k.not_before)
+    .bind(k.not_after)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Set a card's expiry (renewal).
+pub async fn set_expiry(conn: &mut Conn, card_id: &str, expires_at: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE cards SET expires_at = $2 WHERE id = $1").bind(card_id).bind(expires_at).execute(conn).await?;
+    Ok(())
+}

@@ -3,10 +3,13 @@
 //! where the SQL really differs, the difference sits in one small function that asks
 //! [`Backend::of`].
 
+pub mod approvals;
 pub mod apps;
 pub mod audit;
 pub mod ca;
 pub mod cards;
+pub mod certificates;
+pub mod crls;
 pub mod device_pins;
 pub mod devices;
 pub mod enrolments;
@@ -20,6 +23,7 @@ pub mod outbox;
 pub mod resets;
 pub mod roles;
 pub mod scratch;
+pub mod signing;
 pub mod staff;
 pub mod system;
 pub mod tokens;

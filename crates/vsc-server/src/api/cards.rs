@@ -66,6 +66,22 @@ pub async fn revoke(
     Ok(Json(vsc.revoke_card(&who, &serial, req.reason.as_deref()).await?))
 }
 
+/// Renew a card before it expires: new keys and certificates for the same card; the old
+/// certificates are revoked as superseded in the same transaction.
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/renew", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    responses(
+        (status = 200, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Revoked or expired")))]
+pub async fn renew(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+) -> Result<Json<CardView>, ApiError> {
+    Ok(Json(vsc.renew_card(&who, &serial).await?))
+}
+
 /// Send a new enrolment invitation for a card awaiting enrolment; the previous link stops working.
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/invitation", tag = "ra", security(("bearer" = [])),
     params(("serial" = String, Path, description = "Card serial")),

@@ -16,6 +16,7 @@ mod organisations;
 mod pin;
 mod pki;
 mod reset;
+mod signing;
 mod users;
 
 use std::sync::Arc;
@@ -76,6 +77,7 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(cards::issue))
         .routes(routes!(cards::get))
         .routes(routes!(cards::revoke))
+        .routes(routes!(cards::renew))
         .routes(routes!(cards::resend_invitation))
         .routes(routes!(enrolment::show, enrolment::submit))
         .routes(routes!(enrolment::resend_code))
@@ -116,7 +118,13 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(card::logout))
         .routes(routes!(card::ticket))
         .routes(routes!(card::validate_ticket))
+        .routes(routes!(signing::sign))
+        .routes(routes!(signing::cades))
+        .routes(routes!(signing::approval))
+        .routes(routes!(signing::certificates))
         .routes(routes!(pki::ca_pem))
+        .routes(routes!(pki::crl))
+        .routes(routes!(pki::ocsp))
         .routes(routes!(audit::list))
 }
 

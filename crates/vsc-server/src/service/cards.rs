@@ -1,13 +1,14 @@
 //! Card issuance (keys + certificates in one transaction), reading and revocation.
 
+use time::OffsetDateTime;
 use vsc_core::card::card_expiry;
 use vsc_core::{AuditRecord, CardSerial, CardState, CardType, DomainError, KeyAlgorithm, KeyPurpose, RoleCode};
 use vsc_crypto::{CardSubject, GeneratedKey, SealedKey, SystemRng};
 use vsc_proto::{CardView, IssueCardRequest};
 use vsc_store::cards::{self, CardKeyRow, NewCard};
-use vsc_store::{Conn, StoreError, organisations};
+use vsc_store::{Conn, StoreError, certificates, organisations, users};
 
-use super::{Principal, Vsc, key_pool, new_id, views};
+use super::{Principal, Vsc, key_pool, new_id, pki, views};
 use crate::ServiceError;
 
 /// A validated card issuance request.
@@ -42,20 +43,60 @@ pub(crate) fn card_key_context(card_id: &str, purpose: KeyPurpose) -> String {
     format!("card:{card_id}:{}", purpose.as_str())
 }
 
+/// Who a card's certificates name.
+pub(super) fn card_subject(user: &users::UserRow, organisation: &str, serial: &str) -> CardSubject {
+    CardSubject {
+        forename: user.forename.clone(),
+        surname: user.surname.clone(),
+        subject_cn: user.subject_cn.clone(),
+        email: user.email.clone(),
+        organisation: organisation.to_string(),
+        card_serial: serial.to_string(),
+    }
+}
+
+/// P-256 keys take microseconds: make them before taking the write lock (RSA keys come from the
+/// pool inside the transaction).
+pub(super) fn fresh_keys(algorithm: KeyAlgorithm, n: usize) -> Result<Vec<GeneratedKey>, ServiceError> {
+    if algorithm != KeyAlgorithm::P256 {
+        return Ok(Vec::new());
+    }
+    (0..n).map(|_| GeneratedKey::generate(KeyAlgorithm::P256).map_err(ServiceError::from)).collect()
+}
+
 impl Vsc {
+    /// Certify and seal one card key: the stored key row with its new certificate.
+    pub(super) fn certify_key(
+        &self,
+        subject: &CardSubject,
+        key: &GeneratedKey,
+        card_id: &str,
+        purpose: KeyPurpose,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<CardKeyRow, ServiceError> {
+        let cert = self.ca.issue(subject, key, purpose, now, expires_at)?;
+        let sealed = SealedKey::seal(&self.kek, &card_key_context(card_id, purpose), key.pkcs8_der())?;
+        Ok(CardKeyRow {
+            card_id: card_id.to_string(),
+            purpose: purpose.as_str().into(),
+            algorithm: key.algorithm.as_str().into(),
+            public_key_der: key.public_key_der(),
+            sealed_private_key: sealed.0,
+            cert_der: cert.der,
+            cert_serial: cert.serial_hex,
+            not_before: cert.not_before.unix_timestamp(),
+            not_after: cert.not_after.unix_timestamp(),
+        })
+    }
+
     /// Issue a card to a user: new key pairs, certificates from the issuing CA, sealed keys, roles
     /// and the audit event, all in one transaction; any failure leaves nothing behind.
     pub async fn issue_card(&self, who: &Principal, user_id: &str, req: &IssueCard) -> Result<CardView, ServiceError> {
         let now = self.now();
         let expires_at = card_expiry(now, self.config.card_validity_days);
         let purposes = req.card_type.key_purposes();
-        // P-256 keys take microseconds: make them before taking the write lock.
-        let mut fresh: Vec<GeneratedKey> = Vec::new();
-        if req.algorithm == KeyAlgorithm::P256 {
-            for _ in purposes {
-                fresh.push(GeneratedKey::generate(KeyAlgorithm::P256)?);
-            }
-        }
+        let mut fresh = fresh_keys(req.algorithm, purposes.len())?;
 
         let mut tx = self.store.begin().await?;
         let user = self.visible_user(&mut tx, who, user_id).await?;
@@ -91,34 +132,16 @@ impl Vsc {
                 );
             }
         }
-        let subject = CardSubject {
-            forename: user.forename.clone(),
-            surname: user.surname.clone(),
-            subject_cn: user.subject_cn.clone(),
-            email: user.email.clone(),
-            organisation: org.name.clone(),
-            card_serial: serial.to_string(),
-        };
+        let subject = card_subject(&user, &org.name, serial.as_str());
         let mut keys = Vec::with_capacity(purposes.len());
         for &purpose in purposes {
             let key = match fresh.pop() {
                 Some(k) => k,
                 None => key_pool::take_or_generate(&mut tx, &self.kek, req.algorithm).await?,
             };
-            let cert = self.ca.issue(&subject, &key, purpose, now, expires_at)?;
-            let sealed = SealedKey::seal(&self.kek, &card_key_context(&card_id, purpose), key.pkcs8_der())?;
-            let row = CardKeyRow {
-                card_id: card_id.clone(),
-                purpose: purpose.as_str().into(),
-                algorithm: req.algorithm.as_str().into(),
-                public_key_der: key.public_key_der(),
-                sealed_private_key: sealed.0,
-                cert_der: cert.der,
-                cert_serial: cert.serial_hex,
-                not_before: cert.not_before.unix_timestamp(),
-                not_after: cert.not_after.unix_timestamp(),
-            };
+            let row = self.certify_key(&subject, &key, &card_id, purpose, now, expires_at)?;
             cards::insert_key(&mut tx, &row).await?;
+            certificates::insert(&mut tx, &pki::certificate_record(&row, now.unix_timestamp())).await?;
             keys.push(row);
         }
         let roles: Vec<String> = req.roles.iter().map(|r| r.as_str().to_string()).collect();
@@ -189,6 +212,9 @@ impl Vsc {
         if !cards::revoke(&mut tx, &card.id, now.unix_timestamp(), reason).await? {
             return Err(DomainError::InvalidState("the card is already revoked".into()).into());
         }
+        certificates::revoke_for_card(&mut tx, &card.id, now.unix_timestamp(), pki::reason_code(reason).as_str())
+            .await?;
+        self.publish_crl(&mut tx, now).await?;
         self.audit(
             &mut tx,
             AuditRecord {

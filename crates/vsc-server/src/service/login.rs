@@ -14,6 +14,7 @@ use vsc_proto::{
 use vsc_store::logins::LoginRow;
 use vsc_store::{StoreError, cards, devices, logins, organisations, users};
 
+use super::approvals::APPROVAL_PREFIX;
 use super::events::{login_topic, user_topic};
 use super::passcode::PasscodeCheck;
 use super::{DeviceIdentity, Vsc, new_id, ts};
@@ -68,7 +69,7 @@ impl Method {
 use super::holder::holder_event as login_event;
 
 /// Three distinct 2-digit numbers, one of them `number`, in random order.
-fn number_choices(number: u8) -> Vec<u8> {
+pub(super) fn number_choices(number: u8) -> Vec<u8> {
     let mut choices = vec![number];
     while choices.len() < 3 {
         let n = random_number();
@@ -82,7 +83,7 @@ fn number_choices(number: u8) -> Vec<u8> {
 }
 
 /// A uniformly random number 10–99.
-fn random_number() -> u8 {
+pub(super) fn random_number() -> u8 {
     loop {
         let b = vsc_crypto::random::bytes::<1>()[0];
         // 180 = 2 × 90: reject the tail so every number is equally likely.
@@ -92,7 +93,7 @@ fn random_number() -> u8 {
     }
 }
 
-fn parse_choices(s: Option<&str>) -> Option<Vec<u8>> {
+pub(super) fn parse_choices(s: Option<&str>) -> Option<Vec<u8>> {
     s.map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
 }
 
@@ -189,6 +190,8 @@ fn challenge_view(l: &LoginRow) -> ChallengeView {
         ip: l.ip.clone(),
         card: l.card_serial.clone(),
         choices: parse_choices(l.choices.as_deref()),
+        document: None,
+        digest: None,
         created_at: ts(l.created_at),
         expires_at: ts(l.expires_at),
     }
@@ -383,19 +386,23 @@ impl Vsc {
         wait: Duration,
     ) -> Result<Vec<ChallengeView>, ServiceError> {
         let topic = user_topic(&device.user_id);
-        let rows = self
-            .wait_for(&topic, wait, |last| async move {
-                let mut conn = self.store.conn().await?;
-                let rows = logins::pending_pushes(&mut conn, &device.user_id, self.now().unix_timestamp()).await?;
-                Ok((!rows.is_empty() || last).then_some(rows))
-            })
-            .await?;
-        Ok(rows.iter().map(challenge_view).collect())
+        self.wait_for(&topic, wait, |last| async move {
+            let mut conn = self.store.conn().await?;
+            let now = self.now().unix_timestamp();
+            let mut all: Vec<ChallengeView> =
+                logins::pending_pushes(&mut conn, &device.user_id, now).await?.iter().map(challenge_view).collect();
+            all.extend(self.approval_challenges(&mut conn, &device.user_id, now).await?);
+            Ok((!all.is_empty() || last).then_some(all))
+        })
+        .await
     }
 
     /// One challenge of the device's holder (a QR login the device scanned). The nonce is left
     /// out for QR logins: the device must have it from the scanned code.
     pub async fn device_challenge(&self, device: &DeviceIdentity, id: &str) -> Result<ChallengeView, ServiceError> {
+        if id.starts_with(APPROVAL_PREFIX) {
+            return self.approval_challenge(device, id).await;
+        }
         let mut conn = self.store.conn().await?;
         let l = logins::by_id(&mut conn, id)
             .await?
@@ -414,6 +421,9 @@ impl Vsc {
         if answer.decision == "approve" {
             // Once the device has a PIN, approving needs it (checked before any write lock).
             self.check_device_pin(device, answer.pin.as_deref(), "approve").await?;
+        }
+        if id.starts_with(APPROVAL_PREFIX) {
+            return self.answer_approval(device, id, answer).await;
         }
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;

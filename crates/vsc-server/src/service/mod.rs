@@ -2,6 +2,7 @@
 //! by `vsc admin`. Each state change, its audit event and (later) its outgoing messages commit in
 //! one transaction.
 
+mod approvals;
 mod audit;
 mod card_session;
 mod cards;
@@ -16,8 +17,11 @@ mod organisations;
 mod outbox;
 mod passcode;
 mod pin;
+mod pki;
 mod portal_sign_in;
+mod renewal;
 mod reset;
+mod signing;
 mod staff;
 mod startup;
 mod users;
@@ -38,6 +42,7 @@ pub use holder::Holder;
 pub use key_pool::refill_rsa_pool;
 pub use login::RequestOrigin;
 pub use outbox::{OutboxMessage, run_delivery_worker};
+pub use signing::SignOutcome;
 pub use staff::BootstrapOutcome;
 
 use crate::{Config, ServiceError};

@@ -97,6 +97,11 @@ pub async fn delete(c: &Client, path: &str) -> u16 {
 /// A holder created by the RA, issued a V2 card, enrolled through the API (passcode
 /// [`PASSCODE`]) and signed in.
 pub async fn enrolled_holder(ts: &TestServer, email: &str) -> Holder {
+    enrolled_holder_with(ts, email, "v2").await
+}
+
+/// [`enrolled_holder`] with a card of type `card_type` (`v1` / `v2`).
+pub async fn enrolled_holder_with(ts: &TestServer, email: &str, card_type: &str) -> Holder {
     static MOBILES: AtomicU32 = AtomicU32::new(100);
     let mobile = format!("+447700900{:03}", MOBILES.fetch_add(1, Ordering::Relaxed) % 1000);
     let user = ts
@@ -112,7 +117,7 @@ pub async fn enrolled_holder(ts: &TestServer, email: &str) -> Holder {
         })
         .await
         .unwrap();
-    let req = IssueCardRequest { card_type: "v2".into(), roles: vec!["R8000".into()], key_algorithm: None };
+    let req = IssueCardRequest { card_type: card_type.into(), roles: vec!["R8000".into()], key_algorithm: None };
     let serial = ts.client.issue_card(&user.id.to_string(), &req).await.unwrap().serial;
     let body = message(&ts.vsc, email, "invitation").await.body;
     let start = body.find("/self-service/enrol/").unwrap() + "/self-service/enrol/".len();

@@ -7,3 +7,4 @@ mod login;
 mod pin;
 mod portal_sign_in;
 mod reset;
+mod signing;

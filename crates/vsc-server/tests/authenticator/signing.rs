@@ -1,0 +1,331 @@
+//! Card operations: CAdES-BES and raw signatures (verified by the real `openssl`), the
+//! per-signature approval on the authenticator, certificate status (CRL and OCSP through
+//! `openssl`), and renewal.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::json;
+use vsc_client::Client;
+use vsc_client::device::Decision;
+use vsc_client::signing::Signed;
+use vsc_proto::{ApprovalView, CadesSignRequest, CardSignRequest};
+use vsc_server::{Principal, Vsc};
+use vsc_testkit::{Backend, TestServer, on_both_backends};
+
+use crate::devices::{Holder, TestDevice, enrolled_holder, enrolled_holder_with, post, register_device};
+
+on_both_backends!(
+    cades_signatures_wait_for_the_holders_yes_and_openssl_verifies_them,
+    raw_signatures_use_the_session_and_refuse_bad_input_and_dead_cards,
+    revoked_and_superseded_certificates_show_in_the_crl_and_ocsp,
+);
+
+const CONTENT: &[u8] = b"Discharge letter for patient 943 476 5919\n";
+
+async fn count(vsc: &Vsc, action: &str) -> usize {
+    vsc.audit_log(&Principal::Operator, 1000).await.unwrap().iter().filter(|e| e.action == action).count()
+}
+
+/// Log in with a push approved on `device` → a client presenting the card session.
+async fn session(ts: &TestServer, h: &Holder, device: &TestDevice) -> Client {
+    let req = vsc_proto::CardLoginRequest {
+        email: h.email.clone(),
+        passcode: Some(h.passcode.clone()),
+        method: "push".into(),
+        client: Some("signing test".into()),
+    };
+    let login = ts.anon.card_login(&req).await.unwrap();
+    let c = device.client(ts).challenges(5).await.unwrap().challenges.remove(0);
+    device.client(ts).answer(&c.id, &c.nonce, Decision::Approve, login.number).await.unwrap();
+    let s = ts.anon.open_card_session(&login.login, None).await.unwrap();
+    ts.anon.with_token(&s.session)
+}
+
+/// Approve (or deny) the pending signature approval `a` on `device`, checking what it shows.
+async fn answer(ts: &TestServer, device: &TestDevice, a: &ApprovalView, decision: Decision) {
+    let list = device.client(ts).challenges(5).await.unwrap().challenges;
+    let c = list.iter().find(|c| c.id == a.approval).expect("the approval reaches the device");
+    assert_eq!(c.purpose, "signature");
+    assert_eq!(c.document.as_deref(), Some(a.document.as_str()));
+    assert_eq!(c.digest.as_deref(), Some(a.digest.as_str()));
+    let number = if decision == Decision::Approve { a.number } else { None };
+    device.client(ts).answer(&c.id, &c.nonce, decision, number).await.unwrap();
+}
+
+/// Run `openssl args…` in `dir` → (success, stdout + stderr).
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
+fn cades_req(detached: bool, approval: Option<&str>) -> CadesSignRequest {
+    CadesSignRequest {
+        data: Some(B64.encode(CONTENT)),
+        digest: None,
+        detached,
+        name: Some("Discharge letter.pdf".into()),
+        approval: approval.map(String::from),
+        app: None,
+    }
+}
+
+/// Ask for a CAdES signature, approve it on the device, and fetch it with the approval.
+async fn approved_cades(ts: &TestServer, sc: &Client, device: &TestDevice, detached: bool) -> Vec<u8> {
+    let Signed::Approval(a) = sc.card_cades(&cades_req(detached, None)).await.unwrap() else {
+        panic!("the signing key needs an approval by default")
+    };
+    answer(ts, device, &a, Decision::Approve).await;
+    assert_eq!(sc.card_approval(&a.approval, 5).await.unwrap().state, "approved");
+    let Signed::Done(s) = sc.card_cades(&cades_req(detached, Some(&a.approval))).await.unwrap() else {
+        panic!("approved")
+    };
+    assert_eq!(s.detached, detached);
+    B64.decode(&s.cades).unwrap()
+}
+
+async fn cades_signatures_wait_for_the_holders_yes_and_openssl_verifies_them(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "sign.one@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let sc = session(&ts, &h, &device).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let certs = sc.card_certificates().await.unwrap();
+    assert_eq!(certs.card, h.serial);
+    assert_eq!(certs.certificates.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["authentication", "signing"]);
+    assert_eq!(certs.chain.len(), 2);
+    std::fs::write(d.join("ca.pem"), certs.chain.concat()).unwrap();
+    std::fs::write(d.join("doc.txt"), CONTENT).unwrap();
+
+    // The approval shows the document's name and digest; a Yes releases exactly one signature.
+    let Signed::Approval(a) = sc.card_cades(&cades_req(true, None)).await.unwrap() else { panic!("approval") };
+    assert_eq!((a.state.as_str(), a.document.as_str()), ("pending", "Discharge letter.pdf"));
+    assert_eq!(a.digest, hex::encode(vsc_crypto::sha256(CONTENT)));
+    let early = sc.card_cades(&cades_req(true, Some(&a.approval))).await.unwrap_err();
+    assert_eq!(early.status(), Some(422), "not approved yet: {early}");
+    answer(&ts, &device, &a, Decision::Approve).await;
+    let Signed::Done(s) = sc.card_cades(&cades_req(true, Some(&a.approval))).await.unwrap() else { panic!() };
+    let again = sc.card_cades(&cades_req(true, Some(&a.approval))).await.unwrap_err();
+    assert_eq!(again.status(), Some(422), "an approval is spent once: {again}");
+    assert_eq!(sc.card_approval(&a.approval, 0).await.unwrap().state, "used");
+    std::fs::write(d.join("doc.p7s"), B64.decode(&s.cades).unwrap()).unwrap();
+    let verify = [
+        "cms",
+        "-verify",
+        "-binary",
+        "-content",
+        "doc.txt",
+        "-inform",
+        "DER",
+        "-in",
+        "doc.p7s",
+        "-CAfile",
+        "ca.pem",
+        "-out",
+        "/dev/null",
+    ];
+    let (ok, out) = openssl(d, &verify);
+    assert!(ok, "openssl accepts the CAdES signature: {out}");
+    let (_, printed) = openssl(d, &["cms", "-cmsout", "-print", "-inform", "DER", "-in", "doc.p7s"]);
+    for attr in ["contentType", "messageDigest", "signingTime", "signingCertificateV2"] {
+        assert!(printed.contains(attr), "signed attribute {attr} in {printed}");
+    }
+    let mut tampered = CONTENT.to_vec();
+    tampered[5] ^= 1;
+    std::fs::write(d.join("doc.txt"), &tampered).unwrap();
+    let (ok, out) = openssl(d, &verify);
+    assert!(!ok, "one changed byte fails verification: {out}");
+    std::fs::write(d.join("doc.txt"), CONTENT).unwrap();
+
+    // An attached signature carries the content.
+    std::fs::write(d.join("att.p7s"), approved_cades(&ts, &sc, &device, false).await).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &["cms", "-verify", "-binary", "-inform", "DER", "-in", "att.p7s", "-CAfile", "ca.pem", "-out", "content.out"],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(std::fs::read(d.join("content.out")).unwrap(), CONTENT);
+
+    // A No, or an approval given for another document, releases nothing.
+    let Signed::Approval(a) = sc.card_cades(&cades_req(true, None)).await.unwrap() else { panic!() };
+    answer(&ts, &device, &a, Decision::Deny).await;
+    assert_eq!(sc.card_approval(&a.approval, 0).await.unwrap().state, "denied");
+    assert_eq!(sc.card_cades(&cades_req(true, Some(&a.approval))).await.unwrap_err().status(), Some(422));
+    let Signed::Approval(a) = sc.card_cades(&cades_req(true, None)).await.unwrap() else { panic!() };
+    answer(&ts, &device, &a, Decision::Approve).await;
+    let other = CadesSignRequest { data: Some(B64.encode(b"another document")), ..cades_req(true, Some(&a.approval)) };
+    assert_eq!(sc.card_cades(&other).await.unwrap_err().status(), Some(422));
+    // By digest (detached only).
+    let by_digest =
+        CadesSignRequest { data: None, digest: Some(a.digest.clone()), ..cades_req(true, Some(&a.approval)) };
+    let Signed::Done(s) = sc.card_cades(&by_digest).await.unwrap() else { panic!() };
+    std::fs::write(d.join("doc.p7s"), B64.decode(&s.cades).unwrap()).unwrap();
+    let (ok, out) = openssl(d, &verify);
+    assert!(ok, "a signature made from the digest verifies too: {out}");
+    let attached_digest = CadesSignRequest { detached: false, ..by_digest.clone() };
+    assert_eq!(sc.card_cades(&attached_digest).await.unwrap_err().status(), Some(422));
+
+    assert_eq!(count(&ts.vsc, "card.signed").await, 3);
+    assert_eq!(count(&ts.vsc, "card.signature_approved").await, 3);
+    assert_eq!(count(&ts.vsc, "card.signature_denied").await, 1);
+
+    // A V1 card has no signing key.
+    let v1 = enrolled_holder_with(&ts, "sign.v1@example.nhs.uk", "v1").await;
+    let v1_device = register_device(&ts, &v1).await;
+    let v1c = session(&ts, &v1, &v1_device).await;
+    let e = v1c.card_cades(&cades_req(true, None)).await.unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    assert!(e.to_string().contains("no signing key"), "{e}");
+    ts.stop().await;
+}
+
+async fn raw_signatures_use_the_session_and_refuse_bad_input_and_dead_cards(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "sign.raw@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let sc = session(&ts, &h, &device).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("challenge.bin"), CONTENT).unwrap();
+
+    // The authentication key signs within the session, without a push.
+    let req = CardSignRequest { data: Some(B64.encode(CONTENT)), ..CardSignRequest::default() };
+    let Signed::Done(s) = sc.card_sign(&req).await.unwrap() else { panic!("no approval for the authentication key") };
+    assert_eq!((s.key.as_str(), s.algorithm.as_str()), ("authentication", "ecdsa-sha256"));
+    std::fs::write(d.join("sig.der"), B64.decode(&s.signature).unwrap()).unwrap();
+    std::fs::write(d.join("cert.pem"), &s.certificate).unwrap();
+    openssl(d, &["x509", "-in", "cert.pem", "-pubkey", "-noout", "-out", "pub.pem"]);
+    let check = ["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "challenge.bin"];
+    let (ok, out) = openssl(d, &check);
+    assert!(ok && out.contains("Verified OK"), "{out}");
+    // The same by digest.
+    let by_digest = CardSignRequest { digest: Some(s.digest.clone()), ..CardSignRequest::default() };
+    let Signed::Done(s2) = sc.card_sign(&by_digest).await.unwrap() else { panic!() };
+    std::fs::write(d.join("sig.der"), B64.decode(&s2.signature).unwrap()).unwrap();
+    assert!(openssl(d, &check).0);
+
+    // The signing key needs a push even for raw signatures.
+    let signing = CardSignRequest { key: Some("signing".into()), ..by_digest.clone() };
+    assert!(matches!(sc.card_sign(&signing).await.unwrap(), Signed::Approval(_)));
+
+    for (body, field) in [
+        (json!({}), "data"),
+        (json!({ "digest": "abcd" }), "digest"),
+        (json!({ "data": "%%%" }), "data"),
+        (json!({ "data": "YQ==", "digest": s.digest }), "digest"),
+        (json!({ "data": "YQ==", "key": "master" }), "key"),
+        (json!({ "data": "YQ==", "algorithm": "rsa-pkcs1-sha256" }), "algorithm"),
+        (json!({ "data": "YQ==", "app": "nope" }), "app"),
+    ] {
+        let (status, err) = post(&sc, "/api/v1/card/sign", body.clone()).await;
+        assert!(status == 422 || status == 404, "{body}: {status} {err}");
+        assert_eq!(err["error"]["field"], field, "{body}: {err}");
+    }
+    // A registered relying app is recorded with the signature.
+    ts.vsc.create_app("ehr").await.unwrap();
+    let for_app = CardSignRequest { app: Some("ehr".into()), ..by_digest.clone() };
+    assert!(matches!(sc.card_sign(&for_app).await.unwrap(), Signed::Done(_)));
+    let log = ts.vsc.audit_log(&Principal::Operator, 50).await.unwrap();
+    let signed = log.iter().find(|e| e.action == "card.signed").unwrap();
+    assert_eq!(signed.detail["app"], "ehr");
+    assert_eq!(signed.detail["key"], "authentication");
+    assert_eq!(signed.detail["digest"], s.digest.as_str());
+    assert!(signed.detail["session"].is_string());
+    assert_eq!(count(&ts.vsc, "card.signed").await, 3);
+
+    // A locked card cannot sign; nor can an ended session.
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    vsc_store::cards::lock_active_for_user(&mut conn, &h.user_id).await.unwrap();
+    drop(conn);
+    let e = sc.card_sign(&by_digest).await.unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+    assert!(e.to_string().contains("locked"), "{e}");
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    sqlx::query("UPDATE cards SET state = 'active' WHERE user_id = $1")
+        .bind(&h.user_id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(matches!(sc.card_sign(&by_digest).await.unwrap(), Signed::Done(_)));
+    sc.card_logout().await.unwrap();
+    assert_eq!(sc.card_sign(&by_digest).await.unwrap_err().status(), Some(401));
+    assert_eq!(count(&ts.vsc, "card.signed").await, 4);
+    ts.stop().await;
+}
+
+/// `openssl verify -crl_check` of `cert` against the CA chain and the service's CRL.
+async fn crl_verdict(ts: &TestServer, d: &Path, cert: &str) -> (bool, String) {
+    std::fs::write(d.join("crl.der"), ts.anon.crl().await.unwrap()).unwrap();
+    let (ok, out) = openssl(d, &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"]);
+    assert!(ok, "{out}");
+    openssl(d, &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", cert])
+}
+
+/// `openssl ocsp` against the service's responder for `cert`.
+fn ocsp_verdict(ts: &TestServer, d: &Path, cert: &str) -> String {
+    let url = format!("{}/api/v1/pki/ocsp", ts.url);
+    let (ok, out) = openssl(d, &["ocsp", "-issuer", "issuing.pem", "-cert", cert, "-url", &url, "-CAfile", "ca.pem"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Response verify OK"), "{out}");
+    out
+}
+
+async fn revoked_and_superseded_certificates_show_in_the_crl_and_ocsp(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let chain = ts.anon.ca_pem().await.unwrap();
+    std::fs::write(d.join("ca.pem"), &chain).unwrap();
+    let issuing_end = chain.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
+    std::fs::write(d.join("issuing.pem"), &chain[..issuing_end]).unwrap();
+
+    let keep = enrolled_holder(&ts, "status.keep@example.nhs.uk").await;
+    let gone = enrolled_holder(&ts, "status.gone@example.nhs.uk").await;
+    let pem = |c: &vsc_proto::CardView| c.certificates.authentication.clone();
+    let keep_card = ts.client.card(&keep.serial).await.unwrap();
+    std::fs::write(d.join("keep.pem"), pem(&keep_card)).unwrap();
+    std::fs::write(d.join("gone.pem"), pem(&ts.client.card(&gone.serial).await.unwrap())).unwrap();
+    let (ok, out) = crl_verdict(&ts, &d, "gone.pem").await;
+    assert!(ok, "good before revocation: {out}");
+    assert!(ocsp_verdict(&ts, &d, "gone.pem").contains("gone.pem: good"));
+
+    ts.client.revoke_card(&gone.serial, Some("key_compromise")).await.unwrap();
+    let (ok, out) = crl_verdict(&ts, &d, "gone.pem").await;
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let (ok, out) = crl_verdict(&ts, &d, "keep.pem").await;
+    assert!(ok, "{out}");
+    let out = ocsp_verdict(&ts, &d, "gone.pem");
+    assert!(out.contains("gone.pem: revoked") && out.contains("keyCompromise"), "{out}");
+    assert!(ocsp_verdict(&ts, &d, "keep.pem").contains("keep.pem: good"));
+
+    // Renewal: new keys and certificates for the same card; the old ones are superseded.
+    let device = register_device(&ts, &keep).await;
+    let sc = session(&ts, &keep, &device).await;
+    let renewed = ts.client.renew_card(&keep.serial).await.unwrap();
+    assert_eq!(renewed.serial, keep.serial);
+    assert_ne!(pem(&renewed), pem(&keep_card));
+    assert!(renewed.expires_at >= keep_card.expires_at);
+    std::fs::write(d.join("new.pem"), pem(&renewed)).unwrap();
+    let (ok, out) = crl_verdict(&ts, &d, "keep.pem").await;
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    assert!(crl_verdict(&ts, &d, "new.pem").await.0);
+    let out = ocsp_verdict(&ts, &d, "keep.pem");
+    assert!(out.contains("keep.pem: revoked") && out.contains("superseded"), "{out}");
+    assert!(ocsp_verdict(&ts, &d, "new.pem").contains("new.pem: good"));
+    // The open session signs with the new key.
+    let req = CardSignRequest { digest: Some(hex::encode([7u8; 32])), ..CardSignRequest::default() };
+    let Signed::Done(s) = sc.card_sign(&req).await.unwrap() else { panic!() };
+    assert_eq!(s.certificate.trim(), pem(&renewed).trim());
+    assert_eq!(count(&ts.vsc, "card.renewed").await, 1);
+    let e = ts.client.renew_card(&gone.serial).await.unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+    // A garbage OCSP request gets an OCSP error response, not an HTTP error.
+    let resp = ts.anon.ocsp(b"not DER").await.unwrap();
+    assert_eq!(resp, [0x30, 0x03, 0x0a, 0x01, 0x01]);
+    ts.stop().await;
+}
