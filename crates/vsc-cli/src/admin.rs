@@ -155,6 +155,10 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             vsc.deliver_due().await?;
             println!("{n} reminder(s) sent");
         }
+        AdminCommand::Card(CardCommand::Renew { serial, json }) => {
+            let c = vsc.renew_card(op, &serial).await?;
+            if json { print_json(&c)? } else { print_card(&c) }
+        }
         AdminCommand::Card(CardCommand::Revoke { serial, reason, json }) => {
             let c = vsc.revoke_card(op, &serial, reason.as_deref()).await?;
             if json { print_json(&c)? } else { print_card(&c) }

@@ -364,11 +364,18 @@ fn print_challenge(state: &DeviceState, c: &ChallengeView) -> anyhow::Result<()>
     let purpose = match c.purpose.as_str() {
         "card" => "card login",
         "portal" => "Self-Service Portal sign-in",
+        "signature" => "a signature with your card",
         other => other,
     };
     let card = c.card.as_deref().map(|s| format!(", card {s}")).unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "login request {} ({})", c.id, c.method)?;
+    if c.purpose == "signature" {
+        writeln!(out, "signature request {}", c.id)?;
+        writeln!(out, "  sign    \"{}\"?", c.document.as_deref().unwrap_or("document"))?;
+        writeln!(out, "  sha-256 {}", c.digest.as_deref().unwrap_or("?"))?;
+    } else {
+        writeln!(out, "login request {} ({})", c.id, c.method)?;
+    }
     writeln!(out, "  who     {} <{}>: {purpose}{card}", state.holder, state.email)?;
     writeln!(out, "  client  {}", c.client)?;
     writeln!(out, "  ip      {}", c.ip)?;
@@ -404,7 +411,7 @@ fn decide(
         (Some(Decision::Approve), Some(choices)) => {
             let Some(n) = number else {
                 bail!(
-                    "this login uses number matching: pass --number with the number shown on the login screen (one of {})",
+                    "this request uses number matching: pass --number with the number shown on the requesting screen (one of {})",
                     numbers(choices)
                 );
             };

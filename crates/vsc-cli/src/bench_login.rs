@@ -22,16 +22,16 @@ use vsc_store::devices;
 use crate::bench::percentile;
 
 /// The passcode of every benchmark holder.
-const PASSCODE: &str = "bench1";
+pub(crate) const PASSCODE: &str = "bench1";
 /// Target ratio of logins/s to Argon2id verifications/s.
 const RATIO_TARGET: f64 = 0.8;
 /// Target push delivery p99 on loopback.
 const PUSH_P99_TARGET_MS: f64 = 50.0;
 
 /// Numbers to pick, by login label: the client hands the number its login showed to the device.
-type Numbers = Arc<Mutex<HashMap<String, oneshot::Receiver<Option<u8>>>>>;
+pub(crate) type Numbers = Arc<Mutex<HashMap<String, oneshot::Receiver<Option<u8>>>>>;
 /// When each push was received, by login label.
-type Received = Arc<Mutex<HashMap<String, Instant>>>;
+pub(crate) type Received = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// Run the login benchmark.
 pub async fn login(logins: usize, concurrency: usize, database_url: Option<String>, json: bool) -> anyhow::Result<()> {
@@ -57,15 +57,23 @@ pub async fn login(logins: usize, concurrency: usize, database_url: Option<Strin
 }
 
 /// A benchmark holder with a registered device.
-struct Seat {
-    email: String,
-    device: DeviceClient,
+pub(crate) struct Seat {
+    /// The holder's email.
+    pub(crate) email: String,
+    /// Their device.
+    pub(crate) device: DeviceClient,
 }
 
 /// Make a holder with an active V1 card, passcode [`PASSCODE`] and one active device. This is
 /// set-up, not timed: it writes the enrolled state through the store instead of walking the
 /// enrolment and device-registration flows (which the tests cover).
-async fn seat(vsc: &Vsc, url: &str, i: usize, passcode_hash: &str) -> anyhow::Result<Seat> {
+pub(crate) async fn seat(
+    vsc: &Vsc,
+    url: &str,
+    i: usize,
+    passcode_hash: &str,
+    algorithm: KeyAlgorithm,
+) -> anyhow::Result<Seat> {
     let op = Principal::Operator;
     let email = format!("holder{i}@bench.example");
     let user = vsc
@@ -83,11 +91,7 @@ async fn seat(vsc: &Vsc, url: &str, i: usize, passcode_hash: &str) -> anyhow::Re
         )
         .await?;
     let user_id = user.id.to_string();
-    let req = IssueCard {
-        card_type: CardType::V1,
-        roles: vec![RoleCode::parse("role", "R8000")?],
-        algorithm: KeyAlgorithm::P256,
-    };
+    let req = IssueCard { card_type: CardType::V1, roles: vec![RoleCode::parse("role", "R8000")?], algorithm };
     let card = vsc.issue_card(&op, &user_id, &req).await?;
     let key = DeviceKey::generate()?;
     let device_id = format!("bench-device-{i}");
@@ -128,7 +132,7 @@ async fn seat(vsc: &Vsc, url: &str, i: usize, passcode_hash: &str) -> anyhow::Re
 }
 
 /// A device loop: wait for pushes, note when each arrived, approve it with the login's number.
-async fn authenticator(device: DeviceClient, numbers: Numbers, received: Received, stop: Arc<Semaphore>) {
+pub(crate) async fn authenticator(device: DeviceClient, numbers: Numbers, received: Received, stop: Arc<Semaphore>) {
     while stop.available_permits() == 0 {
         let Ok(list) = device.challenges(5).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -147,8 +151,13 @@ async fn authenticator(device: DeviceClient, numbers: Numbers, received: Receive
     }
 }
 
-/// One full login of `seat` labelled `label` → wall time.
-async fn one_login(anon: &Client, seat: &Seat, label: &str, numbers: &Numbers) -> anyhow::Result<Duration> {
+/// One full login of `seat` labelled `label` → wall time and the card session token.
+pub(crate) async fn one_login(
+    anon: &Client,
+    seat: &Seat,
+    label: &str,
+    numbers: &Numbers,
+) -> anyhow::Result<(Duration, String)> {
     let (tx, rx) = oneshot::channel();
     numbers.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?.insert(label.to_string(), rx);
     let t = Instant::now();
@@ -165,8 +174,8 @@ async fn one_login(anon: &Client, seat: &Seat, label: &str, numbers: &Numbers) -
         state = anon.login_state(&login.login, 30).await?;
     }
     anyhow::ensure!(state.state == "approved", "login {label} ended {}", state.state);
-    anon.open_card_session(&login.login, None).await?;
-    Ok(t.elapsed())
+    let session = anon.open_card_session(&login.login, None).await?;
+    Ok((t.elapsed(), session.session))
 }
 
 /// Bare Argon2id verifications per second with `tasks` in flight on the blocking pool, capped at
@@ -209,7 +218,7 @@ async fn run(config: Config, logins: usize, concurrency: usize, json: bool) -> a
     let passcode_hash = vsc_crypto::secret::hash(PASSCODE)?;
     let mut seats = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
-        seats.push(Arc::new(seat(&vsc, &url, i, &passcode_hash).await?));
+        seats.push(Arc::new(seat(&vsc, &url, i, &passcode_hash, KeyAlgorithm::P256).await?));
     }
     let numbers: Numbers = Arc::default();
     let received: Received = Arc::default();
@@ -269,7 +278,7 @@ async fn run(config: Config, logins: usize, concurrency: usize, json: bool) -> a
                 if i >= logins {
                     return Ok::<_, anyhow::Error>(times);
                 }
-                times.push(one_login(&anon, &s, &format!("login-{i}"), &numbers).await?);
+                times.push(one_login(&anon, &s, &format!("login-{i}"), &numbers).await?.0);
             }
         }));
     }

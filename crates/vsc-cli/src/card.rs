@@ -13,6 +13,7 @@ use vsc_client::{Client, ClientError};
 use vsc_proto::{CardLoginRequest, CardSessionView, ErrorCode, LoginRole, LoginStateView};
 
 use crate::authenticator::{ask, read_stdin_line, rfc3339, state_dir, write_private};
+use crate::card_sign;
 
 /// `vsc card` options and subcommand.
 #[derive(Debug, Args)]
@@ -66,6 +67,49 @@ pub enum CardSessionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign FILE with the card's signing key (V2 cards): a CAdES-BES signature written to
+    /// FILE.p7s. Detached by default and made from the file's SHA-256, so the file never leaves
+    /// this machine; approve the signature on your authenticator when asked.
+    Sign {
+        /// The file to sign.
+        file: PathBuf,
+        /// Where to write the signature (DER CMS) [default: FILE.p7s].
+        #[arg(long, value_name = "FILE.p7s")]
+        out: Option<PathBuf>,
+        /// Put the content inside the signature (sends the file to the server; at most 640 KiB).
+        #[arg(long)]
+        attached: bool,
+        /// Document name shown on the authenticator [default: FILE's file name].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Print JSON (`{file, signature, digest, certificate_serial, signing_time}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a CAdES/CMS signature of FILE against the service's CA chain, and check the signer's
+    /// certificate against the service's CRL. Needs no card session; exits non-zero unless the
+    /// signature is valid and the certificate not revoked.
+    Verify {
+        /// The signed file.
+        file: PathBuf,
+        /// The signature (DER CMS, e.g. FILE.p7s).
+        signature: PathBuf,
+        /// The vsc server whose CA and CRL to use [default: the card session's server].
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Print JSON (`{valid, revoked, signer, certificate_serial, signing_time, reason?}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the open session's card certificates and the CA chain.
+    Certs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write authentication.pem, signing.pem (V2 cards) and ca.pem (the chain) to DIR.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// The session file inside the state directory.
@@ -73,9 +117,9 @@ const SESSION_FILE: &str = "session.json";
 
 /// A card session as kept between runs (file mode 0600).
 #[derive(Serialize, Deserialize)]
-struct StoredSession {
+pub(crate) struct StoredSession {
     /// Server base URL.
-    server: String,
+    pub(crate) server: String,
     /// Session token (bearer).
     session: String,
     /// Card serial.
@@ -88,7 +132,8 @@ struct StoredSession {
 }
 
 impl StoredSession {
-    fn load(dir: &Path) -> anyhow::Result<StoredSession> {
+    /// The stored session of `dir`, or an error telling to log in.
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<StoredSession> {
         let path = dir.join(SESSION_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -100,7 +145,8 @@ impl StoredSession {
         serde_json::from_str(&text).with_context(|| format!("{} is not a card session file", path.display()))
     }
 
-    fn client(&self) -> Client {
+    /// A client with the session as bearer token.
+    pub(crate) fn client(&self) -> Client {
         Client::new(&self.server).with_token(&self.session)
     }
 }
@@ -156,6 +202,13 @@ pub async fn run(args: CardArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        CardSessionCommand::Sign { file, out, attached, name, json } => {
+            card_sign::sign(&dir, card_sign::SignOptions { file, out, attached, name, json }).await
+        }
+        CardSessionCommand::Verify { file, signature, server, json } => {
+            card_sign::verify(&dir, &file, &signature, server, json).await
+        }
+        CardSessionCommand::Certs { json, out_dir } => card_sign::certs(&dir, json, out_dir.as_deref()).await,
     }
 }
 
@@ -323,7 +376,8 @@ fn pick_role(state: &LoginStateView, flag: Option<&str>) -> anyhow::Result<Optio
     }
 }
 
-fn session_error(e: ClientError) -> anyhow::Error {
+/// A client error on a card-session call, saying to log in again when the session has ended.
+pub(crate) fn session_error(e: ClientError) -> anyhow::Error {
     match e.code() {
         Some(ErrorCode::Unauthenticated) => anyhow!("the card session has ended: log in again with `vsc card login`"),
         _ => anyhow::Error::new(e).context("cannot reach the card session"),

@@ -251,6 +251,15 @@ pub enum CardCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Renew a card before it expires: new keys and certificates for the same card and a new
+    /// expiry; the old certificates are revoked (superseded) in the same transaction.
+    Renew {
+        /// Card serial.
+        serial: String,
+        /// Print JSON (with certificates).
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a card.
     Revoke {
         /// Card serial.
@@ -323,6 +332,26 @@ pub enum BenchCommand {
         /// Logins in flight at once (one holder and one device each).
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Raw signatures with a card's authentication key through the HTTP API of an in-process
+    /// server, within open card sessions (each one authorised and audited); prints signatures/s,
+    /// the raw signing rate of the same key type on the same cores in the same run, and the ratio.
+    Sign {
+        /// Number of timed signatures.
+        #[arg(long, short = 'n', default_value_t = 5000)]
+        signatures: usize,
+        /// Signatures in flight at once (spread over a few card sessions).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Key algorithm of the benchmark card: p256 (default card profile) or rsa2048.
+        #[arg(long, default_value = "p256")]
+        key_algorithm: String,
         /// Run on this PostgreSQL server (a scratch database is created and dropped).
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,

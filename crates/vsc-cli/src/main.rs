@@ -4,7 +4,9 @@ mod admin;
 mod authenticator;
 mod bench;
 mod bench_login;
+mod bench_sign;
 mod card;
+mod card_sign;
 mod cli;
 
 use std::process::ExitCode;

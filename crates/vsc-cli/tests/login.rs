@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -178,8 +178,8 @@ fn six_digits(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("6-digit code").to_string()
 }
 
-/// Stdout lines of a child, read on a thread so the test can wait with a deadline.
-fn lines_of(stdout: ChildStdout) -> mpsc::Receiver<String> {
+/// Output lines of a child (stdout or stderr), read on a thread so the test can wait with a deadline.
+fn lines_of(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -638,4 +638,87 @@ fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lo
     ok(authenticator_with_stdin(&w, &args, "1357\n"));
     let (success, out, stderr) = login.finish();
     assert!(success, "login with the new passcode failed: {out}\n{stderr}");
+}
+
+/// Run openssl in `dir` → (success, stdout + stderr).
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+}
+
+#[test]
+fn a_cades_signature_approved_on_the_authenticator_verifies_until_the_card_is_revoked() {
+    let w = world();
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    ok(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login failed: {out}\n{stderr}");
+
+    // The card's certificates and the chain, written for openssl.
+    let listed = ok(w.card(&["certs", "--out-dir", "certs"]));
+    assert!(listed.contains("authentication") && listed.contains("signing") && listed.contains("chain:"), "{listed}");
+    for f in ["authentication.pem", "signing.pem", "ca.pem"] {
+        assert!(w.dir().join("certs").join(f).exists(), "{f} missing");
+    }
+
+    // `vsc card sign` waits for the approval; the authenticator approves it (number matching).
+    let doc = w.dir().join("doc.txt");
+    let content = b"I, the undersigned, agree to the terms.\n";
+    std::fs::write(&doc, content).unwrap();
+    let mut cmd = command(w.dir());
+    cmd.args(["card", "sign", "doc.txt", "--state-dir"])
+        .arg(w.card_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut signing = cmd.spawn().unwrap();
+    let stderr_lines = lines_of(signing.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let prompt = loop {
+        match stderr_lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains("on your authenticator") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no approval prompt from vsc card sign; saw {seen:?}"),
+        }
+    };
+    assert!(prompt.contains("\"doc.txt\""), "{prompt}");
+    let mut approve = vec!["wait", "--approve", "--timeout", "10"];
+    let pick = prompt.split("(pick ").nth(1).map(|p| p.trim_end_matches(')').to_string());
+    if let Some(n) = &pick {
+        approve.extend(["--number", n.as_str()]);
+    }
+    let shown = ok(w.authenticator(&approve));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let out = signing.wait_with_output().unwrap();
+    let rest: Vec<String> = stderr_lines.try_iter().collect();
+    assert!(out.status.success(), "vsc card sign failed: {}{rest:?}", text(&out.stdout));
+    let signed = text(&out.stdout);
+    assert!(signed.contains("signed doc.txt → doc.txt.p7s (certificate "), "{signed}");
+
+    // openssl accepts it with the chain from `vsc card certs`.
+    let verify_args =
+        ["cms", "-verify", "-binary", "-content", "doc.txt", "-inform", "DER", "-in", "doc.txt.p7s", "-CAfile"];
+    let (good, said) = openssl(w.dir(), &[&verify_args[..], &["certs/ca.pem", "-out", "/dev/null"]].concat());
+    assert!(good, "{said}");
+
+    // `vsc card verify`: valid and not revoked; a changed byte makes it invalid.
+    let valid = ok(w.card(&["verify", "doc.txt", "doc.txt.p7s"]));
+    assert!(valid.starts_with("valid: signed by ") && valid.contains("certificate good (CRL of "), "{valid}");
+    let mut changed = content.to_vec();
+    changed[2] ^= 0x20;
+    std::fs::write(&doc, &changed).unwrap();
+    let e = err(w.card(&["verify", "doc.txt", "doc.txt.p7s"]));
+    assert!(e.contains("invalid") && e.contains("message digest differs"), "{e}");
+    std::fs::write(&doc, content).unwrap();
+
+    // After the card is revoked the service's CRL lists the certificate (no session needed).
+    w.admin(&["admin", "card", "revoke", &w.serial, "--reason", "key_compromise"]);
+    let mut cmd = command(w.dir());
+    cmd.args(["card", "verify", "doc.txt", "doc.txt.p7s", "--json", "--server", &w.url, "--state-dir"])
+        .arg(w.dir().join("nowhere"));
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "a revoked signature verified: {}", text(&out.stdout));
+    let j = json(&text(&out.stdout));
+    assert_eq!((j["valid"].as_bool(), j["revoked"].as_bool()), (Some(true), Some(true)), "{j}");
+    assert!(text(&out.stderr).contains("revoked: certificate "), "{}", text(&out.stderr));
 }

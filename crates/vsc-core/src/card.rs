@@ -100,7 +100,7 @@ impl CardState {
 }
 
 /// Which key of a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyPurpose {
     /// Authentication (digitalSignature, clientAuth).
     Authentication,

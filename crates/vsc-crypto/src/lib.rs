@@ -19,6 +19,7 @@ pub mod random;
 pub mod secret;
 pub mod token;
 pub mod totp;
+pub mod verify;
 
 #[cfg(test)]
 mod test_support;
@@ -34,3 +35,7 @@ pub use keys::GeneratedKey;
 pub use ocsp::{CertStatus, OcspQuery, OcspRequest, ocsp_error, parse_request};
 pub use random::SystemRng;
 pub use token::{SecretToken, TokenHash};
+pub use verify::{
+    CrlReport, CrlStatus, VerifiedSignature, VerifyError, certificate_subject_cn, crl_check, crl_status,
+    pem_certificates, verify_cms,
+};

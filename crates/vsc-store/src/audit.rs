@@ -65,3 +65,10 @@ pub async fn list(conn: &mut Conn, staff_id: Option<&str>, limit: i64) -> Result
         })
         .collect()
 }
+
+/// Number of events with `action`.
+pub async fn count_action(conn: &mut Conn, action: &str) -> Result<i64, StoreError> {
+    let r =
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = $1").bind(action).fetch_one(conn).await?;
+    Ok(r.try_get("n")?)
+}

@@ -166,6 +166,7 @@ impl Vsc {
     /// Log out: end the session.
     pub async fn card_logout(&self, token: &str) -> Result<(), ServiceError> {
         let presented = TokenHash::of(token);
+        self.signers.forget(&presented.0);
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         let Some(s) = logins::session_by_token_hash(&mut tx, &presented.0)

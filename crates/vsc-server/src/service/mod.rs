@@ -21,6 +21,7 @@ mod pki;
 mod portal_sign_in;
 mod renewal;
 mod reset;
+mod signer_cache;
 mod signing;
 mod staff;
 mod startup;
@@ -93,6 +94,8 @@ pub struct Vsc {
     /// Argon2id verifications run at most this many at a time (one per core).
     hash_slots: Arc<tokio::sync::Semaphore>,
     events: events::Events,
+    /// Unsealed keys of card sessions that sign (see `signer_cache`).
+    signers: signer_cache::SignerCache,
 }
 
 impl Vsc {

@@ -18,6 +18,7 @@ use vsc_store::{StoreError, apps, cards, logins};
 use super::approvals::{ApprovalAsk, document_name};
 use super::cards::card_key_context;
 use super::login::RequestOrigin;
+use super::signer_cache::CachedSigner;
 use super::{Vsc, ts};
 use crate::ServiceError;
 
@@ -85,17 +86,32 @@ struct SignatureRecord<'a> {
 }
 
 impl Vsc {
-    /// The live session behind a token, with its card and the card's `purpose` key.
-    async fn signing_context(&self, token: &str, purpose: KeyPurpose) -> Result<SigningContext, ServiceError> {
+    /// The live session behind a token, with its card and the card's `purpose` key unsealed:
+    /// from the node's cache, or read, checked and unsealed.
+    async fn signer_for(&self, token: &str, purpose: KeyPurpose) -> Result<CachedSigner, ServiceError> {
         let presented = TokenHash::of(token);
-        let now = self.now().unix_timestamp();
-        let unauth = |why: &str| ServiceError::Unauthenticated(format!("no open card session: {why}; log in again"));
+        if let Some(c) = self.signers.get(&presented.0, purpose) {
+            self.check_live(&c.ctx)?;
+            return Ok(c);
+        }
+        let unauth = || ServiceError::Unauthenticated("no open card session: unknown session; log in again".into());
         let ctx = {
             let mut conn = self.store.conn().await?;
             signing::context(&mut conn, &presented.0, purpose.as_str()).await?
         }
         .filter(|c| TokenHash::from_slice(&c.token_hash).is_some_and(|h| h.matches(&presented)))
-        .ok_or_else(|| unauth("unknown session"))?;
+        .ok_or_else(unauth)?;
+        self.check_live(&ctx)?;
+        let key = self.key_of(&ctx, purpose)?.clone();
+        let signer = self.card_signer(&ctx, &key, purpose)?;
+        Ok(self.signers.put(presented.0, purpose, ctx, key, signer))
+    }
+
+    /// Whether a session (as last read) can still sign: not ended, expired or idle, its card
+    /// active and unexpired. The authorising transaction checks all of it again.
+    fn check_live(&self, ctx: &SigningContext) -> Result<(), ServiceError> {
+        let now = self.now().unix_timestamp();
+        let unauth = |why: &str| ServiceError::Unauthenticated(format!("no open card session: {why}; log in again"));
         if ctx.ended_at.is_some() {
             return Err(unauth("the session was logged out"));
         }
@@ -106,7 +122,7 @@ impl Vsc {
             let state = if ctx.card_expires_at <= now { "expired" } else { ctx.card_state.as_str() };
             return Err(DomainError::InvalidState(format!("the card is {state}: it cannot sign")).into());
         }
-        Ok(ctx)
+        Ok(())
     }
 
     fn approval_needed(&self, purpose: KeyPurpose) -> bool {
@@ -193,8 +209,30 @@ impl Vsc {
     ) -> Result<SignOutcome<CardSignature>, ServiceError> {
         let purpose = purpose_of(req.key.as_deref())?;
         let (digest, _) = digest_of(req.data.as_deref(), req.digest.as_deref())?;
-        let ctx = self.signing_context(token, purpose).await?;
-        let key = self.key_of(&ctx, purpose)?;
+        let mut retried = false;
+        loop {
+            let c = self.signer_for(token, purpose).await?;
+            match self.raw_signature(&c, req, purpose, digest, origin).await {
+                Err(ServiceError::Unauthenticated(_)) if !retried => {
+                    // The session or card changed since the key was cached (a renewal, a lock,
+                    // a logout): read it again, which says precisely why, or signs with the new key.
+                    self.signers.forget(&TokenHash::of(token).0);
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn raw_signature(
+        &self,
+        c: &CachedSigner,
+        req: &CardSignRequest,
+        purpose: KeyPurpose,
+        digest: [u8; 32],
+        origin: &RequestOrigin,
+    ) -> Result<SignOutcome<CardSignature>, ServiceError> {
+        let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
         let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
             .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
         let scheme = match req.algorithm.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -221,9 +259,9 @@ impl Vsc {
                 document: &document,
                 client: app.as_deref().unwrap_or("card client"),
             };
-            return Ok(SignOutcome::NeedsApproval(self.request_approval(&ctx, &ask, origin).await?));
+            return Ok(SignOutcome::NeedsApproval(self.request_approval(ctx, &ask, origin).await?));
         }
-        let signer = self.card_signer(&ctx, key, purpose)?;
+        let signer = c.signer.clone();
         let signature = run_signer(algorithm, move || signer.sign_digest(scheme, &digest)).await?;
         let rec = SignatureRecord {
             operation: "raw",
@@ -234,7 +272,7 @@ impl Vsc {
             app: app.as_deref(),
             approval: req.approval.as_deref(),
         };
-        self.authorise(&ctx, key, &rec).await?;
+        self.authorise(ctx, key, &rec).await?;
         Ok(SignOutcome::Signed(CardSignature {
             signature: B64.encode(signature),
             key: purpose.as_str().into(),
@@ -269,9 +307,29 @@ impl Vsc {
         if data.is_none() && !req.detached {
             return Err(DomainError::invalid("data", "an attached signature (detached: false) needs the data").into());
         }
+        let mut retried = false;
+        loop {
+            let c = self.signer_for(token, KeyPurpose::Signing).await?;
+            match self.cades_signature(&c, req, digest, data.clone(), origin).await {
+                Err(ServiceError::Unauthenticated(_)) if !retried => {
+                    self.signers.forget(&TokenHash::of(token).0);
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn cades_signature(
+        &self,
+        c: &CachedSigner,
+        req: &CadesSignRequest,
+        digest: [u8; 32],
+        data: Option<Vec<u8>>,
+        origin: &RequestOrigin,
+    ) -> Result<SignOutcome<CadesSignature>, ServiceError> {
         let purpose = KeyPurpose::Signing;
-        let ctx = self.signing_context(token, purpose).await?;
-        let key = self.key_of(&ctx, purpose)?;
+        let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
         let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
             .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
         let digest_hex = hex::encode(digest);
@@ -285,9 +343,9 @@ impl Vsc {
                 document: &document,
                 client: app.as_deref().unwrap_or("card client"),
             };
-            return Ok(SignOutcome::NeedsApproval(self.request_approval(&ctx, &ask, origin).await?));
+            return Ok(SignOutcome::NeedsApproval(self.request_approval(ctx, &ask, origin).await?));
         }
-        let signer = self.card_signer(&ctx, key, purpose)?;
+        let signer = c.signer.clone();
         let scheme = SignatureScheme::default_for(algorithm);
         let signing_time = self.now();
         let cert_der = key.cert_der.clone();
@@ -320,7 +378,7 @@ impl Vsc {
             app: app.as_deref(),
             approval: req.approval.as_deref(),
         };
-        self.authorise(&ctx, key, &rec).await?;
+        self.authorise(ctx, key, &rec).await?;
         Ok(SignOutcome::Signed(CadesSignature {
             cades: B64.encode(cades),
             detached,
