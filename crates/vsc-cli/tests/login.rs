@@ -684,9 +684,8 @@ fn a_cades_signature_approved_on_the_authenticator_verifies_until_the_card_is_re
     assert!(prompt.contains("\"doc.txt\""), "{prompt}");
     let mut approve = vec!["wait", "--approve", "--timeout", "10"];
     let pick = prompt.split("(pick ").nth(1).map(|p| p.trim_end_matches(')').to_string());
-    if let Some(n) = &pick {
-        approve.extend(["--number", n.as_str()]);
-    }
+    let pick = pick.expect("number matching is on by default for signature approvals too");
+    approve.extend(["--number", pick.as_str()]);
     let shown = ok(w.authenticator(&approve));
     assert!(shown.contains("state: approved"), "{shown}");
     let out = signing.wait_with_output().unwrap();

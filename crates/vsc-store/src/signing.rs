@@ -136,3 +136,94 @@ pub async fn audit_if_authorised(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// One signature waiting to be authorised and audited in a batch.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    /// Its audit event.
+    pub event: vsc_core::AuditRecord,
+    /// The session.
+    pub session_id: String,
+    /// Key purpose signed with.
+    pub purpose: &'static str,
+    /// Serial of the certificate of the key that signed.
+    pub cert_serial: String,
+    /// Record the session's use too.
+    pub touch: bool,
+}
+
+/// Authorise and audit several signatures in the caller's transaction, with a fixed number of
+/// statements: one read of the sessions that can still sign (on PostgreSQL locking their
+/// session, card and key rows until commit, so a logout, lock or renewal waits for it), one
+/// insert of the audit events of those that can, and one update of session use. Returns, per
+/// item, whether it was authorised. Session use is recorded when last recorded before
+/// `touch_before`.
+pub async fn audit_batch(
+    conn: &mut Conn,
+    items: &[BatchItem],
+    now: i64,
+    seen_after: i64,
+    touch_before: i64,
+) -> Result<Vec<bool>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<&str> = items.iter().map(|i| i.session_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let list = (0..ids.len()).map(|n| format!("${}", n + 3)).collect::<Vec<_>>().join(", ");
+    let lock = if crate::Backend::of(conn) == crate::Backend::Postgres { " FOR SHARE OF s, c, k" } else { "" };
+    let sql = format!(
+        "SELECT s.id, k.purpose, k.cert_serial FROM card_sessions s JOIN cards c ON c.id = s.card_id \
+         JOIN card_keys k ON k.card_id = c.id WHERE s.id IN ({list}) AND s.ended_at IS NULL AND s.expires_at > $1 \
+         AND s.last_seen_at > $2 AND c.state = 'active' AND c.expires_at > $1{lock}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(seen_after);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let live: Vec<(String, String, String)> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("purpose")?, r.try_get("cert_serial")?)))
+        .collect::<Result<_, StoreError>>()?;
+    let ok: Vec<bool> = items
+        .iter()
+        .map(|i| live.iter().any(|(s, p, c)| *s == i.session_id && p == i.purpose && *c == i.cert_serial))
+        .collect();
+    let authorised: Vec<&BatchItem> = items.iter().zip(&ok).filter(|(_, ok)| **ok).map(|(i, _)| i).collect();
+    if !authorised.is_empty() {
+        let rows = (0..authorised.len())
+            .map(|n| {
+                let b = n * 5 + 2;
+                format!("($1, ${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO audit_events (at, actor, action, org_id, target, detail) VALUES {rows}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for i in &authorised {
+            q = q
+                .bind(i.event.actor.to_string())
+                .bind(i.event.action)
+                .bind(i.event.org_id.clone())
+                .bind(i.event.target.clone())
+                .bind(i.event.detail.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let mut touch: Vec<&str> = authorised.iter().filter(|i| i.touch).map(|i| i.session_id.as_str()).collect();
+    touch.sort_unstable();
+    touch.dedup();
+    if !touch.is_empty() {
+        let list = (0..touch.len()).map(|n| format!("${}", n + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!("UPDATE card_sessions SET last_seen_at = $1 WHERE id IN ({list}) AND last_seen_at <= $2");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(touch_before);
+        for id in touch {
+            q = q.bind(id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(ok)
+}

@@ -21,6 +21,7 @@ mod pki;
 mod portal_sign_in;
 mod renewal;
 mod reset;
+mod sign_batch;
 mod signer_cache;
 mod signing;
 mod staff;
@@ -96,6 +97,8 @@ pub struct Vsc {
     events: events::Events,
     /// Unsealed keys of card sessions that sign (see `signer_cache`).
     signers: signer_cache::SignerCache,
+    /// Group commit of signature authorisations (see `sign_batch`).
+    batcher: sign_batch::SignBatcher,
 }
 
 impl Vsc {

@@ -177,6 +177,21 @@ impl Vsc {
             })
             .to_string(),
         };
+        if rec.approval.is_none() {
+            let item = signing::BatchItem {
+                event,
+                session_id: ctx.session_id.clone(),
+                purpose: rec.purpose.as_str(),
+                cert_serial: key.cert_serial.clone(),
+                touch: true,
+            };
+            if !self.authorise_in_batch(item, TOUCH_EVERY_SECONDS).await? {
+                return Err(ServiceError::Unauthenticated(
+                    "the card session ended or the card changed while signing; log in again".into(),
+                ));
+            }
+            return Ok(());
+        }
         let mut tx = self.store.begin().await?;
         if let Some(id) = rec.approval {
             self.spend_approval(&mut tx, id, ctx, rec.purpose.as_str(), rec.digest_hex, now).await?;

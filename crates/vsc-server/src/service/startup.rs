@@ -44,6 +44,7 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
         events: super::events::Events::new(),
         signers: Default::default(),
+        batcher: Default::default(),
         hash_slots: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         )),
