@@ -20,6 +20,7 @@ use crate::devices::{Holder, TestDevice, enrolled_holder, enrolled_holder_with, 
 on_both_backends!(
     cades_signatures_wait_for_the_holders_yes_and_openssl_verifies_them,
     raw_signatures_use_the_session_and_refuse_bad_input_and_dead_cards,
+    concurrent_signatures_are_each_audited_once_and_stop_at_logout,
     revoked_and_superseded_certificates_show_in_the_crl_and_ocsp,
 );
 
@@ -306,6 +307,9 @@ async fn revoked_and_superseded_certificates_show_in_the_crl_and_ocsp(b: Backend
     // Renewal: new keys and certificates for the same card; the old ones are superseded.
     let device = register_device(&ts, &keep).await;
     let sc = session(&ts, &keep, &device).await;
+    let req = CardSignRequest { digest: Some(hex::encode([7u8; 32])), ..CardSignRequest::default() };
+    let Signed::Done(before) = sc.card_sign(&req).await.unwrap() else { panic!() };
+    assert_eq!(before.certificate.trim(), pem(&keep_card).trim());
     let renewed = ts.client.renew_card(&keep.serial).await.unwrap();
     assert_eq!(renewed.serial, keep.serial);
     assert_ne!(pem(&renewed), pem(&keep_card));
@@ -317,8 +321,7 @@ async fn revoked_and_superseded_certificates_show_in_the_crl_and_ocsp(b: Backend
     let out = ocsp_verdict(&ts, &d, "keep.pem");
     assert!(out.contains("keep.pem: revoked") && out.contains("superseded"), "{out}");
     assert!(ocsp_verdict(&ts, &d, "new.pem").contains("new.pem: good"));
-    // The open session signs with the new key.
-    let req = CardSignRequest { digest: Some(hex::encode([7u8; 32])), ..CardSignRequest::default() };
+    // The open session (whose old key this node had in memory) signs with the new key.
     let Signed::Done(s) = sc.card_sign(&req).await.unwrap() else { panic!() };
     assert_eq!(s.certificate.trim(), pem(&renewed).trim());
     assert_eq!(count(&ts.vsc, "card.renewed").await, 1);
@@ -328,4 +331,51 @@ async fn revoked_and_superseded_certificates_show_in_the_crl_and_ocsp(b: Backend
     let resp = ts.anon.ocsp(b"not DER").await.unwrap();
     assert_eq!(resp, [0x30, 0x03, 0x0a, 0x01, 0x01]);
     ts.stop().await;
+}
+
+async fn concurrent_signatures_are_each_audited_once_and_stop_at_logout(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "sign.many@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let sc = session(&ts, &h, &device).await;
+    let sign = |i: u8| {
+        let sc = sc.clone();
+        async move {
+            let req = CardSignRequest { digest: Some(hex::encode([i; 32])), ..CardSignRequest::default() };
+            sc.card_sign(&req).await
+        }
+    };
+    // Signatures made at the same moment share transactions; each is audited exactly once.
+    let all = futures_join((0..40).map(sign)).await;
+    assert!(all.iter().all(|r| matches!(r, Ok(Signed::Done(_)))), "{all:?}");
+    assert_eq!(count(&ts.vsc, "card.signed").await, 40);
+    let log = ts.vsc.audit_log(&Principal::Operator, 1000).await.unwrap();
+    let mut digests: Vec<String> = log
+        .iter()
+        .filter(|e| e.action == "card.signed")
+        .map(|e| e.detail["digest"].as_str().unwrap().to_string())
+        .collect();
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests.len(), 40);
+    // After logout (on this node) nothing more is released, and nothing is audited.
+    sc.card_logout().await.unwrap();
+    let after = futures_join((40..50).map(sign)).await;
+    assert!(after.iter().all(|r| r.as_ref().is_err_and(|e| e.status() == Some(401))), "{after:?}");
+    assert_eq!(count(&ts.vsc, "card.signed").await, 40);
+    ts.stop().await;
+}
+
+/// Run futures concurrently on the runtime and collect their results in order.
+async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
