@@ -379,3 +379,24 @@ where
     }
     out
 }
+
+#[test]
+fn the_card_operation_routes_are_documented() {
+    let doc = serde_json::to_value(vsc_server::api::openapi()).unwrap();
+    for (method, path) in [
+        ("post", "/api/v1/card/sign"),
+        ("post", "/api/v1/card/cades"),
+        ("get", "/api/v1/card/approvals/{id}"),
+        ("get", "/api/v1/card/certificates"),
+        ("get", "/api/v1/pki/crl.der"),
+        ("post", "/api/v1/pki/ocsp"),
+        ("post", "/api/v1/cards/{serial}/renew"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    let cades = &doc["components"]["schemas"]["CadesSignRequest"]["properties"];
+    for field in ["data", "digest", "detached", "name", "approval", "app"] {
+        assert!(cades[field].is_object(), "CadesSignRequest.{field}");
+    }
+    assert!(doc["components"]["schemas"]["ChallengeView"]["properties"]["document"].is_object());
+}
