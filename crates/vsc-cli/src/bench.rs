@@ -53,20 +53,33 @@ fn keygen_rate(algorithm: KeyAlgorithm, budget: Duration) -> anyhow::Result<f64>
 async fn issuance(cards: usize, algorithm: &str, database_url: Option<String>, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!((1..=100_000).contains(&cards), "--cards must be between 1 and 100000");
     let algorithm = KeyAlgorithm::parse("key-algorithm", algorithm)?;
+    // RSA profiles draw on the pre-generated key pool, as `vsc serve` does: fill it for every
+    // timed card (plus the warm-up card) before the clock starts.
+    let pool = if algorithm == KeyAlgorithm::P256 { 0 } else { 2 * (cards as i64 + 1) };
+    with_scratch(database_url, pool, |config| run_issuance(config, cards, algorithm, json)).await
+}
+
+/// Run a benchmark on a fresh configuration: a temporary data dir (SQLite), or a scratch
+/// database created on the PostgreSQL server `database_url` and dropped afterwards; an
+/// in-process server listens on a free loopback port.
+pub(crate) async fn with_scratch<F, Fut>(database_url: Option<String>, rsa_pool_size: i64, run: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let dir = tempfile::tempdir()?;
     let scratch = match &database_url {
         Some(server) => Some(vsc_store::scratch::create(server, "vsc_bench").await?),
         None => None,
     };
     let config = Config {
+        listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
         database_url: scratch.clone(),
-        // RSA profiles draw on the pre-generated key pool, as `vsc serve` does: fill it for every
-        // timed card (plus the warm-up card) before the clock starts.
-        rsa_pool_size: if algorithm == KeyAlgorithm::P256 { 0 } else { 2 * (cards as i64 + 1) },
+        rsa_pool_size,
         ..Config::default()
     };
-    let result = run_issuance(config, cards, algorithm, json).await;
+    let result = run(config).await;
     if let (Some(server), Some(url)) = (&database_url, &scratch) {
         vsc_store::scratch::drop(server, url).await?;
     }

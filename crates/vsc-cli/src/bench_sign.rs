@@ -36,23 +36,7 @@ pub async fn sign(
 ) -> anyhow::Result<()> {
     anyhow::ensure!((1..=1_000_000).contains(&signatures), "--signatures must be between 1 and 1000000");
     anyhow::ensure!((1..=256).contains(&concurrency), "--concurrency must be between 1 and 256");
-    let dir = tempfile::tempdir()?;
-    let scratch = match &database_url {
-        Some(server) => Some(vsc_store::scratch::create(server, "vsc_bench").await?),
-        None => None,
-    };
-    let config = Config {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("data"),
-        database_url: scratch.clone(),
-        rsa_pool_size: 0,
-        ..Config::default()
-    };
-    let result = run(config, signatures, concurrency, algorithm, json).await;
-    if let (Some(server), Some(url)) = (&database_url, &scratch) {
-        vsc_store::scratch::drop(server, url).await?;
-    }
-    result
+    crate::bench::with_scratch(database_url, 0, |config| run(config, signatures, concurrency, algorithm, json)).await
 }
 
 /// Bare signatures per second of a key of `algorithm`, one signing thread per core.

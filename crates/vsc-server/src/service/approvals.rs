@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vsc_crypto::{TokenHash, device_token};
+use vsc_crypto::TokenHash;
 use vsc_proto::{AnswerOutcome, ApprovalView, ChallengeAnswer, ChallengeView};
 use vsc_store::approvals::{self, ApprovalRow};
 use vsc_store::signing::SigningContext;
@@ -13,7 +13,8 @@ use vsc_store::{StoreError, devices, logins, users};
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
 use super::login::{
-    CHALLENGE_SECONDS, PUSH_WINDOW_SECONDS, RequestOrigin, number_choices, parse_choices, random_number,
+    CHALLENGE_SECONDS, PUSH_WINDOW_SECONDS, RequestOrigin, answer_decision, answer_verifies, number_choices,
+    parse_choices, random_number,
 };
 use super::{DeviceIdentity, Vsc, new_id, ts};
 use crate::ServiceError;
@@ -255,14 +256,8 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::not_found("id", "no such challenge for this device"));
         };
-        let decision = match answer.decision.as_str() {
-            "approve" | "deny" => answer.decision.as_str(),
-            _ => return Err(vsc_core::DomainError::invalid("decision", "decision must be approve or deny").into()),
-        };
-        let signature = device_token::unb64(&answer.signature).unwrap_or_default();
-        let message = device_token::answer_message(id, &answer.nonce, decision, answer.number);
-        let nonce_ok = TokenHash::of(&answer.nonce).matches(&TokenHash::of(&a.nonce));
-        if !nonce_ok || !vsc_crypto::device::verify(&device.public_key, &message, &signature) {
+        let decision = answer_decision(answer)?;
+        if !answer_verifies(device, id, &a.nonce, decision, answer) {
             self.audit(&mut tx, refuse("bad signature or nonce")).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::SignInFailed(

@@ -97,6 +97,29 @@ pub(super) fn parse_choices(s: Option<&str>) -> Option<Vec<u8>> {
     s.map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
 }
 
+/// The decision of a device's answer: `approve` or `deny`.
+pub(super) fn answer_decision(answer: &ChallengeAnswer) -> Result<&str, ServiceError> {
+    match answer.decision.as_str() {
+        "approve" | "deny" => Ok(answer.decision.as_str()),
+        _ => Err(vsc_core::DomainError::invalid("decision", "decision must be approve or deny").into()),
+    }
+}
+
+/// Whether a device's answer to challenge `id` carries the challenge's nonce and a signature by
+/// that device's key over (id, nonce, decision, number).
+pub(super) fn answer_verifies(
+    device: &DeviceIdentity,
+    id: &str,
+    nonce: &str,
+    decision: &str,
+    answer: &ChallengeAnswer,
+) -> bool {
+    let signature = device_token::unb64(&answer.signature).unwrap_or_default();
+    let message = device_token::answer_message(id, &answer.nonce, decision, answer.number);
+    TokenHash::of(&answer.nonce).matches(&TokenHash::of(nonce))
+        && vsc_crypto::device::verify(&device.public_key, &message, &signature)
+}
+
 /// The state a login shows now.
 pub(crate) fn state_of(l: &LoginRow, now: i64) -> &'static str {
     match l.state.as_str() {
@@ -443,15 +466,8 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::not_found("id", "no such challenge for this device"));
         };
-        let decision = match answer.decision.as_str() {
-            "approve" | "deny" => answer.decision.as_str(),
-            _ => return Err(vsc_core::DomainError::invalid("decision", "decision must be approve or deny").into()),
-        };
-
-        let signature = device_token::unb64(&answer.signature).unwrap_or_default();
-        let message = device_token::answer_message(id, &answer.nonce, decision, answer.number);
-        let nonce_ok = TokenHash::of(&answer.nonce).matches(&TokenHash::of(&login.nonce));
-        if !nonce_ok || !vsc_crypto::device::verify(&device.public_key, &message, &signature) {
+        let decision = answer_decision(answer)?;
+        if !answer_verifies(device, id, &login.nonce, decision, answer) {
             self.audit(&mut tx, refuse("bad signature or nonce")).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::SignInFailed(

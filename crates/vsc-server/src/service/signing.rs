@@ -85,7 +85,49 @@ struct SignatureRecord<'a> {
     approval: Option<&'a str>,
 }
 
+/// What a signature request asks for, before it is admitted.
+struct Ask<'a> {
+    purpose: KeyPurpose,
+    operation: &'static str,
+    digest: &'a [u8; 32],
+    name: Option<&'a str>,
+    fallback: &'static str,
+}
+
+/// A signature request admitted to be signed.
+struct Admitted {
+    digest_hex: String,
+    document: String,
+    app: Option<String>,
+}
+
 impl Vsc {
+    /// Check what a request names (its relying app) and admit it to be signed — or, when the
+    /// policy asks for the holder's approval and none is given, ask for it.
+    async fn admit(
+        &self,
+        ctx: &SigningContext,
+        ask: &Ask<'_>,
+        app: Option<&str>,
+        approval: Option<&str>,
+        origin: &RequestOrigin,
+    ) -> Result<Result<Admitted, ApprovalView>, ServiceError> {
+        let digest_hex = hex::encode(ask.digest);
+        let document = document_name(ask.name, ask.fallback);
+        let app = self.check_app(app).await?;
+        if self.approval_needed(ask.purpose) && approval.is_none() {
+            let approval = ApprovalAsk {
+                purpose: ask.purpose.as_str(),
+                operation: ask.operation,
+                digest_hex: &digest_hex,
+                document: &document,
+                client: app.as_deref().unwrap_or("card client"),
+            };
+            return Ok(Err(self.request_approval(ctx, &approval, origin).await?));
+        }
+        Ok(Ok(Admitted { digest_hex, document, app }))
+    }
+
     /// The live session behind a token, with its card and the card's `purpose` key unsealed:
     /// from the node's cache, or read, checked and unsealed.
     async fn signer_for(&self, token: &str, purpose: KeyPurpose) -> Result<CachedSigner, ServiceError> {
@@ -224,18 +266,25 @@ impl Vsc {
     ) -> Result<SignOutcome<CardSignature>, ServiceError> {
         let purpose = purpose_of(req.key.as_deref())?;
         let (digest, _) = digest_of(req.data.as_deref(), req.digest.as_deref())?;
-        let mut retried = false;
-        loop {
-            let c = self.signer_for(token, purpose).await?;
-            match self.raw_signature(&c, req, purpose, digest, origin).await {
-                Err(ServiceError::Unauthenticated(_)) if !retried => {
-                    // The session or card changed since the key was cached (a renewal, a lock,
-                    // a logout): read it again, which says precisely why, or signs with the new key.
-                    self.signers.forget(&TokenHash::of(token).0);
-                    retried = true;
-                }
-                other => return other,
+        self.with_signer(token, purpose, |c| async move { self.raw_signature(&c, req, purpose, digest, origin).await })
+            .await
+    }
+
+    /// Run `sign` with the session's key; when the authorising check fails because the session or
+    /// card changed since the key was cached (a renewal, a lock, a logout elsewhere), read it again
+    /// — which says precisely why, or signs with the new key — once.
+    async fn with_signer<T, F, Fut>(&self, token: &str, purpose: KeyPurpose, sign: F) -> Result<T, ServiceError>
+    where
+        F: Fn(CachedSigner) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let c = self.signer_for(token, purpose).await?;
+        match sign(c).await {
+            Err(ServiceError::Unauthenticated(_)) => {
+                self.signers.forget(&TokenHash::of(token).0);
+                sign(self.signer_for(token, purpose).await?).await
             }
+            other => other,
         }
     }
 
@@ -263,19 +312,13 @@ impl Vsc {
                 )
             })?,
         };
-        let digest_hex = hex::encode(digest);
-        let document = document_name(req.name.as_deref(), "data to sign");
-        let app = self.check_app(req.app.as_deref()).await?;
-        if self.approval_needed(purpose) && req.approval.is_none() {
-            let ask = ApprovalAsk {
-                purpose: purpose.as_str(),
-                operation: "raw",
-                digest_hex: &digest_hex,
-                document: &document,
-                client: app.as_deref().unwrap_or("card client"),
+        let ask =
+            Ask { purpose, operation: "raw", digest: &digest, name: req.name.as_deref(), fallback: "data to sign" };
+        let Admitted { digest_hex, document, app } =
+            match self.admit(ctx, &ask, req.app.as_deref(), req.approval.as_deref(), origin).await? {
+                Ok(a) => a,
+                Err(pending) => return Ok(SignOutcome::NeedsApproval(pending)),
             };
-            return Ok(SignOutcome::NeedsApproval(self.request_approval(ctx, &ask, origin).await?));
-        }
         let signer = c.signer.clone();
         let signature = run_signer(algorithm, move || signer.sign_digest(scheme, &digest)).await?;
         let rec = SignatureRecord {
@@ -322,17 +365,11 @@ impl Vsc {
         if data.is_none() && !req.detached {
             return Err(DomainError::invalid("data", "an attached signature (detached: false) needs the data").into());
         }
-        let mut retried = false;
-        loop {
-            let c = self.signer_for(token, KeyPurpose::Signing).await?;
-            match self.cades_signature(&c, req, digest, data.clone(), origin).await {
-                Err(ServiceError::Unauthenticated(_)) if !retried => {
-                    self.signers.forget(&TokenHash::of(token).0);
-                    retried = true;
-                }
-                other => return other,
-            }
-        }
+        let data = data.as_deref();
+        self.with_signer(token, KeyPurpose::Signing, |c| async move {
+            self.cades_signature(&c, req, digest, data.map(<[u8]>::to_vec), origin).await
+        })
+        .await
     }
 
     async fn cades_signature(
@@ -347,19 +384,12 @@ impl Vsc {
         let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
         let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
             .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
-        let digest_hex = hex::encode(digest);
-        let document = document_name(req.name.as_deref(), "document");
-        let app = self.check_app(req.app.as_deref()).await?;
-        if self.approval_needed(purpose) && req.approval.is_none() {
-            let ask = ApprovalAsk {
-                purpose: purpose.as_str(),
-                operation: "cades",
-                digest_hex: &digest_hex,
-                document: &document,
-                client: app.as_deref().unwrap_or("card client"),
+        let ask = Ask { purpose, operation: "cades", digest: &digest, name: req.name.as_deref(), fallback: "document" };
+        let Admitted { digest_hex, document, app } =
+            match self.admit(ctx, &ask, req.app.as_deref(), req.approval.as_deref(), origin).await? {
+                Ok(a) => a,
+                Err(pending) => return Ok(SignOutcome::NeedsApproval(pending)),
             };
-            return Ok(SignOutcome::NeedsApproval(self.request_approval(ctx, &ask, origin).await?));
-        }
         let signer = c.signer.clone();
         let scheme = SignatureScheme::default_for(algorithm);
         let signing_time = self.now();
