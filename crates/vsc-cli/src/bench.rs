@@ -30,6 +30,24 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat` (0 where
+/// that is not available).
+pub(crate) fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12th and 13th after ')'.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Share of the machine's CPU this process used since `cpu_start` over `wall` seconds.
+pub(crate) fn cpu_busy(cpu_start: f64, wall: f64) -> f64 {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    if wall <= 0.0 { 0.0 } else { (process_cpu_seconds() - cpu_start) / (wall * cores) }
+}
+
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -10,6 +10,7 @@ mod device_auth;
 mod devices;
 mod enrolment;
 mod events;
+mod hash_pool;
 mod holder;
 mod key_pool;
 mod login;
@@ -92,8 +93,8 @@ pub struct Vsc {
     email: Arc<crate::notify::email::EmailChannel>,
     sms: Arc<crate::notify::sms::SmsChannel>,
     outbox_wake: Arc<tokio::sync::Notify>,
-    /// Argon2id verifications run at most this many at a time (one per core).
-    hash_slots: Arc<tokio::sync::Semaphore>,
+    /// Argon2id verifications: one worker thread per core (see `hash_pool`).
+    hash_pool: hash_pool::HashPool,
     events: events::Events,
     /// Unsealed keys of card sessions that sign (see `signer_cache`).
     signers: signer_cache::SignerCache,

@@ -24,22 +24,17 @@ impl Vsc {
     /// Verify a secret against a stored Argon2id hash off the async threads (a dummy verification
     /// of the same cost when there is no hash), at most one per core at a time.
     pub(crate) async fn verify_secret(&self, presented: &str, stored: Option<String>) -> Result<bool, ServiceError> {
-        let _slot = self
-            .hash_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::Startup("the service is shutting down".into()))?;
         let presented = presented.to_string();
-        tokio::task::spawn_blocking(move || match stored {
-            Some(h) => vsc_crypto::secret::verify(&presented, &h),
-            None => {
-                vsc_crypto::secret::verify_dummy(&presented);
-                false
-            }
-        })
-        .await
-        .map_err(|e| ServiceError::Startup(format!("verification task failed: {e}")))
+        self.hash_pool
+            .run(move || match stored {
+                Some(h) => vsc_crypto::secret::verify(&presented, &h),
+                None => {
+                    vsc_crypto::secret::verify_dummy(&presented);
+                    false
+                }
+            })
+            .await
+            .ok_or_else(|| ServiceError::Startup("the passcode verification workers have stopped".into()))
     }
 
     /// Check `user`'s card passcode for `purpose` (e.g. `card_login`, `device_registration`),

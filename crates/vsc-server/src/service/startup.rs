@@ -45,9 +45,10 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         events: super::events::Events::new(),
         signers: Default::default(),
         batcher: Default::default(),
-        hash_slots: Arc::new(tokio::sync::Semaphore::new(
+        hash_pool: super::hash_pool::HashPool::start(
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-        )),
+        )
+        .map_err(|e| ServiceError::Startup(format!("cannot start the passcode verification workers: {e}")))?,
     })
 }
 
