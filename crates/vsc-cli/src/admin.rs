@@ -7,7 +7,9 @@ use vsc_server::clock::SystemClock;
 use vsc_server::service::IssueCard;
 use vsc_server::{Principal, Vsc};
 
-use crate::cli::{AdminCommand, AppCommand, CardCommand, DeviceCommand, Global, OrgCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    AdminCommand, AppCommand, CardCommand, DeviceCommand, Global, OrgCommand, StaffCommand, TokenCommand, UserCommand,
+};
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -55,6 +57,7 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                     "ra_email": out.ra_email,
                     "staff_created": out.staff_created,
                     "token": out.token,
+                    "password_link": out.password_link,
                 }))?;
             } else {
                 let org = if out.organisation_created { "created" } else { "exists" };
@@ -62,6 +65,27 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 eprintln!("organisation {} ({org}); RA manager {} ({staff})", out.organisation, out.ra_email);
                 eprintln!("API token (shown once; use it as `Authorization: Bearer <token>`):");
                 println!("{}", out.token);
+                eprintln!("Link to set the manager's vRA Manager password (works once, for 24 hours):");
+                eprintln!("{}", out.password_link);
+            }
+        }
+        AdminCommand::Staff(StaffCommand::Invite { email, org, role, name, json }) => {
+            let out = vsc.invite_staff(&email, &org, &role, name.as_deref()).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "email": out.email,
+                    "role": out.role,
+                    "created": out.created,
+                    "granted": out.granted,
+                    "password_link": out.password_link,
+                }))?;
+            } else {
+                let account = if out.created { "created" } else { "exists" };
+                eprintln!(
+                    "RA {} {} ({account}); link to set the password (works once, for 24 hours):",
+                    out.role, out.email
+                );
+                println!("{}", out.password_link);
             }
         }
         AdminCommand::Token(TokenCommand::Create { email, json }) => {

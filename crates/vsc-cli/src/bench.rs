@@ -23,6 +23,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Login { logins, concurrency, database_url, json } => {
             crate::bench_login::login(logins, concurrency, database_url, json).await
         }
+        BenchCommand::Search { users, database_url, json } => {
+            crate::bench_search::search(users, database_url, json).await
+        }
         BenchCommand::Sign { signatures, concurrency, key_algorithm, database_url, json } => {
             let algorithm = KeyAlgorithm::parse("--key-algorithm", &key_algorithm)?;
             crate::bench_sign::sign(signatures, concurrency, algorithm, database_url, json).await

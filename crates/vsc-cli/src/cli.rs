@@ -70,11 +70,15 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create an organisation (when new) and an RA manager for it; print the manager's API token.
+    /// Create an organisation (when new) and an RA manager for it; print the manager's API token
+    /// and a one-time link (valid 24 hours) to set the manager's vRA Manager password.
     Bootstrap(BootstrapArgs),
     /// API tokens of RA accounts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// RA staff accounts of the vRA Manager.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Card holders.
     #[command(subcommand)]
     User(UserCommand),
@@ -134,7 +138,7 @@ pub struct BootstrapArgs {
     /// Full name of the RA manager, e.g. "Fiona Smith".
     #[arg(long, value_name = "NAME")]
     pub ra_name: String,
-    /// Print JSON (`{"token": …}`).
+    /// Print JSON (`{"token": …, "password_link": …}`).
     #[arg(long)]
     pub json: bool,
 }
@@ -146,6 +150,29 @@ pub enum TokenCommand {
         /// Email of the RA account.
         #[arg(long)]
         email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create an RA staff account (when new) granted an organisation, and print a one-time link
+    /// (valid 24 hours) to set its vRA Manager password; a new link voids the previous one.
+    Invite {
+        /// Email of the staff member.
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// Organisation code to grant.
+        #[arg(long, value_name = "CODE")]
+        org: String,
+        /// `manager` (everything in their organisations) or `agent` (users, cards, devices).
+        #[arg(long, value_parser = ["manager", "agent"])]
+        role: String,
+        /// Full name, e.g. "Fiona Smith" (needed for a new account).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -356,6 +383,20 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
         /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seed N users (bulk inserts; a tenth with a card), then time RA users searches (surname
+    /// substring, exact email, serial prefix, UUID, unfiltered list), sorted and limited to a staff
+    /// member's organisations; prints p50/p95 and the ratio of p95 to the 50 ms bound.
+    Search {
+        /// Number of users to seed.
+        #[arg(long, short = 'n', default_value_t = 100_000)]
+        users: usize,
+        /// Run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
     },

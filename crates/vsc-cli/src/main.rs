@@ -4,6 +4,7 @@ mod admin;
 mod authenticator;
 mod bench;
 mod bench_login;
+mod bench_search;
 mod bench_sign;
 mod card;
 mod card_sign;

@@ -12,6 +12,7 @@ pub mod pin;
 pub mod reset;
 pub mod signing;
 pub mod user;
+pub mod user_search;
 
 pub use audit::{AuditEventView, AuditPage};
 pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
@@ -36,3 +37,4 @@ pub use signing::{
     CardSignature,
 };
 pub use user::{CreateUserRequest, UserView};
+pub use user_search::{UserCardSummary, UserListItem, UserSearchPage, UserSearchQuery};

@@ -23,6 +23,7 @@ on_both_backends!(
     nodes_sharing_a_database_share_the_ca_and_refuse_another_kek,
     readiness_follows_the_database,
     rsa_profile_uses_the_key_pool,
+    users_search_is_scoped_and_validated,
 );
 
 fn user_req(org: &str, email: &str) -> CreateUserRequest {
@@ -462,7 +463,7 @@ async fn openapi_documents_every_route() {
         ("/healthz", &["get"][..]),
         ("/readyz", &["get"]),
         ("/api/v1/organisations", &["get", "post"]),
-        ("/api/v1/users", &["post"]),
+        ("/api/v1/users", &["get", "post"]),
         ("/api/v1/users/{id}", &["get"]),
         ("/api/v1/users/{id}/cards", &["post"]),
         ("/api/v1/cards/{serial}", &["get"]),
@@ -487,4 +488,79 @@ async fn openapi_documents_every_route() {
     }
     assert!(doc["components"]["schemas"]["CardView"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+async fn get_json(c: &Client, path: &str) -> (u16, Value) {
+    let (status, text) = c.raw(Method::GET, path, None).await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")))
+}
+
+fn surnames(v: &Value) -> Vec<&str> {
+    v["users"].as_array().unwrap().iter().map(|u| u["surname"].as_str().unwrap()).collect()
+}
+
+async fn users_search_is_scoped_and_validated(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let c = &ts.client;
+    for (forename, surname, email) in
+        [("Siobhan", "O'Brien", "siobhan@example.nhs.uk"), ("Anna", "Smithson", "anna@example.nhs.uk")]
+    {
+        let req = CreateUserRequest { forename: forename.into(), surname: surname.into(), ..user_req("ORG1", email) };
+        c.create_user(&req).await.unwrap();
+    }
+    let holder = new_user(c, "holder@example.nhs.uk").await;
+    let card = c.issue_card(&holder.id.to_string(), &card_req("v2", &["R8000"])).await.unwrap();
+    let other = ts
+        .vsc
+        .bootstrap("ORG2", "Other Trust", &["other.nhs.uk".into()], "boss@other.nhs.uk", "Olive Boss")
+        .await
+        .unwrap();
+    let c2 = ts.anon.with_token(&other.token);
+    let req = CreateUserRequest { surname: "Smithers".into(), ..user_req("ORG2", "dora@other.nhs.uk") };
+    c2.create_user(&req).await.unwrap();
+
+    // Text, sorting and paging, within the caller's organisation only.
+    let (status, v) = get_json(c, "/api/v1/users?q=MITH").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(surnames(&v), ["Smithson"]);
+    assert_eq!((v["total"].as_i64(), v["page"].as_u64(), v["per_page"].as_u64()), (Some(1), Some(1), Some(50)));
+    assert_eq!(v["users"][0]["organisation"], "ORG1");
+    assert_eq!(v["users"][0]["display_name"].as_str().unwrap().split(" (").next(), Some("Anna Smithson"));
+    let (_, v) = get_json(&c2, "/api/v1/users?q=mith").await;
+    assert_eq!(surnames(&v), ["Smithers"]);
+    let (_, v) = get_json(c, "/api/v1/users?q=o%27bri").await;
+    assert_eq!(surnames(&v), ["O'Brien"]);
+    let (_, v) = get_json(c, &format!("/api/v1/users?q={}", &card.serial[..10])).await;
+    assert_eq!(v["users"][0]["id"], holder.id.to_string());
+    assert_eq!(v["users"][0]["cards"][0]["serial"], card.serial.as_str());
+    assert_eq!(v["users"][0]["cards"][0]["state"], "issued");
+    let (_, v) = get_json(c, "/api/v1/users?enrolment=pending").await;
+    assert_eq!(surnames(&v), ["Other"]);
+    let (_, v) = get_json(c, "/api/v1/users?sort=name&dir=desc&per_page=2").await;
+    assert_eq!(surnames(&v), ["Smithson", "Other"]);
+    assert_eq!(v["total"], 3);
+    let (_, v) = get_json(c, "/api/v1/users?sort=name&dir=desc&per_page=2&page=2").await;
+    assert_eq!(surnames(&v), ["O'Brien"]);
+    // Another organisation's code is not the caller's.
+    let (status, v) = get_json(c, "/api/v1/users?organisation=ORG2").await;
+    assert_eq!((status, v["error"]["field"].as_str()), (404, Some("organisation")), "{v}");
+    let (_, v) = get_json(&c2, "/api/v1/users?organisation=ORG2").await;
+    assert_eq!(surnames(&v), ["Smithers"]);
+
+    // Bad parameters name the field.
+    for (query, field) in [
+        ("q=ab", "q"),
+        ("sort=shoe_size", "sort"),
+        ("dir=up", "dir"),
+        ("page=0", "page"),
+        ("per_page=201", "per_page"),
+        ("card_state=lost", "card_state"),
+        ("card_type=v3", "card_type"),
+        ("enrolment=maybe", "enrolment"),
+    ] {
+        let (status, v) = get_json(c, &format!("/api/v1/users?{query}")).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (422, Some(field)), "{query}: {v}");
+    }
+    let (status, _) = ts.anon.raw(Method::GET, "/api/v1/users", None).await.unwrap();
+    assert_eq!(status, 401);
 }

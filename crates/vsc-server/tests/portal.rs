@@ -11,6 +11,9 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use vsc_proto::{CreateUserRequest, IssueCardRequest, UserView};
 use vsc_testkit::{Backend, TestServer, on_both_backends, test_config};
 
+#[path = "portal/ra.rs"]
+mod ra;
+
 on_both_backends!(
     pages_carry_the_security_headers_and_a_strict_csrf_cookie,
     forms_without_the_matching_csrf_token_are_refused,

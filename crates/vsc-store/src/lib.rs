@@ -25,8 +25,10 @@ pub mod roles;
 pub mod scratch;
 pub mod signing;
 pub mod staff;
+pub mod staff_auth;
 pub mod system;
 pub mod tokens;
+pub mod user_search;
 pub mod users;
 
 use std::path::Path;
@@ -155,7 +157,10 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         conn.execute(
-                            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000",
+                            // mmap: large indexes (the users search) are read through the OS page
+                            // cache rather than copied into each connection's small page cache.
+                            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA mmap_size = 4294967296",
                         )
                         .await?;
                     }

@@ -13,9 +13,11 @@ use vsc_store::cards::{CardKeyRow, CardRow, NewCard};
 use vsc_store::organisations::OrganisationRow;
 use vsc_store::roles::RoleRow;
 use vsc_store::staff::StaffRow;
+use vsc_store::user_search::{EnrolmentFilter, UserQuery, UserSort};
 use vsc_store::users::{NewUser, UserRow};
 use vsc_store::{
-    Backend, Conn, Store, StoreError, audit, cards, key_pool, organisations, roles, staff, system, tokens, users,
+    Backend, Conn, Store, StoreError, audit, cards, key_pool, organisations, roles, staff, system, tokens, user_search,
+    users,
 };
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -623,5 +625,188 @@ store_test!(concurrent_writers_all_commit_sqlite, concurrent_writers_all_commit_
         let org =
             organisations::by_code(&mut conn, &format!("CONC{i}")).await.unwrap().expect("committed organisation");
         assert_eq!(org.email_domains, [format!("c{i}.example")]);
+    }
+});
+
+/// Users for the search tests: (org, forename, surname, email) and a card for some.
+async fn seed_search(store: &Store) -> Result<(String, String, Vec<String>), BoxError> {
+    let mut tx = store.begin().await?;
+    let a = add_org(&mut tx, "SRCHA").await?;
+    let b = add_org(&mut tx, "SRCHB").await?;
+    let people = [
+        (&a, "Siobhan", "O'Brien", "siobhan.obrien@example.org", 10),
+        (&a, "Anna", "Smithson", "anna@example.org", 20),
+        (&a, "Bob", "Smith", "Bob.Smith@Example.org", 30),
+        (&a, "Carl", "Jones", "carl@example.org", 40),
+        (&b, "Dora", "Smithers", "dora@example.org", 50),
+    ];
+    let mut ids = Vec::new();
+    for (org, forename, surname, email, created_at) in people {
+        let id = new_id();
+        let cn = format!("{surname} {created_at}");
+        users::insert(
+            &mut tx,
+            &NewUser {
+                id: &id,
+                org_id: org,
+                forename,
+                surname,
+                email,
+                email_key: &email.to_lowercase(),
+                mobile: None,
+                subject_cn: &cn,
+                created_at,
+            },
+        )
+        .await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok((a, b, ids))
+}
+
+fn names(page: &user_search::UserPage) -> Vec<&str> {
+    page.rows.iter().map(|r| r.surname.as_str()).collect()
+}
+
+fn query(text: Option<&str>, org_ids: Option<Vec<String>>) -> UserQuery {
+    UserQuery { text: text.map(String::from), org_ids, page: 1, per_page: 50, ..UserQuery::default() }
+}
+
+store_test!(user_search_matches_anywhere_sqlite, user_search_matches_anywhere_postgres, |store| {
+    let (a, b, ids) = seed_search(&store).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    add_card(&mut tx, &ids[3], "1500000000000042", 100).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let all = Some(vec![a.clone(), b.clone()]);
+
+    // Surname substring, case-insensitive, across organisations; sorted by name.
+    let page = user_search::search(&mut conn, &query(Some("mith"), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["Smith", "Smithers", "Smithson"]);
+    assert_eq!((page.total, page.total_capped), (3, false));
+    assert_eq!(page.rows[0].display_name, "Bob Smith (Smith 30)");
+    assert_eq!(page.rows[0].org_code, "SRCHA");
+    // Email (any case), apostrophes, serial prefix, UUID, subject CN.
+    let page = user_search::search(&mut conn, &query(Some("bob.smith@example.ORG"), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["Smith"]);
+    let page = user_search::search(&mut conn, &query(Some("o'bri"), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["O'Brien"]);
+    let page = user_search::search(&mut conn, &query(Some("150000000"), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["Jones"]);
+    assert_eq!(page.rows[0].cards[0].serial, "1500000000000042");
+    assert_eq!(page.rows[0].next_card_expiry, Some(1100));
+    let page = user_search::search(&mut conn, &query(Some(&ids[1].to_uppercase()), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["Smithson"]);
+    let page = user_search::search(&mut conn, &query(Some("(Jones 40)"), all.clone())).await.unwrap();
+    assert_eq!(names(&page), ["Jones"]);
+    // LIKE wildcards are plain characters; quotes are too.
+    assert!(user_search::search(&mut conn, &query(Some("S%th"), all.clone())).await.unwrap().rows.is_empty());
+    assert!(user_search::search(&mut conn, &query(Some("\"Smith"), all.clone())).await.unwrap().rows.is_empty());
+    // Too short to use the index.
+    assert!(user_search::search(&mut conn, &query(Some("sm"), all.clone())).await.is_err());
+
+    // Organisation scoping, with and without text.
+    let page = user_search::search(&mut conn, &query(Some("mith"), Some(vec![b.clone()]))).await.unwrap();
+    assert_eq!(names(&page), ["Smithers"]);
+    let page = user_search::search(&mut conn, &query(None, Some(vec![b.clone()]))).await.unwrap();
+    assert_eq!(names(&page), ["Smithers"]);
+    assert!(user_search::search(&mut conn, &query(None, Some(vec![]))).await.unwrap().rows.is_empty());
+    let page = user_search::search(&mut conn, &query(None, None)).await.unwrap();
+    assert_eq!(page.total, 5);
+
+    // Changes reach the index: renamed users, new and deleted cards, deleted users.
+    drop(conn);
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query("UPDATE users SET surname = 'Jonas' WHERE id = $1").bind(&ids[3]).execute(&mut *tx).await.unwrap();
+    add_card(&mut tx, &ids[0], "1600000000000001", 200).await.unwrap();
+    sqlx::query("DELETE FROM cards WHERE serial = '1500000000000042'").execute(&mut *tx).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(&ids[4]).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    assert_eq!(
+        names(&user_search::search(&mut conn, &query(Some("carl jonas"), all.clone())).await.unwrap()),
+        ["Jonas"]
+    );
+    assert!(user_search::search(&mut conn, &query(Some("carl jones"), all.clone())).await.unwrap().rows.is_empty());
+    assert!(user_search::search(&mut conn, &query(Some("1500000"), all.clone())).await.unwrap().rows.is_empty());
+    assert_eq!(
+        names(&user_search::search(&mut conn, &query(Some("1600000"), all.clone())).await.unwrap()),
+        ["O'Brien"]
+    );
+    assert_eq!(
+        names(&user_search::search(&mut conn, &query(Some("mith"), all.clone())).await.unwrap()),
+        ["Smith", "Smithson"]
+    );
+});
+
+store_test!(user_search_sorts_filters_and_pages_sqlite, user_search_sorts_filters_and_pages_postgres, |store| {
+    let (a, b, ids) = seed_search(&store).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    add_card(&mut tx, &ids[1], "1500000000000001", 100).await.unwrap();
+    let active = add_card(&mut tx, &ids[2], "1500000000000002", 50).await.unwrap();
+    sqlx::query("UPDATE cards SET state = 'active', card_type = 'v1' WHERE id = $1")
+        .bind(&active)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    user_search::set_last_active(&mut tx, &ids[3], 500).await.unwrap();
+    user_search::set_last_active(&mut tx, &ids[0], 700).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let both = Some(vec![a.clone(), b.clone()]);
+
+    let sorted = |sort, descending, text: Option<&str>| {
+        let mut q = query(text, both.clone());
+        q.sort = sort;
+        q.descending = descending;
+        q
+    };
+    for text in [None, Some("example")] {
+        let page = user_search::search(&mut conn, &sorted(UserSort::Name, false, text)).await.unwrap();
+        assert_eq!(names(&page), ["Jones", "O'Brien", "Smith", "Smithers", "Smithson"], "{text:?}");
+        assert_eq!(page.total, 5);
+        let page = user_search::search(&mut conn, &sorted(UserSort::Name, true, text)).await.unwrap();
+        assert_eq!(names(&page), ["Smithson", "Smithers", "Smith", "O'Brien", "Jones"]);
+        let page = user_search::search(&mut conn, &sorted(UserSort::Created, true, text)).await.unwrap();
+        assert_eq!(names(&page), ["Smithers", "Jones", "Smith", "Smithson", "O'Brien"]);
+        let page = user_search::search(&mut conn, &sorted(UserSort::Email, false, text)).await.unwrap();
+        assert_eq!(names(&page), ["Smithson", "Smith", "Jones", "Smithers", "O'Brien"]);
+        let page = user_search::search(&mut conn, &sorted(UserSort::Organisation, true, text)).await.unwrap();
+        assert_eq!(names(&page), ["Smithers", "Smithson", "Smith", "O'Brien", "Jones"]);
+        let page = user_search::search(&mut conn, &sorted(UserSort::LastActive, false, text)).await.unwrap();
+        assert_eq!(names(&page)[3..], ["Jones", "O'Brien"]);
+        let page = user_search::search(&mut conn, &sorted(UserSort::LastActive, true, text)).await.unwrap();
+        assert_eq!(names(&page)[..2], ["O'Brien", "Jones"]);
+        assert_eq!(page.rows[0].last_active_at, Some(700));
+        let page = user_search::search(&mut conn, &sorted(UserSort::CardExpiry, true, text)).await.unwrap();
+        assert_eq!(names(&page)[..2], ["Smithson", "Smith"]);
+
+        // Pages of two.
+        let mut q = sorted(UserSort::Name, false, text);
+        q.per_page = 2;
+        let mut seen = Vec::new();
+        for page in 1..=3 {
+            q.page = page;
+            let p = user_search::search(&mut conn, &q).await.unwrap();
+            assert_eq!(p.total, 5);
+            seen.extend(p.rows.into_iter().map(|r| r.surname));
+        }
+        assert_eq!(seen, ["Jones", "O'Brien", "Smith", "Smithers", "Smithson"]);
+
+        // Filters.
+        let mut q = query(text, both.clone());
+        q.enrolment = Some(EnrolmentFilter::Pending);
+        assert_eq!(names(&user_search::search(&mut conn, &q).await.unwrap()), ["Smithson"]);
+        q.enrolment = Some(EnrolmentFilter::Enrolled);
+        assert_eq!(names(&user_search::search(&mut conn, &q).await.unwrap()), ["Smith"]);
+        q.enrolment = Some(EnrolmentFilter::NoCard);
+        assert_eq!(names(&user_search::search(&mut conn, &q).await.unwrap()), ["Jones", "O'Brien", "Smithers"]);
+        let mut q = query(text, both.clone());
+        q.card_state = Some("active".into());
+        q.card_type = Some("v1".into());
+        assert_eq!(names(&user_search::search(&mut conn, &q).await.unwrap()), ["Smith"]);
+        q.card_type = Some("v2".into());
+        assert!(user_search::search(&mut conn, &q).await.unwrap().rows.is_empty());
     }
 });

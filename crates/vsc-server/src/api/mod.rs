@@ -72,7 +72,7 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(organisations::create, organisations::list))
-        .routes(routes!(users::create))
+        .routes(routes!(users::create, users::search))
         .routes(routes!(users::get))
         .routes(routes!(cards::issue))
         .routes(routes!(cards::get))

@@ -1,9 +1,9 @@
 //! `/api/v1/users`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use vsc_proto::{CreateUserRequest, ErrorBody, UserView};
+use vsc_proto::{CreateUserRequest, ErrorBody, UserSearchPage, UserSearchQuery, UserView};
 
 use super::auth::Staff;
 use super::errors::ApiError;
@@ -36,4 +36,19 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(vsc.get_user(&who, &id).await?))
+}
+
+/// Search the users of the caller's organisations: text, filters, sort and page.
+#[utoipa::path(get, path = "/api/v1/users", tag = "ra", security(("bearer" = [])),
+    params(UserSearchQuery),
+    responses(
+        (status = 200, body = UserSearchPage),
+        (status = 404, body = ErrorBody, description = "Organisation not among the caller's"),
+        (status = 422, body = ErrorBody, description = "Invalid parameter, named in the error")))]
+pub async fn search(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Query(q): Query<UserSearchQuery>,
+) -> Result<Json<UserSearchPage>, ApiError> {
+    Ok(Json(vsc.search_users(&who, &q).await?))
 }

@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod csrf;
 mod dev_outbox;
 pub mod errors;
+mod ra;
 mod self_service;
 
 use askama::Template;
@@ -45,6 +46,7 @@ const PUSH_WAIT_JS: &str = include_str!("../../static/push_wait.js");
 pub fn router(vsc: Vsc) -> Router<Vsc> {
     Router::new()
         .merge(self_service::routes())
+        .merge(ra::routes())
         .route("/dev/outbox", get(dev_outbox::show))
         .layer(middleware::from_fn_with_state(vsc, csrf::guard))
         // After the CSRF layer: the stylesheet needs no token.

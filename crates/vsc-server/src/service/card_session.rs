@@ -101,6 +101,7 @@ impl Vsc {
             ended_at: None,
         };
         logins::insert_session(&mut tx, &session).await?;
+        vsc_store::user_search::set_last_active(&mut tx, &user.id, now).await?;
         self.audit(
             &mut tx,
             session_event(

@@ -26,7 +26,9 @@ mod sign_batch;
 mod signer_cache;
 mod signing;
 mod staff;
+mod staff_auth;
 mod startup;
+mod user_search;
 mod users;
 mod views;
 
@@ -47,6 +49,10 @@ pub use login::RequestOrigin;
 pub use outbox::{OutboxMessage, run_delivery_worker};
 pub use signing::SignOutcome;
 pub use staff::BootstrapOutcome;
+pub use staff_auth::{
+    SESSION_ABSOLUTE_SECONDS as STAFF_SESSION_SECONDS, SIGN_IN_STEP_SECONDS as STAFF_SIGN_IN_STEP_SECONDS, StaffInvite,
+    StaffMember, StaffSignInStart, TotpSetupView,
+};
 
 use crate::{Config, ServiceError};
 

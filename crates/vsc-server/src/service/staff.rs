@@ -21,6 +21,8 @@ pub struct BootstrapOutcome {
     pub staff_created: bool,
     /// The new API token (shown once).
     pub token: String,
+    /// The one-time link (valid 24 h) to set the manager's password for the vRA Manager.
+    pub password_link: String,
 }
 
 fn staff_name(input: &str) -> Result<String, DomainError> {
@@ -125,6 +127,7 @@ impl Vsc {
             .await?;
         }
         let token = self.new_token(&mut tx, &staff_id, &email, Some(&org_id)).await?;
+        let password_link = self.issue_password_link(&mut tx, &staff_id, email.as_str(), Some(&org_id)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(BootstrapOutcome {
             organisation: code.to_string(),
@@ -132,6 +135,7 @@ impl Vsc {
             ra_email: email.to_string(),
             staff_created,
             token,
+            password_link,
         })
     }
 
