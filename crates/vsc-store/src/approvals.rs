@@ -117,19 +117,6 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<ApprovalRow>, Sto
         .transpose()
 }
 
-/// A holder's approvals still waiting for an answer, oldest first.
-pub async fn pending_for_user(conn: &mut Conn, user_id: &str, now: i64) -> Result<Vec<ApprovalRow>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM signature_approvals WHERE user_id = $1 AND state = 'pending' AND expires_at > $2 \
-         ORDER BY created_at, id"
-    )))
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(row).collect()
-}
-
 /// Record a device's answer to a pending, unexpired approval; returns whether this call decided it.
 pub async fn decide(conn: &mut Conn, id: &str, state: &str, device_id: &str, now: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(

@@ -52,11 +52,13 @@ pub struct DeviceRow {
     pub registered_at: Option<i64>,
     /// Last use.
     pub last_used_at: Option<i64>,
+    /// Whether an authenticator PIN is set (the hash itself is read only where it is checked).
+    pub has_pin: bool,
 }
 
 const COLUMNS: &str = "id, user_id, name, device_type, authenticator_type, state, code_hash, code_expires_at, \
     code_attempts, registration_hash, registration_expires_at, public_key, sealed_totp, totp_last_step, \
-    client_version, platform, platform_version, created_at, registered_at, last_used_at";
+    client_version, platform, platform_version, created_at, registered_at, last_used_at, pin_hash";
 
 fn row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
     Ok(DeviceRow {
@@ -80,6 +82,7 @@ fn row(r: &AnyRow) -> Result<DeviceRow, StoreError> {
         created_at: r.try_get("created_at")?,
         registered_at: r.try_get("registered_at")?,
         last_used_at: r.try_get("last_used_at")?,
+        has_pin: r.try_get::<Option<String>, _>("pin_hash")?.is_some(),
     })
 }
 

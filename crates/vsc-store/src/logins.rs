@@ -125,19 +125,6 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreE
     r.as_ref().map(row).transpose()
 }
 
-/// A holder's pending, unexpired push challenges, oldest first.
-pub async fn pending_pushes(conn: &mut Conn, user_id: &str, now: i64) -> Result<Vec<LoginRow>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE l.user_id = $1 AND l.state = 'pending' AND l.method = 'push' \
-         AND l.expires_at > $2 ORDER BY l.created_at, l.id"
-    )))
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(row).collect()
-}
-
 /// How many push challenges to a holder since `since` were never answered.
 pub async fn unanswered_pushes_since(conn: &mut Conn, user_id: &str, since: i64) -> Result<i64, StoreError> {
     let r = sqlx::query(
@@ -149,6 +136,21 @@ pub async fn unanswered_pushes_since(conn: &mut Conn, user_id: &str, since: i64)
     .fetch_one(conn)
     .await?;
     Ok(r.try_get("n")?)
+}
+
+/// What a new login of a holder must pass, in one read: the holder's active devices and their
+/// push logins still unanswered since `since`.
+pub async fn login_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<(i64, i64), StoreError> {
+    let r = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM devices WHERE user_id = $1 AND state = 'active') AS devices, \
+         (SELECT COUNT(*) FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
+         AND created_at >= $2) AS unanswered",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok((r.try_get("devices")?, r.try_get("unanswered")?))
 }
 
 /// Decide a pending, unexpired login; false when it was already decided or has expired (so
@@ -302,4 +304,71 @@ pub async fn end_session(conn: &mut Conn, id: &str, at: i64) -> Result<bool, Sto
         .execute(conn)
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// A challenge waiting for a holder's devices: a login push or a signature approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingChallenge {
+    /// Challenge id (a login id, or an approval id starting with `sig-`).
+    pub id: String,
+    /// Nonce the answer signs.
+    pub nonce: String,
+    /// `card`, `portal` or `signature`.
+    pub purpose: String,
+    /// `push`.
+    pub method: String,
+    /// Requesting client.
+    pub client: String,
+    /// Requesting IP.
+    pub ip: String,
+    /// Card serial (logins).
+    pub card_serial: Option<String>,
+    /// Number choices, comma-separated.
+    pub choices: Option<String>,
+    /// Document name (signature approvals).
+    pub document: Option<String>,
+    /// Document digest, hex (signature approvals).
+    pub digest_hex: Option<String>,
+    /// Created.
+    pub created_at: i64,
+    /// Expires.
+    pub expires_at: i64,
+}
+
+/// Every pending, unexpired push challenge of a holder — login pushes and signature approvals —
+/// oldest first, in one read.
+pub async fn pending_challenges(conn: &mut Conn, user_id: &str, now: i64) -> Result<Vec<PendingChallenge>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT l.id, l.nonce, l.purpose, l.method, l.client, l.ip, c.serial AS card_serial, l.choices, \
+         CAST(NULL AS TEXT) AS document, CAST(NULL AS TEXT) AS digest_hex, l.created_at, l.expires_at \
+         FROM card_logins l LEFT JOIN cards c ON c.id = l.card_id \
+         WHERE l.user_id = $1 AND l.state = 'pending' AND l.method = 'push' AND l.expires_at > $2 \
+         UNION ALL \
+         SELECT a.id, a.nonce, 'signature', 'push', a.client, a.ip, CAST(NULL AS TEXT), a.choices, a.document, \
+         a.digest_hex, a.created_at, a.expires_at FROM signature_approvals a \
+         WHERE a.user_id = $1 AND a.state = 'pending' AND a.expires_at > $2 \
+         ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PendingChallenge {
+                id: r.try_get("id")?,
+                nonce: r.try_get("nonce")?,
+                purpose: r.try_get("purpose")?,
+                method: r.try_get("method")?,
+                client: r.try_get("client")?,
+                ip: r.try_get("ip")?,
+                card_serial: r.try_get("card_serial")?,
+                choices: r.try_get("choices")?,
+                document: r.try_get("document")?,
+                digest_hex: r.try_get("digest_hex")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
 }

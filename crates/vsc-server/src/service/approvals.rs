@@ -208,16 +208,6 @@ impl Vsc {
         Ok(view(&a, self.now().unix_timestamp()))
     }
 
-    /// A holder's pending approvals, as challenges for their devices.
-    pub(super) async fn approval_challenges(
-        &self,
-        conn: &mut vsc_store::Conn,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Vec<ChallengeView>, ServiceError> {
-        Ok(approvals::pending_for_user(conn, user_id, now).await?.iter().map(challenge_view).collect())
-    }
-
     /// One approval of the device's holder.
     pub(super) async fn approval_challenge(
         &self,

@@ -20,6 +20,8 @@ pub struct DeviceIdentity {
     pub user_id: String,
     /// The device's public key (SEC1), which verified the token.
     pub public_key: Vec<u8>,
+    /// Whether the device had a PIN when the request was authenticated.
+    pub has_pin: bool,
 }
 
 impl Vsc {
@@ -76,7 +78,7 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(refuse("the token was already used"));
         }
-        Ok(DeviceIdentity { device_id: device.id, user_id: device.user_id, public_key: key })
+        Ok(DeviceIdentity { device_id: device.id, user_id: device.user_id, public_key: key, has_pin: device.has_pin })
     }
 
     /// Forget spent device-token ids whose tokens have expired.

@@ -77,13 +77,33 @@ impl Vsc {
 
     /// Run `check` until it returns something or `wait` runs out, re-running it whenever `topic`
     /// (or an unspecific wake-up) is announced.
-    pub(crate) async fn wait_for<T, F, Fut>(&self, topic: &str, wait: Duration, mut check: F) -> Result<T, ServiceError>
+    pub(crate) async fn wait_for<T, F, Fut>(&self, topic: &str, wait: Duration, check: F) -> Result<T, ServiceError>
+    where
+        F: FnMut(bool) -> Fut,
+        Fut: Future<Output = Result<Option<T>, ServiceError>>,
+    {
+        self.wait_subscribed(self.subscribe(), topic, wait, check).await
+    }
+
+    /// Listen for wake-ups from now on: a caller that subscribes before its first read and
+    /// passes the subscription to [`Vsc::wait_subscribed`] misses nothing after that read.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.events.tx.subscribe()
+    }
+
+    /// [`Vsc::wait_for`] on a subscription taken earlier.
+    pub(crate) async fn wait_subscribed<T, F, Fut>(
+        &self,
+        mut rx: broadcast::Receiver<String>,
+        topic: &str,
+        wait: Duration,
+        mut check: F,
+    ) -> Result<T, ServiceError>
     where
         F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<Option<T>, ServiceError>>,
     {
         let mut deadline = Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECONDS));
-        let mut rx = self.events.tx.subscribe();
         loop {
             if self.events.closing.load(Ordering::SeqCst) {
                 deadline = Instant::now();

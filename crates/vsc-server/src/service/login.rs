@@ -265,16 +265,14 @@ impl Vsc {
             .filter(|c| c.state == "active" && c.expires_at > now)
             .max_by_key(|c| c.issued_at)
             .ok_or_else(failed)?;
-        if devices::active_count(&mut tx, &user.id).await? == 0 {
+        let (active_devices, unanswered) = logins::login_guard(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
+        if active_devices == 0 {
             return Err(vsc_core::DomainError::InvalidState(
                 "no authenticator is registered for this card; add one in the Self-Service Portal".into(),
             )
             .into());
         }
-        if method == Method::Push
-            && logins::unanswered_pushes_since(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?
-                >= self.config.login.push_limit
-        {
+        if method == Method::Push && unanswered >= self.config.login.push_limit {
             self.audit(&mut tx, login_event(&user, "card.login_throttled", serde_json::json!({ "client": client })))
                 .await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -354,15 +352,21 @@ impl Vsc {
 
     /// A login's state, waiting up to `wait` while it is pending.
     pub async fn card_login_state(&self, token: &str, wait: Duration) -> Result<LoginStateView, ServiceError> {
+        // Subscribe before the first read, so a decision made after it wakes the wait.
+        let rx = self.subscribe();
         let first = self.login_by_token(token).await?;
         let id = first.id.clone();
         let topic = login_topic(&id);
+        let mut seed = Some(first);
         let l = self
-            .wait_for(&topic, wait, |last| {
+            .wait_subscribed(rx, &topic, wait, |last| {
                 let id = id.clone();
+                let seeded = seed.take();
                 async move {
-                    // Re-read even the first time: the row read above may predate the
-                    // subscription, and a decision in between would be missed.
+                    if let Some(l) = seeded {
+                        let pending = state_of(&l, self.now().unix_timestamp()) == "pending";
+                        return Ok((!pending || last).then_some(l));
+                    }
                     let mut conn = self.store.conn().await?;
                     let l = logins::by_id(&mut conn, &id)
                         .await?
@@ -412,9 +416,24 @@ impl Vsc {
         self.wait_for(&topic, wait, |last| async move {
             let mut conn = self.store.conn().await?;
             let now = self.now().unix_timestamp();
-            let mut all: Vec<ChallengeView> =
-                logins::pending_pushes(&mut conn, &device.user_id, now).await?.iter().map(challenge_view).collect();
-            all.extend(self.approval_challenges(&mut conn, &device.user_id, now).await?);
+            let all: Vec<ChallengeView> = logins::pending_challenges(&mut conn, &device.user_id, now)
+                .await?
+                .into_iter()
+                .map(|p| ChallengeView {
+                    id: p.id,
+                    nonce: p.nonce,
+                    purpose: p.purpose,
+                    method: p.method,
+                    client: p.client,
+                    ip: p.ip,
+                    card: p.card_serial,
+                    choices: parse_choices(p.choices.as_deref()),
+                    document: p.document,
+                    digest: p.digest_hex,
+                    created_at: ts(p.created_at),
+                    expires_at: ts(p.expires_at),
+                })
+                .collect();
             Ok((!all.is_empty() || last).then_some(all))
         })
         .await
