@@ -49,14 +49,23 @@ pub struct LoginRow {
     pub session_opened_at: Option<i64>,
     /// The card's serial (read only; ignored on insert).
     pub card_serial: Option<String>,
+    /// The card's state (read only).
+    pub card_state: Option<String>,
+    /// The card's expiry (read only).
+    pub card_expires_at: Option<i64>,
+    /// The holder's email (read only; the audit actor).
+    pub holder_email: String,
+    /// The holder's organisation (read only).
+    pub holder_org_id: String,
 }
 
 const COLUMNS: &str = "l.id, l.token_hash, l.purpose, l.user_id, l.card_id, l.method, l.state, l.nonce, l.number, \
     l.choices, l.client, l.ip, l.code_attempts, l.decided_by, l.decided_method, l.created_at, l.expires_at, \
-    l.decided_at, l.session_opened_at, c.serial AS card_serial";
+    l.decided_at, l.session_opened_at, c.serial AS card_serial, c.state AS card_state, \
+    c.expires_at AS card_expires_at, u.email AS holder_email, u.org_id AS holder_org_id";
 
-/// Logins with their card's serial.
-const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id";
+/// Logins with their card and holder.
+const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id JOIN users u ON u.id = l.user_id";
 
 fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
     Ok(LoginRow {
@@ -80,6 +89,10 @@ fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
         decided_at: r.try_get("decided_at")?,
         session_opened_at: r.try_get("session_opened_at")?,
         card_serial: r.try_get("card_serial")?,
+        card_state: r.try_get("card_state")?,
+        card_expires_at: r.try_get("card_expires_at")?,
+        holder_email: r.try_get("holder_email")?,
+        holder_org_id: r.try_get("holder_org_id")?,
     })
 }
 

@@ -26,7 +26,7 @@ pub struct CardSession {
     pub card: cards::CardRow,
 }
 
-use super::holder::holder_event as session_event;
+use super::holder::{holder_event as session_event, holder_event_of};
 
 impl Vsc {
     /// Open the card session of an approved login (once), in `role` (required when the card has
@@ -52,16 +52,14 @@ impl Vsc {
             ))
             .into());
         }
-        let card_id = login.card_id.clone().ok_or_else(|| StoreError::Corrupt("card login without card".into()))?;
-        let card =
-            cards::by_id(&mut tx, &card_id).await?.ok_or_else(|| ServiceError::not_found("login", "no such card"))?;
-        if card.state != "active" || card.expires_at <= now {
+        // The card and holder as joined into the login row, read in this transaction.
+        let (Some(card_id), Some(card_serial)) = (login.card_id.clone(), login.card_serial.clone()) else {
+            return Err(ServiceError::not_found("login", "no such card"));
+        };
+        if login.card_state.as_deref() != Some("active") || login.card_expires_at.is_none_or(|e| e <= now) {
             return Err(vsc_core::DomainError::InvalidState("the card is no longer active".into()).into());
         }
-        let user = users::by_id(&mut tx, &login.user_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("login", "no such holder"))?;
-        let roles = cards::roles(&mut tx, &card.id).await?;
+        let roles = cards::roles(&mut tx, &card_id).await?;
         let role = match (role.map(str::trim).filter(|r| !r.is_empty()), roles.as_slice()) {
             (Some(r), _) if roles.iter().any(|c| c.eq_ignore_ascii_case(r)) => {
                 roles.iter().find(|c| c.eq_ignore_ascii_case(r)).cloned().unwrap_or_default()
@@ -90,8 +88,8 @@ impl Vsc {
         let session = SessionRow {
             id: new_id(),
             token_hash: token.hash().0.to_vec(),
-            user_id: user.id.clone(),
-            card_id: card.id.clone(),
+            user_id: login.user_id.clone(),
+            card_id: card_id.clone(),
             login_id: login.id.clone(),
             role: role.clone(),
             method: login.decided_method.clone().unwrap_or_else(|| login.method.clone()),
@@ -101,18 +99,20 @@ impl Vsc {
             ended_at: None,
         };
         logins::insert_session(&mut tx, &session).await?;
-        vsc_store::user_search::set_last_active(&mut tx, &user.id, now).await?;
+        vsc_store::user_search::set_last_active(&mut tx, &login.user_id, now).await?;
         self.audit(
             &mut tx,
-            session_event(
-                &user,
+            holder_event_of(
+                &login.holder_email,
+                &login.holder_org_id,
+                &login.user_id,
                 "card.session_opened",
-                serde_json::json!({ "session": session.id, "card": card.serial, "role": role, "method": session.method }),
+                serde_json::json!({ "session": session.id, "card": card_serial, "role": role, "method": session.method }),
             ),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(CardSessionView { session: token.expose().to_string(), role, card: card.serial, expires_at: ts(expires) })
+        Ok(CardSessionView { session: token.expose().to_string(), role, card: card_serial, expires_at: ts(expires) })
     }
 
     /// The live session behind a bearer token: not ended, not past its lifetime or idle timeout,

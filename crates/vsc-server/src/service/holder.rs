@@ -22,11 +22,22 @@ const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is lock
 
 /// An audit event about a holder, by the holder.
 pub(super) fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
+    holder_event_of(&user.email, &user.org_id, &user.id, action, detail)
+}
+
+/// [`holder_event`] from the holder's email, organisation and id (as joined into another row).
+pub(super) fn holder_event_of(
+    email: &str,
+    org_id: &str,
+    user_id: &str,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> AuditRecord {
     AuditRecord {
-        actor: Actor::Holder(user.email.clone()),
+        actor: Actor::Holder(email.to_string()),
         action,
-        org_id: Some(user.org_id.clone()),
-        target: Some(format!("user:{}", user.id)),
+        org_id: Some(org_id.to_string()),
+        target: Some(format!("user:{user_id}")),
         detail: detail.to_string(),
     }
 }

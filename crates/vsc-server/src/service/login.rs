@@ -66,7 +66,7 @@ impl Method {
     }
 }
 
-use super::holder::holder_event as login_event;
+use super::holder::{holder_event as login_event, holder_event_of};
 
 /// Three distinct 2-digit numbers, one of them `number`, in random order.
 pub(super) fn number_choices(number: u8) -> Vec<u8> {
@@ -172,6 +172,10 @@ pub(crate) fn pending_login(start: &LoginStart<'_>, number_matching: bool, now: 
         decided_at: None,
         session_opened_at: None,
         card_serial: None,
+        card_state: None,
+        card_expires_at: None,
+        holder_email: String::new(),
+        holder_org_id: String::new(),
     };
     (token, login)
 }
@@ -469,22 +473,24 @@ impl Vsc {
         }
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
-        let user = users::by_id(&mut tx, &device.user_id)
-            .await?
-            .ok_or_else(|| ServiceError::Unauthenticated("unknown device".into()))?;
         let login = logins::by_id(&mut tx, id).await?;
-        let refuse = |reason: &'static str| {
-            login_event(
-                &user,
-                "card.login_answer_refused",
-                serde_json::json!({ "challenge": id, "device": device.device_id, "reason": reason }),
-            )
-        };
+        let refused =
+            |reason: &'static str| serde_json::json!({ "challenge": id, "device": device.device_id, "reason": reason });
         let Some(login) = login.filter(|l| l.user_id == device.user_id) else {
-            self.audit(&mut tx, refuse("unknown challenge or another holder's")).await?;
+            let user = users::by_id(&mut tx, &device.user_id)
+                .await?
+                .ok_or_else(|| ServiceError::Unauthenticated("unknown device".into()))?;
+            let event =
+                login_event(&user, "card.login_answer_refused", refused("unknown challenge or another holder's"));
+            self.audit(&mut tx, event).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::not_found("id", "no such challenge for this device"));
         };
+        // The holder as joined into the login row (the device's holder, checked above).
+        let holder_event = |action: &'static str, detail: serde_json::Value| {
+            holder_event_of(&login.holder_email, &login.holder_org_id, &login.user_id, action, detail)
+        };
+        let refuse = |reason: &'static str| holder_event("card.login_answer_refused", refused(reason));
         let decision = answer_decision(answer)?;
         if !answer_verifies(device, id, &login.nonce, decision, answer) {
             self.audit(&mut tx, refuse("bad signature or nonce")).await?;
@@ -523,8 +529,7 @@ impl Vsc {
         };
         self.audit(
             &mut tx,
-            login_event(
-                &user,
+            holder_event(
                 match (purpose, outcome) {
                     ("reset", "approved") => "holder.reset_push_approved",
                     ("reset", _) => "holder.reset_push_denied",
