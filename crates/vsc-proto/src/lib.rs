@@ -9,6 +9,7 @@ pub mod holder;
 pub mod login;
 pub mod organisation;
 pub mod pin;
+pub mod ra_reports;
 pub mod reset;
 pub mod signing;
 pub mod user;
@@ -31,6 +32,7 @@ pub use login::{
 };
 pub use organisation::{CreateOrganisationRequest, OrganisationView};
 pub use pin::{DeviceResetPasscodeRequest, PinResetIssued, PinResetRequest, SetPinRequest};
+pub use ra_reports::{ExpiringCard, ExpiringQuery, ExpiringReport, PendingReport, PendingUser};
 pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
 pub use signing::{
     ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignRequest,

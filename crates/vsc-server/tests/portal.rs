@@ -13,6 +13,10 @@ use vsc_testkit::{Backend, TestServer, on_both_backends, test_config};
 
 #[path = "portal/ra.rs"]
 mod ra;
+#[path = "portal/ra_reports.rs"]
+mod ra_reports;
+#[path = "portal/ra_users.rs"]
+mod ra_users;
 
 on_both_backends!(
     pages_carry_the_security_headers_and_a_strict_csrf_cookie,

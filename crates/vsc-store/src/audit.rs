@@ -66,6 +66,47 @@ pub async fn list(conn: &mut Conn, staff_id: Option<&str>, limit: i64) -> Result
         .collect()
 }
 
+/// A user's events, newest first: those whose target is the user or one of `serials` (their
+/// cards), or whose detail names one of those serials. Only events of the user's organisation
+/// are read, newest first through the `audit_org` index, until `limit` are found.
+pub async fn for_user(
+    conn: &mut Conn,
+    org_id: &str,
+    user_id: &str,
+    serials: &[String],
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut conds = vec!["a.target = $2".to_string()];
+    for i in 0..serials.len() {
+        let n = i + 4;
+        conds.push(format!("a.target = 'card:' || ${n} OR a.detail LIKE '%' || ${n} || '%'"));
+    }
+    let sql = format!(
+        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
+         LEFT JOIN organisations o ON o.id = a.org_id \
+         WHERE a.org_id = $1 AND ({}) ORDER BY a.id DESC LIMIT $3",
+        conds.join(" OR ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(format!("user:{user_id}")).bind(limit);
+    for s in serials {
+        q = q.bind(s.as_str());
+    }
+    let rows = q.fetch_all(conn).await?;
+    rows.iter().map(audit_row).collect()
+}
+
+fn audit_row(r: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        org_code: r.try_get("org_code")?,
+        target: r.try_get("target")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
 /// Number of events with `action`.
 pub async fn count_action(conn: &mut Conn, action: &str) -> Result<i64, StoreError> {
     let r =

@@ -20,6 +20,7 @@ pub mod key_pool;
 pub mod logins;
 pub mod organisations;
 pub mod outbox;
+pub mod ra_reports;
 pub mod resets;
 pub mod roles;
 pub mod scratch;

@@ -172,6 +172,15 @@ pub async fn set_last_active(conn: &mut Conn, user_id: &str, at: i64) -> Result<
     Ok(())
 }
 
+/// When the user last logged in with a card, if ever.
+pub async fn last_active(conn: &mut Conn, user_id: &str) -> Result<Option<i64>, StoreError> {
+    let r = sqlx::query("SELECT last_active_at FROM users WHERE id = $1").bind(user_id).fetch_optional(conn).await?;
+    Ok(match r {
+        Some(r) => r.try_get("last_active_at")?,
+        None => None,
+    })
+}
+
 /// SQL text with its text binds, numbered as they are added.
 #[derive(Default)]
 struct Sql {

@@ -15,6 +15,7 @@ pub mod holder;
 mod organisations;
 mod pin;
 mod pki;
+mod reports;
 mod reset;
 mod signing;
 mod users;
@@ -74,6 +75,8 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(organisations::create, organisations::list))
         .routes(routes!(users::create, users::search))
         .routes(routes!(users::get))
+        .routes(routes!(reports::pending))
+        .routes(routes!(reports::expiring))
         .routes(routes!(cards::issue))
         .routes(routes!(cards::get))
         .routes(routes!(cards::revoke))

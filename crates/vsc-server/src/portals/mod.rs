@@ -42,6 +42,9 @@ const PORTAL_CSS: &str = include_str!("../../static/portal.css");
 /// and continues by itself.
 const PUSH_WAIT_JS: &str = include_str!("../../static/push_wait.js");
 
+/// htmx (vendored from npm `htmx.org`), for the vRA Manager's in-place table updates.
+const HTMX_JS: &str = include_str!("../../static/htmx.min.js");
+
 /// Every portal route, with CSRF checking and the security headers.
 pub fn router(vsc: Vsc) -> Router<Vsc> {
     Router::new()
@@ -54,6 +57,7 @@ pub fn router(vsc: Vsc) -> Router<Vsc> {
         // One script for both pages, under the names the pages have always used.
         .route("/static/sign_in_push.js", get(push_wait_script))
         .route("/static/reset_push.js", get(push_wait_script))
+        .route("/static/htmx.min.js", get(htmx_script))
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -69,6 +73,10 @@ async fn stylesheet() -> Response {
 
 async fn push_wait_script() -> Response {
     ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], PUSH_WAIT_JS).into_response()
+}
+
+async fn htmx_script() -> Response {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], HTMX_JS).into_response()
 }
 
 /// Render a page template with a status.

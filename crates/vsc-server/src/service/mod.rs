@@ -20,6 +20,8 @@ mod passcode;
 mod pin;
 mod pki;
 mod portal_sign_in;
+pub mod ra_reports;
+mod ra_users;
 mod renewal;
 mod reset;
 mod sign_batch;
@@ -47,6 +49,7 @@ pub use holder::Holder;
 pub use key_pool::refill_rsa_pool;
 pub use login::RequestOrigin;
 pub use outbox::{OutboxMessage, run_delivery_worker};
+pub use ra_users::{StaffUserPage, USER_AUDIT_LIMIT};
 pub use signing::SignOutcome;
 pub use staff::BootstrapOutcome;
 pub use staff_auth::{

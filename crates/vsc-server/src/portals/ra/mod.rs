@@ -1,10 +1,14 @@
 //! The vRA Manager, the RA staff portal under `/ra`: setting a password from a one-time link,
 //! sign-in with email, password and a TOTP code (set up at the first sign-in), sign-out, and the
-//! staff member's home page.
+//! staff member's home page: the users list (search, filters, sorting, pages; htmx updates it in
+//! place), and each user's page (details, cards, devices, audit log).
 
 mod home;
+mod listing;
 mod password;
+mod reports;
 mod sign_in;
+mod users;
 
 use askama::Template;
 use axum::Router;
@@ -12,7 +16,7 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::cookies::SetCookie;
 use super::errors::PageError;
@@ -36,11 +40,17 @@ pub fn routes() -> Router<Vsc> {
     Router::new()
         .route("/ra", get(home::show))
         .route("/ra/", get(|| async { Redirect::to(HOME_PATH) }))
+        .route("/ra/users/{id}", get(users::show))
+        .route("/ra/users/{id}/devices/{device}/delete", post(users::delete_device))
         .route("/ra/set-password/{token}", get(password::show).post(password::submit))
         .route("/ra/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/ra/totp-setup", get(sign_in::totp_page).post(sign_in::totp_confirm))
         .route("/ra/sign-in/code", get(sign_in::code_page).post(sign_in::verify))
         .route("/ra/sign-out", get(|| async { Redirect::to(HOME_PATH) }).post(sign_in::sign_out))
+        .route("/ra/pending", get(reports::pending))
+        .route("/ra/pending.csv", get(reports::pending_csv))
+        .route("/ra/expiring", get(reports::expiring))
+        .route("/ra/expiring.csv", get(reports::expiring_csv))
 }
 
 /// A signed-in staff member (from the `vsc_ra` cookie); without a live session the request is
