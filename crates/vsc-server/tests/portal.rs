@@ -13,6 +13,8 @@ use vsc_testkit::{Backend, TestServer, on_both_backends, test_config};
 
 #[path = "portal/ra.rs"]
 mod ra;
+#[path = "portal/ra_audit.rs"]
+mod ra_audit;
 #[path = "portal/ra_reports.rs"]
 mod ra_reports;
 #[path = "portal/ra_users.rs"]

@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod apps;
 pub mod audit;
+pub mod audit_search;
 pub mod ca;
 pub mod cards;
 pub mod certificates;

@@ -20,6 +20,7 @@ mod passcode;
 mod pin;
 mod pki;
 mod portal_sign_in;
+pub mod ra_audit;
 pub mod ra_reports;
 mod ra_users;
 mod renewal;

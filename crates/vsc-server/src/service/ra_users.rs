@@ -54,6 +54,12 @@ impl Vsc {
         Ok(StaffUserPage { user, last_active_at, devices, audit })
     }
 
+    /// The role catalogue as (code, name), by code, for the user page's issue form.
+    pub async fn staff_role_catalogue(&self) -> Result<Vec<(String, String)>, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        Ok(vsc_store::roles::list(&mut conn).await?.into_iter().map(|r| (r.code, r.name)).collect())
+    }
+
     /// Delete one of a user's authenticator devices, in any state (also one that never finished
     /// registering), for RA staff of the user's organisation; audited as `device.deleted`.
     pub async fn staff_delete_device(

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 use vsc_proto::{CreateOrganisationRequest, CreateUserRequest, IssueCardRequest, UserView};
-use vsc_server::service::Principal;
+use vsc_server::service::{IssueCard, Principal};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
 use super::ra::{count, exec, first_sign_in, text_of};
@@ -16,6 +16,8 @@ on_both_backends!(
     ra_users_list_answers_htmx_with_the_results_fragment,
     ra_staff_see_only_their_organisations_users,
     ra_user_page_shows_the_user_and_deletes_devices,
+    ra_user_page_card_actions_issue_resend_renew_revoke_unlock_and_pin_reset,
+    ra_card_actions_of_another_organisation_are_not_found,
 );
 
 fn new_user(org: &str, forename: &str, surname: &str, email: &str) -> CreateUserRequest {
@@ -316,5 +318,156 @@ async fn ra_user_page_shows_the_user_and_deletes_devices(b: Backend) {
         let missing = web.get(&format!("/ra/users/{id}")).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{id}");
         assert!(missing.body.contains("User not found"));
+    }
+}
+
+async fn ra_user_page_card_actions_issue_resend_renew_revoke_unlock_and_pin_reset(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let (mut web, _) = first_sign_in(&ts, "fiona.smith@example.nhs.uk").await;
+    let u = user(&ts, "Gráinne", "O'Neill", "grainne.oneill@example.nhs.uk").await;
+    let path = format!("/ra/users/{}", u.id);
+    let page = web.get(&path).await;
+    assert!(page.body.contains("id=\"issue-card-form\"") && page.body.contains("name=\"role_R8000\""), "{}", page.body);
+
+    // No role chosen: refused beside the form.
+    let none = web.post(&format!("{path}/cards"), &[("csrf", &page.csrf()), ("card_type", "v2")]).await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        none.body.contains("id=\"issue-error\"") && none.body.contains("Choose at least one role"),
+        "{}",
+        none.body
+    );
+    assert_eq!(count(&ts, "card.issued").await, 0);
+
+    // Issue a V2 card.
+    let issued =
+        web.post(&format!("{path}/cards"), &[("csrf", &page.csrf()), ("card_type", "v2"), ("role_R8000", "on")]).await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.body);
+    let after = web.get(issued.location()).await;
+    let serial =
+        ts.vsc.staff_user_page(&Principal::Operator, &u.id.to_string()).await.unwrap().user.cards[0].serial.clone();
+    assert!(serial.starts_with("150"), "{serial}");
+    assert!(text_of(&after, "note").contains(&format!("Card {serial} (V2) issued")), "{}", after.body);
+    assert!(after.body.contains("tag--issued\">issued<") && after.body.contains("R8000"));
+    assert!(after.body.contains(">card.issued<"));
+    assert_aligned(&after);
+    let invitations = |m: &Vec<vsc_server::service::OutboxMessage>| m.iter().filter(|m| m.kind == "invitation").count();
+    assert_eq!(invitations(&ts.vsc.outbox(Some(&u.email), 10).await.unwrap()), 1);
+    let card_path = format!("{path}/cards/{serial}");
+
+    // Resend.
+    let resent = web.post(&format!("{card_path}/resend"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.body);
+    let after = web.get(resent.location()).await;
+    assert!(text_of(&after, "note").contains("A new invitation"), "{}", after.body);
+    assert!(after.body.contains(">enrolment.invitation_resent<"));
+    assert_eq!(invitations(&ts.vsc.outbox(Some(&u.email), 10).await.unwrap()), 2);
+
+    // Unlock: the card is not locked.
+    let unlock = web.post(&format!("{card_path}/unlock"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(unlock.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unlock.body.contains("is issued, not locked: only a locked card can be unlocked"), "{}", unlock.body);
+    assert_eq!(count(&ts, "card.unlock_link_issued").await, 0);
+
+    // Renew: same serial, new certificate.
+    let before = ts.client.card(&serial).await.unwrap();
+    let renewed = web.post(&format!("{card_path}/renew"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(renewed.status, StatusCode::SEE_OTHER, "{}", renewed.body);
+    let after = web.get(renewed.location()).await;
+    assert!(text_of(&after, "note").starts_with(&format!("Card {serial} renewed; new certificates until ")));
+    assert!(after.body.contains(">card.renewed<"));
+    let now = ts.client.card(&serial).await.unwrap();
+    assert_eq!(now.serial, serial);
+    assert_ne!(now.certificates.authentication, before.certificates.authentication);
+
+    // Revoke: a reason is required.
+    let empty = web.post(&format!("{card_path}/revoke"), &[("csrf", &page.csrf()), ("reason", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains(&format!("id=\"card-error-{serial}\"")) && empty.body.contains("Enter the reason"));
+    assert_eq!(count(&ts, "card.revoked").await, 0);
+    let revoked =
+        web.post(&format!("{card_path}/revoke"), &[("csrf", &page.csrf()), ("reason", "card lost on the bus")]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let after = web.get(revoked.location()).await;
+    assert_eq!(text_of(&after, "note"), format!("Card {serial} revoked."));
+    assert!(after.body.contains("tag--revoked\">revoked<") && after.body.contains("card lost on the bus"));
+    assert!(!after.body.contains(&format!("{card_path}/renew")), "no renew for a revoked card");
+    assert_eq!(ts.client.card(&serial).await.unwrap().state, "revoked");
+    // Renewing it now: refused with the service's reason.
+    let late = web.post(&format!("{card_path}/renew"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(late.body.contains("the card is revoked"), "{}", late.body);
+    // Unknown action, unknown card, no CSRF field.
+    assert_eq!(
+        web.post(&format!("{card_path}/explode"), &[("csrf", &page.csrf())]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = web.post(&format!("{path}/cards/1500000000000000/renew"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(web.post(&format!("{card_path}/renew"), &[]).await.status, StatusCode::FORBIDDEN);
+
+    // PIN reset for an active device: the token is shown once.
+    exec(
+        &ts,
+        &format!(
+            "INSERT INTO devices (id, user_id, name, device_type, authenticator_type, state, created_at, registered_at) \
+             VALUES ('dev-active', '{}', 'Work phone', 'phone', 'vsc', 'active', 1700000000, 1700000100)",
+            u.id
+        ),
+    )
+    .await;
+    let page = web.get(&path).await;
+    assert!(page.body.contains(&format!("{path}/devices/dev-active/pin-reset")));
+    let reset = web.post(&format!("{path}/devices/dev-active/pin-reset"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    assert!(text_of(&reset, "pin-token").starts_with("vpr"), "{}", reset.body);
+    assert!(reset.body.contains("PIN reset token for Work phone"));
+    assert!(reset.body.contains(">device.pin_reset_issued<"));
+    assert!(!web.get(&path).await.body.contains("id=\"pin-token\""), "shown once");
+}
+
+async fn ra_card_actions_of_another_organisation_are_not_found(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let (mut web, _) = first_sign_in(&ts, "fiona.smith@example.nhs.uk").await;
+    let org2 = CreateOrganisationRequest {
+        code: "ORG2".into(),
+        name: "Other Trust".into(),
+        email_domains: vec!["other.nhs.uk".into()],
+    };
+    ts.vsc.create_organisation(&Principal::Operator, &org2).await.unwrap();
+    let theirs = ts
+        .vsc
+        .create_user(&Principal::Operator, &new_user("ORG2", "Olga", "Other", "olga.other@other.nhs.uk"))
+        .await
+        .unwrap();
+    let req = IssueCardRequest { card_type: "v2".into(), roles: vec!["R8000".into()], key_algorithm: None };
+    let card = ts
+        .vsc
+        .issue_card(&Principal::Operator, &theirs.id.to_string(), &IssueCard::parse(&req).unwrap())
+        .await
+        .unwrap();
+    exec(
+        &ts,
+        &format!(
+            "INSERT INTO devices (id, user_id, name, device_type, authenticator_type, state, created_at) \
+             VALUES ('dev-olga', '{}', 'Olga phone', 'phone', 'vsc', 'active', 1700000000)",
+            theirs.id
+        ),
+    )
+    .await;
+    let csrf = web.get("/ra").await.csrf();
+    let path = format!("/ra/users/{}", theirs.id);
+    let issue = web.post(&format!("{path}/cards"), &[("csrf", &csrf), ("card_type", "v2"), ("role_R8000", "on")]).await;
+    assert_eq!(issue.status, StatusCode::NOT_FOUND);
+    for action in ["resend", "renew", "revoke", "unlock"] {
+        let r = web.post(&format!("{path}/cards/{}/{action}", card.serial), &[("csrf", &csrf), ("reason", "x")]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}");
+        assert!(r.body.contains("User not found"));
+    }
+    let pin = web.post(&format!("{path}/devices/dev-olga/pin-reset"), &[("csrf", &csrf)]).await;
+    assert_eq!(pin.status, StatusCode::NOT_FOUND);
+    assert_eq!(count(&ts, "card.issued").await, 1);
+    for action in ["enrolment.invitation_resent", "card.renewed", "card.revoked", "device.pin_reset_issued"] {
+        assert_eq!(count(&ts, action).await, 0, "{action}");
     }
 }

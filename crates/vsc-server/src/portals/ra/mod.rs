@@ -3,6 +3,7 @@
 //! staff member's home page: the users list (search, filters, sorting, pages; htmx updates it in
 //! place), and each user's page (details, cards, devices, audit log).
 
+mod audit;
 mod home;
 mod listing;
 mod password;
@@ -42,6 +43,9 @@ pub fn routes() -> Router<Vsc> {
         .route("/ra/", get(|| async { Redirect::to(HOME_PATH) }))
         .route("/ra/users/{id}", get(users::show))
         .route("/ra/users/{id}/devices/{device}/delete", post(users::delete_device))
+        .route("/ra/users/{id}/cards", post(users::issue_card))
+        .route("/ra/users/{id}/cards/{serial}/{action}", post(users::card_action))
+        .route("/ra/users/{id}/devices/{device}/pin-reset", post(users::pin_reset))
         .route("/ra/set-password/{token}", get(password::show).post(password::submit))
         .route("/ra/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/ra/totp-setup", get(sign_in::totp_page).post(sign_in::totp_confirm))
@@ -51,6 +55,8 @@ pub fn routes() -> Router<Vsc> {
         .route("/ra/pending.csv", get(reports::pending_csv))
         .route("/ra/expiring", get(reports::expiring))
         .route("/ra/expiring.csv", get(reports::expiring_csv))
+        .route("/ra/audit", get(audit::show))
+        .route("/ra/audit.csv", get(audit::export_csv))
 }
 
 /// A signed-in staff member (from the `vsc_ra` cookie); without a live session the request is

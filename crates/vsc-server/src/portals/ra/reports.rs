@@ -20,7 +20,7 @@ use crate::service::ra_reports::{MAX_EXPIRY_DAYS, REPORT_ROWS, expiry_days, expi
 
 /// A cell made safe for a spreadsheet (a leading `=`, `+`, `-`, `@`, tab or carriage return would
 /// start a formula: such cells get a leading `'`) and quoted as RFC 4180 asks.
-fn csv_cell(value: &str) -> String {
+pub(super) fn csv_cell(value: &str) -> String {
     let value =
         if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
     if value.contains([',', '"', '\r', '\n']) || value.starts_with(' ') || value.ends_with(' ') {
@@ -31,7 +31,7 @@ fn csv_cell(value: &str) -> String {
 }
 
 /// A CSV document: the header row, then the rows, each line ended by CRLF.
-fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(super) fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut out = header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(",");
     out.push_str("\r\n");
     for row in rows {
@@ -41,7 +41,7 @@ fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     out
 }
 
-fn csv_response(filename: &'static str, body: String) -> Response {
+pub(super) fn csv_response(filename: &'static str, body: String) -> Response {
     (
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -53,14 +53,14 @@ fn csv_response(filename: &'static str, body: String) -> Response {
 }
 
 /// The words of a validation error, without the field name.
-fn message(e: vsc_core::DomainError) -> String {
+pub(super) fn message(e: vsc_core::DomainError) -> String {
     match e {
         vsc_core::DomainError::Invalid { message, .. } => message,
         other => other.to_string(),
     }
 }
 
-fn iso(t: OffsetDateTime) -> String {
+pub(super) fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 

@@ -1,19 +1,23 @@
 //! The user page of the vRA Manager (`/ra/users/{id}`): details, cards, authenticator devices
-//! (each deletable, whatever its state) and the user's audit trail.
+//! (each deletable, whatever its state) and the user's audit trail; card actions (issue, resend
+//! the invitation, renew, revoke, unlock) and a device's PIN reset, each answered with a note on
+//! the page or the page again with the problem beside the form (422).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
+use std::collections::HashMap;
 use vsc_core::DomainError;
+use vsc_proto::IssueCardRequest;
 
 use super::{HOME_PATH, MessagePage, StaffSignedIn};
-use crate::portals::csrf::Csrf;
+use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::PageError;
 use crate::portals::self_service::see_other;
 use crate::portals::{date, date_time, render};
-use crate::service::{StaffMember, StaffUserPage, USER_AUDIT_LIMIT};
+use crate::service::{IssueCard, StaffMember, StaffUserPage, USER_AUDIT_LIMIT};
 use crate::{ServiceError, Vsc};
 
 /// A card row.
@@ -24,6 +28,8 @@ struct CardLine {
     roles: String,
     issued: String,
     expires: String,
+    /// The problem with this card's last action, if any.
+    error: Option<String>,
 }
 
 /// A device row.
@@ -53,7 +59,13 @@ struct AuditLine {
 struct UserPage<'a> {
     csrf: &'a str,
     staff: &'a StaffMember,
-    note: Option<&'static str>,
+    note: Option<String>,
+    /// Why the issue form was refused.
+    issue_error: Option<String>,
+    /// The role catalogue: (code, name).
+    roles: Vec<(String, String)>,
+    /// A PIN-reset token just issued: (device name, token, valid until).
+    pin_token: Option<(String, String, String)>,
     id: String,
     name: String,
     email: String,
@@ -68,10 +80,22 @@ struct UserPage<'a> {
     audit_limit: i64,
 }
 
-/// `?done=` after an action on the page.
+/// `?done=` (and `card=`) after an action on the page.
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,
+    card: Option<String>,
+}
+
+/// What to show besides the user's data: a note, a problem beside a form, a new PIN-reset token.
+#[derive(Default)]
+struct Extras {
+    note: Option<String>,
+    issue_error: Option<String>,
+    /// (serial, problem).
+    card_error: Option<(String, String)>,
+    /// (device id, token, valid until).
+    pin_token: Option<(String, String, String)>,
 }
 
 fn or_dash(v: Option<&str>) -> String {
@@ -87,12 +111,26 @@ fn device_state(state: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn lines(staff: &StaffMember, csrf: &str, p: StaffUserPage, note: Option<&'static str>) -> Result<String, PageError> {
+fn lines(
+    staff: &StaffMember,
+    csrf: &str,
+    p: StaffUserPage,
+    roles: Vec<(String, String)>,
+    extras: Extras,
+) -> Result<String, PageError> {
     let u = p.user;
+    let pin_token = extras.pin_token.map(|(device, token, until)| {
+        let name = p.devices.iter().find(|d| d.id == device).map_or(device, |d| d.name.clone());
+        (name, token, until)
+    });
+    let card_error = extras.card_error;
     let page = UserPage {
         csrf,
         staff,
-        note,
+        note: extras.note,
+        issue_error: extras.issue_error,
+        roles,
+        pin_token,
         id: u.id.to_string(),
         // As the users list shows it.
         name: format!("{} {} ({})", u.forename, u.surname, u.subject_cn),
@@ -106,6 +144,7 @@ fn lines(staff: &StaffMember, csrf: &str, p: StaffUserPage, note: Option<&'stati
             .cards
             .into_iter()
             .map(|c| CardLine {
+                error: card_error.as_ref().filter(|(s, _)| *s == c.serial).map(|(_, m)| m.clone()),
                 serial: c.serial,
                 card_type: c.card_type.to_uppercase(),
                 state: c.state,
@@ -165,6 +204,19 @@ fn no_such_user() -> Result<Response, PageError> {
     )
 }
 
+/// A card, device or action this user does not have.
+fn nothing_here() -> Result<Response, PageError> {
+    render(
+        StatusCode::NOT_FOUND,
+        &MessagePage {
+            title: "Not found",
+            message: "This user has no such card, device or action.",
+            advice: Some("Go back to the user page and try again."),
+            link: (HOME_PATH, "Go to the users list"),
+        },
+    )
+}
+
 /// Not found, or not a user id at all: the same page.
 fn is_missing(e: &ServiceError) -> bool {
     matches!(
@@ -172,6 +224,52 @@ fn is_missing(e: &ServiceError) -> bool {
         ServiceError::NotFound { field: Some("id"), .. }
             | ServiceError::Domain(DomainError::Invalid { field: "id", .. })
     )
+}
+
+/// The note for `?done=…&card=…`, worded from the page's data.
+fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
+    let card = done.card.as_deref().and_then(|s| p.user.cards.iter().find(|c| c.serial == s));
+    let email = &p.user.email;
+    match (done.done.as_deref()?, card) {
+        ("device_deleted", _) => Some("The device was deleted.".into()),
+        ("card_issued", Some(c)) => Some(format!(
+            "Card {} ({}) issued; the invitation was sent to {email}.",
+            c.serial,
+            c.card_type.to_uppercase()
+        )),
+        ("invitation_resent", Some(c)) => Some(format!(
+            "A new invitation for card {} was sent to {email}; the previous link no longer works.",
+            c.serial
+        )),
+        ("card_renewed", Some(c)) => {
+            Some(format!("Card {} renewed; new certificates until {}.", c.serial, date(c.expires_at)))
+        }
+        ("card_revoked", Some(c)) => Some(format!("Card {} revoked.", c.serial)),
+        ("unlock_sent", Some(c)) => Some(format!(
+            "Card {}: a passcode reset link was sent to {email}; the holder sets a new passcode to unlock it.",
+            c.serial
+        )),
+        _ => None,
+    }
+}
+
+/// The user page with extras, or the not-found page.
+async fn page_with(
+    vsc: &Vsc,
+    staff: &StaffMember,
+    csrf: &str,
+    id: &str,
+    status: StatusCode,
+    extras: Extras,
+) -> Result<Response, PageError> {
+    let page = match vsc.staff_user_page(&staff.principal(), id).await {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    let roles = vsc.staff_role_catalogue().await?;
+    let html = lines(staff, csrf, page, roles, extras)?;
+    Ok((status, Html(html)).into_response())
 }
 
 /// `GET /ra/users/{id}`.
@@ -187,11 +285,9 @@ pub async fn show(
         Err(e) if is_missing(&e) => return no_such_user(),
         Err(e) => return Err(e.into()),
     };
-    let note = match done.done.as_deref() {
-        Some("device_deleted") => Some("The device was deleted."),
-        _ => None,
-    };
-    let html = lines(&staff, &csrf, page, note)?;
+    let note = done_note(&done, &page);
+    let roles = vsc.staff_role_catalogue().await?;
+    let html = lines(&staff, &csrf, page, roles, Extras { note, ..Extras::default() })?;
     Ok((StatusCode::OK, Html(html)).into_response())
 }
 
@@ -206,4 +302,140 @@ pub async fn delete_device(
         Err(e) if is_missing(&e) => no_such_user(),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A problem the staff member can fix or should know about: its message, else `None`.
+fn inline_problem(e: &ServiceError) -> Option<String> {
+    match e {
+        ServiceError::Domain(DomainError::Invalid { message, .. }) => Some(message.clone()),
+        ServiceError::Domain(DomainError::InvalidState(message)) | ServiceError::Conflict { message, .. } => {
+            Some(message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Redirect to the user page with a note about a card.
+fn done_redirect(vsc: &Vsc, id: &str, done: &str, serial: &str) -> Response {
+    see_other(&format!("/ra/users/{id}?done={done}&card={serial}"), &[], vsc.config())
+}
+
+/// `POST /ra/users/{id}/cards`: issue a card (`card_type` v1|v2, a `role_<CODE>` field per
+/// chosen role); the service sends the invitation.
+pub async fn issue_card(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path(id): Path<String>,
+    PortalForm(form): PortalForm<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let who = staff.principal();
+    // The user first: staff of another organisation get the same 404 whatever they post.
+    if let Err(e) = vsc.staff_user_page(&who, &id).await {
+        return if is_missing(&e) { no_such_user() } else { Err(e.into()) };
+    }
+    let mut roles: Vec<String> = form.keys().filter_map(|k| k.strip_prefix("role_")).map(str::to_string).collect();
+    roles.sort();
+    let refuse = |message: String| Extras { issue_error: Some(message), ..Extras::default() };
+    if roles.is_empty() {
+        let extras = refuse("Choose at least one role for the card.".into());
+        return page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await;
+    }
+    let req =
+        IssueCardRequest { card_type: form.get("card_type").cloned().unwrap_or_default(), roles, key_algorithm: None };
+    let result = match IssueCard::parse(&req) {
+        Ok(parsed) => vsc.issue_card(&who, &id, &parsed).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(card) => Ok(done_redirect(&vsc, &id, "card_issued", &card.serial)),
+        Err(e) if is_missing(&e) => no_such_user(),
+        Err(e) => match inline_problem(&e) {
+            Some(m) => page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, refuse(m)).await,
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// The revoke form's reason.
+#[derive(Deserialize)]
+pub struct CardActionForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /ra/users/{id}/cards/{serial}/{action}`, action one of `resend`, `renew`, `revoke` (with
+/// a `reason`) and `unlock` (a locked card only: the holder is sent a passcode reset link).
+pub async fn card_action(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path((id, serial, action)): Path<(String, String, String)>,
+    PortalForm(form): PortalForm<CardActionForm>,
+) -> Result<Response, PageError> {
+    let who = staff.principal();
+    let page = match vsc.staff_user_page(&who, &id).await {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    // Only this user's cards, through this user's page.
+    let Some(card) = page.user.cards.iter().find(|c| c.serial == serial) else {
+        return nothing_here();
+    };
+    let refuse = |message: String| Extras { card_error: Some((serial.clone(), message)), ..Extras::default() };
+    let result = match action.as_str() {
+        "resend" => vsc.resend_invitation(&who, &serial).await.map(|_| "invitation_resent"),
+        "renew" => vsc.renew_card(&who, &serial).await.map(|_| "card_renewed"),
+        "revoke" => {
+            let reason = form.reason.trim();
+            if reason.is_empty() {
+                let extras = refuse("Enter the reason for revoking the card.".into());
+                return page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await;
+            }
+            vsc.revoke_card(&who, &serial, Some(reason)).await.map(|_| "card_revoked")
+        }
+        "unlock" => {
+            if card.state != "locked" {
+                let extras =
+                    refuse(format!("Card {serial} is {}, not locked: only a locked card can be unlocked.", card.state));
+                return page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await;
+            }
+            vsc.issue_reset_link_for_unlock(&who, &serial).await.map(|_| "unlock_sent")
+        }
+        _ => return Err(PageError::not_found()),
+    };
+    match result {
+        Ok(done) => Ok(done_redirect(&vsc, &id, done, &serial)),
+        Err(e) => match inline_problem(&e) {
+            Some(m) => page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, refuse(m)).await,
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// `POST /ra/users/{id}/devices/{device}/pin-reset`: a single-use PIN-reset token for an active
+/// device, shown once on the page this answers with (never in an address).
+pub async fn pin_reset(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path((id, device)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let who = staff.principal();
+    let page = match vsc.staff_user_page(&who, &id).await {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    if !page.devices.iter().any(|d| d.id == device && d.state == "active") {
+        return nothing_here();
+    }
+    let issued = vsc.issue_pin_reset(&who, &device).await?;
+    let extras = Extras {
+        note: Some("A PIN reset token was issued; read it out to the holder now, it is not shown again.".into()),
+        pin_token: Some((issued.device_id, issued.token, date_time(issued.expires_at))),
+        ..Extras::default()
+    };
+    page_with(&vsc, &staff, &csrf, &id, StatusCode::OK, extras).await
 }
