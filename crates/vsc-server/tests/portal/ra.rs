@@ -51,7 +51,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 }
 
 #[allow(clippy::disallowed_methods)]
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -74,7 +74,19 @@ async fn password_step(web: &mut Browser, email: &str, password: &str) -> Page {
 
 /// A new manager's first sign-in through the pages → (their browser, the TOTP secret).
 pub(super) async fn first_sign_in(ts: &TestServer, email: &str) -> (Browser, String) {
-    let out = ts.vsc.invite_staff(email, "ORG1", "manager", Some("Fiona Smith")).await.unwrap();
+    staff_first_sign_in(ts, email, "ORG1", "manager", "Fiona Smith").await
+}
+
+/// A new staff member of `org` in `role`, invited and signed in for the first time through the
+/// pages (password link, password, TOTP set-up) → (their browser, the TOTP secret).
+pub(super) async fn staff_first_sign_in(
+    ts: &TestServer,
+    email: &str,
+    org: &str,
+    role: &str,
+    name: &str,
+) -> (Browser, String) {
+    let out = ts.vsc.invite_staff(email, org, role, Some(name)).await.unwrap();
     let mut web = Browser::new(&ts.url);
     let path = link_path(&out.password_link);
     let form = web.get(&path).await;

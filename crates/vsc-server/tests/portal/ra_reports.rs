@@ -5,68 +5,22 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use vsc_client::Client;
-use vsc_crypto::totp::TotpSecret;
 use vsc_proto::{CreateUserRequest, ExpiringReport, IssueCardRequest, PendingReport, UserView};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use super::{Browser, Page};
+use super::Browser;
+use super::ra::{text_of, unix_now};
 
 on_both_backends!(
     ra_pending_page_lists_issued_not_enrolled_cards_and_exports_csv,
     ra_expiring_page_filters_by_days_sorts_and_exports,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
 const DAY: i64 = 86_400;
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {s}"),
-        };
-        bits = (bits << 5) | u64::from(v);
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    out
-}
-
-#[allow(clippy::disallowed_methods)]
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The text of the element with `id` (up to the next tag).
-fn text_of(page: &Page, id: &str) -> String {
-    let at = page.body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {}", page.body));
-    let rest = &page.body[at..];
-    let start = rest.find('>').unwrap() + 1;
-    rest[start..start + rest[start..].find('<').unwrap()].to_string()
-}
 
 /// A new agent of `org` signed in through the pages (password link, password, TOTP set-up).
 async fn signed_in_agent(ts: &TestServer, email: &str, org: &str) -> Browser {
-    let out = ts.vsc.invite_staff(email, org, "agent", Some("Alex Agent")).await.unwrap();
-    let link = &out.password_link;
-    let path = &link[link.find("/ra/set-password/").unwrap()..];
-    let mut web = Browser::new(&ts.url);
-    let form = web.get(path).await;
-    web.post(path, &[("csrf", &form.csrf()), ("password", PASSWORD), ("confirm", PASSWORD)]).await;
-    let form = web.get("/ra/sign-in").await;
-    let next = web.post("/ra/sign-in", &[("csrf", &form.csrf()), ("email", email), ("password", PASSWORD)]).await;
-    assert_eq!(next.location(), "/ra/totp-setup", "{}", next.body);
-    let setup = web.get("/ra/totp-setup").await;
-    let secret = base32_decode(&text_of(&setup, "totp-secret"));
-    let code = TotpSecret::from_bytes(&secret).code_at(unix_now());
-    let done = web.post("/ra/totp-setup", &[("csrf", &setup.csrf()), ("code", &code)]).await;
-    assert_eq!(done.location(), "/ra", "{}", done.body);
-    web
+    super::ra::staff_first_sign_in(ts, email, org, "agent", "Alex Agent").await.0
 }
 
 async fn user(client: &Client, org: &str, forename: &str, surname: &str, email: &str) -> UserView {
