@@ -17,6 +17,10 @@ mod ra;
 mod ra_audit;
 #[path = "portal/ra_reports.rs"]
 mod ra_reports;
+#[path = "portal/ra_user_delete.rs"]
+mod ra_user_delete;
+#[path = "portal/ra_user_edit.rs"]
+mod ra_user_edit;
 #[path = "portal/ra_users.rs"]
 mod ra_users;
 

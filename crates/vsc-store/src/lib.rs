@@ -30,6 +30,7 @@ pub mod staff;
 pub mod staff_auth;
 pub mod system;
 pub mod tokens;
+pub mod user_lifecycle;
 pub mod user_search;
 pub mod users;
 

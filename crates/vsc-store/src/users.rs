@@ -110,3 +110,25 @@ pub async fn set_mobile(conn: &mut Conn, id: &str, mobile: &str) -> Result<(), S
     sqlx::query("UPDATE users SET mobile = $2 WHERE id = $1").bind(id).bind(mobile).execute(conn).await?;
     Ok(())
 }
+
+/// Set a user's forename and surname.
+pub async fn set_names(conn: &mut Conn, id: &str, forename: &str, surname: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET forename = $2, surname = $3 WHERE id = $1")
+        .bind(id)
+        .bind(forename)
+        .bind(surname)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Set a user's email and its lower-cased key.
+pub async fn set_email(conn: &mut Conn, id: &str, email: &str, email_key: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET email = $2, email_key = $3 WHERE id = $1")
+        .bind(id)
+        .bind(email)
+        .bind(email_key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -96,3 +96,19 @@ pub async fn resend_invitation(
 ) -> Result<(StatusCode, Json<CardView>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(vsc.resend_invitation(&who, &serial).await?)))
 }
+
+/// Restart the issuance of a card that is issued but not enrolled: new keys and certificates (the
+/// old ones superseded on the CRL) and a new invitation; the previous link stops working.
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/restart", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    responses(
+        (status = 202, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Card is not awaiting enrolment")))]
+pub async fn restart_issuance(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+) -> Result<(StatusCode, Json<CardView>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(vsc.restart_issuance(&who, &serial).await?)))
+}

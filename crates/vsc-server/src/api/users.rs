@@ -52,3 +52,32 @@ pub async fn search(
 ) -> Result<Json<UserSearchPage>, ApiError> {
     Ok(Json(vsc.search_users(&who, &q).await?))
 }
+
+/// Change a user's names and/or email; an email change is audited and the holder is emailed at
+/// both the old and the new address.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User UUID")),
+    request_body = crate::service::user_edit::UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Email taken"),
+        (status = 422, body = ErrorBody, description = "Invalid field, e.g. email domain not allowed")))]
+pub async fn update(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<crate::service::user_edit::UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(vsc.update_user(&who, &id, &req).await?))
+}
+
+/// Delete a user: their cards are revoked (and listed on a new CRL), their devices and directory
+/// accounts removed; the audit trail is kept.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User UUID")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(vsc): State<Vsc>, Staff(who): Staff, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    vsc.delete_user(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

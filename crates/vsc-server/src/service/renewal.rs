@@ -2,11 +2,13 @@
 //! certificates are revoked as superseded once the new ones are in place, and a new CRL is signed
 //! — all in one transaction.
 
+use time::OffsetDateTime;
 use vsc_core::card::card_expiry;
 use vsc_core::{AuditRecord, CardState, DomainError, KeyAlgorithm, KeyPurpose};
 use vsc_crypto::RevocationReason;
 use vsc_proto::CardView;
-use vsc_store::{StoreError, cards, certificates, organisations, users};
+use vsc_store::cards::CardKeyRow;
+use vsc_store::{Conn, StoreError, cards, certificates, organisations, users};
 
 use super::cards::{card_subject, fresh_keys};
 use super::{Principal, Vsc, key_pool, pki, views};
@@ -31,34 +33,7 @@ impl Vsc {
             }
             _ => {}
         }
-        let algorithm = KeyAlgorithm::parse("key_algorithm", &card.key_algorithm)
-            .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", card.key_algorithm)))?;
-        let user = users::by_id(&mut tx, &card.user_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("card {} has no holder", card.serial)))?;
-        let org = organisations::by_id(&mut tx, &user.org_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("user {} has no organisation", user.id)))?;
-        let subject = card_subject(&user, &org.name, &card.serial);
-        let old = cards::keys(&mut tx, &card.id).await?;
-        let mut fresh = fresh_keys(algorithm, old.len())?;
-        let mut renewed = Vec::with_capacity(old.len());
-        for o in &old {
-            let purpose = match o.purpose.as_str() {
-                "signing" => KeyPurpose::Signing,
-                _ => KeyPurpose::Authentication,
-            };
-            let key = match fresh.pop() {
-                Some(k) => k,
-                None => key_pool::take_or_generate(&mut tx, &self.kek, algorithm).await?,
-            };
-            let row = self.certify_key(&subject, &key, &card.id, purpose, now, expires_at)?;
-            cards::replace_key(&mut tx, &row).await?;
-            certificates::insert(&mut tx, &pki::certificate_record(&row, now.unix_timestamp())).await?;
-            certificates::revoke(&mut tx, &o.cert_serial, now.unix_timestamp(), RevocationReason::Superseded.as_str())
-                .await?;
-            renewed.push(row);
-        }
+        let (old, renewed) = self.rekey(&mut tx, &card, now, expires_at).await?;
         cards::set_expiry(&mut tx, &card.id, expires_at.unix_timestamp()).await?;
         self.publish_crl(&mut tx, now).await?;
         self.audit(
@@ -82,5 +57,45 @@ impl Vsc {
         let view = views::load_card(&mut tx, &row, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(view)
+    }
+
+    /// New key pairs and certificates for every key of `card` (the old certificates revoked as
+    /// superseded; the caller publishes the CRL and sets the expiry) → (old keys, new keys).
+    pub(super) async fn rekey(
+        &self,
+        conn: &mut Conn,
+        card: &cards::CardRow,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(Vec<CardKeyRow>, Vec<CardKeyRow>), ServiceError> {
+        let algorithm = KeyAlgorithm::parse("key_algorithm", &card.key_algorithm)
+            .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", card.key_algorithm)))?;
+        let user = users::by_id(conn, &card.user_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("card {} has no holder", card.serial)))?;
+        let org = organisations::by_id(conn, &user.org_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("user {} has no organisation", user.id)))?;
+        let subject = card_subject(&user, &org.name, &card.serial);
+        let old = cards::keys(conn, &card.id).await?;
+        let mut fresh = fresh_keys(algorithm, old.len())?;
+        let mut renewed = Vec::with_capacity(old.len());
+        for o in &old {
+            let purpose = match o.purpose.as_str() {
+                "signing" => KeyPurpose::Signing,
+                _ => KeyPurpose::Authentication,
+            };
+            let key = match fresh.pop() {
+                Some(k) => k,
+                None => key_pool::take_or_generate(conn, &self.kek, algorithm).await?,
+            };
+            let row = self.certify_key(&subject, &key, &card.id, purpose, now, expires_at)?;
+            cards::replace_key(conn, &row).await?;
+            certificates::insert(conn, &pki::certificate_record(&row, now.unix_timestamp())).await?;
+            certificates::revoke(conn, &o.cert_serial, now.unix_timestamp(), RevocationReason::Superseded.as_str())
+                .await?;
+            renewed.push(row);
+        }
+        Ok((old, renewed))
     }
 }

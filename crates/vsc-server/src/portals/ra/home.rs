@@ -69,6 +69,22 @@ struct HomePage<'a> {
     enrolment: &'static [(&'static str, &'static str)],
     results: &'a Results,
     results_html: String,
+    /// A notice after an action that ends on this page (`?done=`).
+    note: Option<&'static str>,
+}
+
+/// `?done=` after an action that ends on the users list.
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// The notice for `?done=`.
+fn done_note(done: &Done) -> Option<&'static str> {
+    match done.done.as_deref()? {
+        "user_deleted" => Some("The user was deleted: their cards were revoked and their devices removed."),
+        _ => None,
+    }
 }
 
 impl HomePage<'_> {
@@ -84,6 +100,7 @@ pub async fn show(
     Csrf(csrf): Csrf,
     headers: HeaderMap,
     Query(mut query): Query<UserSearchQuery>,
+    Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     // htmx asks with `HX-Request`; restoring history after a cache miss wants the whole page.
     let fragment = headers.contains_key("hx-request") && !headers.contains_key("hx-history-restore-request");
@@ -118,6 +135,7 @@ pub async fn show(
             enrolment: &ENROLMENT,
             results: &results,
             results_html: results.render()?,
+            note: done_note(&done),
         };
         render(status, &page)?
     };

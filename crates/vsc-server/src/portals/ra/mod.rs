@@ -9,6 +9,8 @@ mod listing;
 mod password;
 mod reports;
 mod sign_in;
+mod user_delete;
+mod user_edit;
 mod users;
 
 use askama::Template;
@@ -41,7 +43,11 @@ pub fn routes() -> Router<Vsc> {
     Router::new()
         .route("/ra", get(home::show))
         .route("/ra/", get(|| async { Redirect::to(HOME_PATH) }))
+        .route("/ra/users/new", get(user_edit::new_form).post(user_edit::create))
         .route("/ra/users/{id}", get(users::show))
+        .route("/ra/users/{id}/edit", get(user_edit::edit_form).post(user_edit::save_names))
+        .route("/ra/users/{id}/email", post(user_edit::save_email))
+        .route("/ra/users/{id}/delete", post(user_delete::submit))
         .route("/ra/users/{id}/devices/{device}/delete", post(users::delete_device))
         .route("/ra/users/{id}/cards", post(users::issue_card))
         .route("/ra/users/{id}/cards/{serial}/{action}", post(users::card_action))

@@ -232,6 +232,10 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
     let email = &p.user.email;
     match (done.done.as_deref()?, card) {
         ("device_deleted", _) => Some("The device was deleted.".into()),
+        ("names_changed", _) => Some("The names were saved.".into()),
+        ("email_changed", _) => {
+            Some(format!("The email address is now {email}; the holder was told at both addresses."))
+        }
         ("card_issued", Some(c)) => Some(format!(
             "Card {} ({}) issued; the invitation was sent to {email}.",
             c.serial,
@@ -239,6 +243,10 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
         )),
         ("invitation_resent", Some(c)) => Some(format!(
             "A new invitation for card {} was sent to {email}; the previous link no longer works.",
+            c.serial
+        )),
+        ("issuance_restarted", Some(c)) => Some(format!(
+            "Issuance of card {} restarted: new certificates, and a new invitation was sent to {email}; the previous link no longer works.",
             c.serial
         )),
         ("card_renewed", Some(c)) => {
@@ -364,7 +372,8 @@ pub struct CardActionForm {
     reason: String,
 }
 
-/// `POST /ra/users/{id}/cards/{serial}/{action}`, action one of `resend`, `renew`, `revoke` (with
+/// `POST /ra/users/{id}/cards/{serial}/{action}`, action one of `resend`, `restart` (new keys,
+/// certificates and link for an issued card), `renew`, `revoke` (with
 /// a `reason`) and `unlock` (a locked card only: the holder is sent a passcode reset link).
 pub async fn card_action(
     State(vsc): State<Vsc>,
@@ -386,6 +395,7 @@ pub async fn card_action(
     let refuse = |message: String| Extras { card_error: Some((serial.clone(), message)), ..Extras::default() };
     let result = match action.as_str() {
         "resend" => vsc.resend_invitation(&who, &serial).await.map(|_| "invitation_resent"),
+        "restart" => vsc.restart_issuance(&who, &serial).await.map(|_| "issuance_restarted"),
         "renew" => vsc.renew_card(&who, &serial).await.map(|_| "card_renewed"),
         "revoke" => {
             let reason = form.reason.trim();

@@ -1,0 +1,172 @@
+//! Editing a card holder: names (`user.names_changed`) and email (`user.email_changed`, with the
+//! holder told at both the old and the new address through the outbox, in the same transaction).
+
+use askama::Template;
+use serde::Deserialize;
+use vsc_core::{AuditRecord, EmailAddress, PersonName};
+use vsc_proto::UserView;
+use vsc_store::{Conn, organisations, users};
+
+use super::{Principal, Vsc, views};
+use crate::ServiceError;
+use crate::notify::email::EmailMessage;
+
+/// `PATCH /api/v1/users/{id}`: what to change (absent fields are kept).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New forename.
+    #[serde(default)]
+    pub forename: Option<String>,
+    /// New surname.
+    #[serde(default)]
+    pub surname: Option<String>,
+    /// New email; its domain must be allowed by the user's organisation.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// What the "email changed" email needs.
+struct EmailChangedMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    old: &'a str,
+    new: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_changed.txt")]
+struct EmailChangedText<'a> {
+    m: &'a EmailChangedMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_changed.html")]
+struct EmailChangedHtml<'a> {
+    m: &'a EmailChangedMail<'a>,
+}
+
+/// "Your email address was changed from `old` to `new`", to `to`.
+fn email_changed(to: &str, holder_name: &str, old: &str, new: &str) -> Result<EmailMessage, ServiceError> {
+    let m = EmailChangedMail {
+        subject: "The email address of your virtual smartcard account was changed".into(),
+        holder_name: holder_name.trim(),
+        old,
+        new,
+    };
+    let render = |e: askama::Error| ServiceError::Startup(format!("rendering the email-changed email: {e}"));
+    let text = EmailChangedText { m: &m }.render().map_err(render)?;
+    let html = EmailChangedHtml { m: &m }.render().map_err(render)?;
+    Ok(EmailMessage { to: to.trim().to_string(), subject: m.subject.clone(), text, html })
+}
+
+impl Vsc {
+    /// Change a user's names and/or email (see [`UpdateUserRequest`]) in one transaction. The new
+    /// email must be allowed by the organisation's domains and unique (case-insensitively); the
+    /// holder is emailed at both addresses.
+    pub async fn update_user(
+        &self,
+        who: &Principal,
+        id: &str,
+        req: &UpdateUserRequest,
+    ) -> Result<UserView, ServiceError> {
+        let forename = req.forename.as_deref().map(|f| PersonName::parse("forename", f)).transpose()?;
+        let surname = req.surname.as_deref().map(|s| PersonName::parse("surname", s)).transpose()?;
+        let email = req.email.as_deref().map(|e| EmailAddress::parse("email", e)).transpose()?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let user = self.visible_user(&mut tx, who, id).await?;
+        if forename.is_some() || surname.is_some() {
+            let new_fore = forename.as_ref().map_or(user.forename.as_str(), PersonName::as_str);
+            let new_sur = surname.as_ref().map_or(user.surname.as_str(), PersonName::as_str);
+            if new_fore != user.forename || new_sur != user.surname {
+                users::set_names(&mut tx, &user.id, new_fore, new_sur).await?;
+                self.audit(
+                    &mut tx,
+                    AuditRecord {
+                        actor: who.actor(),
+                        action: "user.names_changed",
+                        org_id: Some(user.org_id.clone()),
+                        target: Some(format!("user:{}", user.id)),
+                        detail: serde_json::json!({
+                            "old": format!("{} {}", user.forename, user.surname),
+                            "new": format!("{new_fore} {new_sur}"),
+                        })
+                        .to_string(),
+                    },
+                )
+                .await?;
+            }
+        }
+        let mut changed_email = false;
+        if let Some(email) = &email
+            && email.as_str() != user.email
+        {
+            self.change_email(&mut tx, who, &user, email, forename.as_ref(), surname.as_ref()).await?;
+            changed_email = true;
+        }
+        let row =
+            users::by_id(&mut tx, &user.id).await?.ok_or_else(|| ServiceError::Startup("user vanished".into()))?;
+        let view = views::load_user(&mut tx, row, now).await?;
+        tx.commit().await.map_err(vsc_store::StoreError::from)?;
+        if changed_email {
+            self.wake_outbox();
+        }
+        Ok(view)
+    }
+
+    /// Check and set the new email, audit it and queue the two emails (caller's transaction).
+    async fn change_email(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        email: &EmailAddress,
+        forename: Option<&PersonName>,
+        surname: Option<&PersonName>,
+    ) -> Result<(), ServiceError> {
+        let org = organisations::by_code(tx, &user.org_code)
+            .await?
+            .ok_or_else(|| ServiceError::Startup("organisation vanished".into()))?;
+        let domain = email.domain();
+        if !org.email_domains.iter().any(|d| d == domain.as_str()) {
+            return Err(vsc_core::DomainError::invalid(
+                "email",
+                format!(
+                    "the email domain {} is not allowed for organisation {} (allowed: {})",
+                    domain.as_str(),
+                    org.code,
+                    org.email_domains.join(", ")
+                ),
+            )
+            .into());
+        }
+        if let Some(other) = users::by_email_key(tx, &email.key()).await?
+            && other.id != user.id
+        {
+            return Err(ServiceError::conflict("email", format!("a user with email {email} already exists")));
+        }
+        users::set_email(tx, &user.id, email.as_str(), &email.key()).await?;
+        self.audit(
+            tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "user.email_changed",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "old": user.email, "new": email.as_str() }).to_string(),
+            },
+        )
+        .await?;
+        let name = format!(
+            "{} {}",
+            forename.map_or(user.forename.as_str(), PersonName::as_str),
+            surname.map_or(user.surname.as_str(), PersonName::as_str)
+        );
+        for to in [user.email.as_str(), email.as_str()] {
+            let mail = email_changed(to, &name, &user.email, email.as_str())?;
+            self.enqueue_email(tx, "email_changed", &mail).await?;
+        }
+        Ok(())
+    }
+}
