@@ -7,14 +7,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use vsc_core::DomainError;
 
+use super::users::{is_missing, no_such_user};
 use super::{HOME_PATH, MessagePage, StaffSignedIn};
+use crate::Vsc;
 use crate::portals::csrf::PortalForm;
 use crate::portals::errors::PageError;
 use crate::portals::render;
 use crate::portals::self_service::see_other;
-use crate::{ServiceError, Vsc};
 
 /// Where the users list says a user was deleted.
 pub const DELETED_PATH: &str = "/ra?done=user_deleted";
@@ -24,19 +24,6 @@ pub const DELETED_PATH: &str = "/ra?done=user_deleted";
 pub struct DeleteUserForm {
     #[serde(default)]
     confirm: Option<String>,
-}
-
-/// Not found, or not a user id at all: the same page.
-fn no_such_user() -> Result<Response, PageError> {
-    render(
-        StatusCode::NOT_FOUND,
-        &MessagePage {
-            title: "User not found",
-            message: "There is no user at this address in your organisations.",
-            advice: Some("Search for the user in the users list."),
-            link: (HOME_PATH, "Go to the users list"),
-        },
-    )
 }
 
 /// `POST /ra/users/{id}/delete` (the CSRF middleware has checked the form).
@@ -69,13 +56,4 @@ pub async fn submit(
         Err(e) if is_missing(&e) => no_such_user(),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Not found, or not a user id at all.
-fn is_missing(e: &ServiceError) -> bool {
-    matches!(
-        e,
-        ServiceError::NotFound { field: Some("id"), .. }
-            | ServiceError::Domain(DomainError::Invalid { field: "id", .. })
-    )
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use vsc_core::DomainError;
 use vsc_proto::{CreateUserRequest, UserView};
 
-use super::{HOME_PATH, MessagePage, StaffSignedIn};
+use super::StaffSignedIn;
+use super::users::{is_missing, no_such_user};
 use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::PageError;
 use crate::portals::render;
@@ -173,28 +174,6 @@ pub async fn create(
             new_page(&csrf, &staff, &form, Some(problem))
         }
     }
-}
-
-/// The page for a user the staff member cannot see or that does not exist.
-fn no_such_user() -> Result<Response, PageError> {
-    render(
-        StatusCode::NOT_FOUND,
-        &MessagePage {
-            title: "User not found",
-            message: "There is no user at this address in your organisations.",
-            advice: Some("Search for the user in the users list."),
-            link: (HOME_PATH, "Go to the users list"),
-        },
-    )
-}
-
-/// Not found, or not a user id at all: the same page.
-fn is_missing(e: &ServiceError) -> bool {
-    matches!(
-        e,
-        ServiceError::NotFound { field: Some("id"), .. }
-            | ServiceError::Domain(DomainError::Invalid { field: "id", .. })
-    )
 }
 
 /// The user, or the not-found page.

@@ -192,7 +192,7 @@ fn lines(
 }
 
 /// The page for a user the staff member cannot see or that does not exist.
-fn no_such_user() -> Result<Response, PageError> {
+pub(super) fn no_such_user() -> Result<Response, PageError> {
     render(
         StatusCode::NOT_FOUND,
         &MessagePage {
@@ -218,7 +218,7 @@ fn nothing_here() -> Result<Response, PageError> {
 }
 
 /// Not found, or not a user id at all: the same page.
-fn is_missing(e: &ServiceError) -> bool {
+pub(super) fn is_missing(e: &ServiceError) -> bool {
     matches!(
         e,
         ServiceError::NotFound { field: Some("id"), .. }
