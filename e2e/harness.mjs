@@ -8,6 +8,7 @@
 
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
@@ -462,4 +463,56 @@ export async function keepFilesOnFailure(ctx, logs, fn) {
     console.error(`(files kept in ${ctx.tmp})`);
     throw e;
   }
+}
+
+// --- RA staff ----------------------------------------------------------------------------------------
+
+/** RFC 4648 base32 (no padding) → bytes. */
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of text.replace(/=+$/, '').toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    assert.ok(v >= 0, `not base32: ${text}`);
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The RFC 6238 code (HMAC-SHA-1, 6 digits, 30 s steps) of `secret` for `step` (default: now). */
+export function totp(secret, step = Math.floor(Date.now() / 1000 / 30)) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const word = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(word % 1_000_000).padStart(6, '0');
+}
+
+/**
+ * A staff member's first sign-in to the vRA Manager, as they would do it: the one-time
+ * `passwordLink` (absolute or a path) sets `password`, then email + password lead to the TOTP
+ * set-up, confirmed with the code computed from the key shown. Ends on `/ra`; returns the TOTP key.
+ */
+export async function staffFirstSignIn(page, submit, { base, passwordLink, email, password }) {
+  const linkPath = passwordLink.slice(passwordLink.indexOf('/ra/set-password/'));
+  await page.goto(`${base}${linkPath}`);
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await submit('button:has-text("Set password")');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await submit('button:has-text("Continue")');
+  const secret = (await page.textContent('#totp-secret')).trim();
+  await page.fill('#code', totp(secret));
+  await submit('button:has-text("Confirm and sign in")');
+  assert.equal(page.url(), `${base}/ra`);
+  return secret;
 }

@@ -12,10 +12,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import path from 'node:path';
 import {
-  artifacts, assertNoPageErrors, bootstrapOrg, keepFilesOnFailure, openBrowser, startServe, stepper, testContext,
+  artifacts, assertNoPageErrors, bootstrapOrg, totp, keepFilesOnFailure, openBrowser, startServe, stepper, testContext,
   vscBin, vscCli, workspace,
 } from './harness.mjs';
 
@@ -23,35 +22,6 @@ const EMAIL = 'ra@example.nhs.uk';
 const PASSWORD = 'plum orchard lantern 42';
 
 const ctx = testContext();
-
-/** RFC 4648 base32 (no padding) → bytes. */
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, '').toUpperCase()) {
-    const v = alphabet.indexOf(c);
-    assert.ok(v >= 0, `not base32: ${text}`);
-    value = (value << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((value >>> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** The RFC 6238 code (HMAC-SHA-1, 6 digits, 30 s steps) of `secret` for `step`. */
-function totp(secret, step = Math.floor(Date.now() / 1000 / 30)) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const word = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(word % 1_000_000).padStart(6, '0');
-}
 
 test('the first RA manager sign-in sets a password and two-step sign-in', { timeout: 120_000 }, async (t) => {
   const bin = vscBin();

@@ -11,45 +11,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import path from 'node:path';
 import {
   apiClient, artifacts, assertNoPageErrors, bootstrapOrg, createUser, issueCard, keepFilesOnFailure, openBrowser,
-  startServe, stepper, testContext, vscBin, vscCli, waitFor, workspace,
+  staffFirstSignIn, startServe, stepper, testContext, vscBin, vscCli, waitFor, workspace,
 } from './harness.mjs';
 
 const EMAIL = 'ra@example.nhs.uk';
 const PASSWORD = 'plum orchard lantern 42';
 
 const ctx = testContext();
-
-/** RFC 4648 base32 (no padding) → bytes. */
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, '').toUpperCase()) {
-    const v = alphabet.indexOf(c);
-    assert.ok(v >= 0, `not base32: ${text}`);
-    value = (value << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((value >>> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** The RFC 6238 code (HMAC-SHA-1, 6 digits, 30 s steps) of `secret` now. */
-function totp(secret) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
-  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
 
 /** The query parameter `name` of the page's address. */
 function param(page, name) {
@@ -69,7 +40,6 @@ test('RA staff search, sort and open users in the vRA Manager', { timeout: 120_0
 
   await keepFilesOnFailure(ctx, ['serve.log'], async () => {
     const boot = await bootstrapOrg(vsc);
-    const linkPath = boot.password_link.slice(boot.password_link.indexOf('/ra/set-password/'));
     const bob = await createUser(vsc, { forename: 'Bob', surname: 'Young', email: 'aa.bob.young@example.nhs.uk', mobile: '+447700900111' });
     const alice = await createUser(vsc, { forename: 'Alice', surname: 'Zephyr', email: 'zz.alice.zephyr@example.nhs.uk', mobile: '+447700900222' });
     await createUser(vsc, { forename: 'Siobhán', surname: "O'Sullivan-Longname-Of-Many-Parts", email: "siobhan.o'sullivan@example.nhs.uk", mobile: '+447700900333' });
@@ -80,17 +50,7 @@ test('RA staff search, sort and open users in the vRA Manager', { timeout: 120_0
     const step = stepper(t);
 
     await step('the manager signs in (password link, password, TOTP set-up) to the users list', async () => {
-      await page.goto(`${base}${linkPath}`);
-      await page.fill('#password', PASSWORD);
-      await page.fill('#confirm', PASSWORD);
-      await submit('button:has-text("Set password")');
-      await page.fill('#email', EMAIL);
-      await page.fill('#password', PASSWORD);
-      await submit('button:has-text("Continue")');
-      const secret = (await page.textContent('#totp-secret')).trim();
-      await page.fill('#code', totp(secret));
-      await submit('button:has-text("Confirm and sign in")');
-      assert.equal(page.url(), `${base}/ra`);
+      await staffFirstSignIn(page, submit, { base, passwordLink: boot.password_link, email: EMAIL, password: PASSWORD });
       assert.equal((await page.textContent('#users-summary')).trim(), '3 users · page 1 of 1');
       assert.deepEqual((await names(page)).map((n) => n.split(' ')[0]), ['Siobhán', 'Bob', 'Alice']);
       assert.match(await page.textContent('#users-table'), new RegExp(card.serial));

@@ -3,6 +3,7 @@
 mod admin;
 mod authenticator;
 mod bench;
+mod bench_import;
 mod bench_login;
 mod bench_search;
 mod bench_sign;
@@ -57,7 +58,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             admin::run(&cli.global, cmd).await
         }
         Command::Bench(cmd) => {
-            init_tracing("warn");
+            // Bulk loads are slow statements by design: no multi-megabyte statement in the log.
+            init_tracing("warn,sqlx::query=error");
             bench::run(cmd).await
         }
         Command::Authenticator(args) => {

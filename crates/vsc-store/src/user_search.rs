@@ -3,8 +3,12 @@
 //! column; pages. It stays fast at a million users:
 //!
 //! - with text, the candidates come from a trigram index (an FTS5 `trigram` table on SQLite,
-//!   `pg_trgm` GIN on PostgreSQL, both kept by triggers of migration 0009), so the text needs at
-//!   least [`MIN_TEXT_CHARS`] characters (shorter text is refused, never scanned);
+//!   `pg_trgm` GIN on PostgreSQL, both kept by triggers of migrations 0009 and 0014), so the text
+//!   needs at least [`MIN_TEXT_CHARS`] characters (shorter text is refused, never scanned). On
+//!   SQLite the index returns only the caller's organisations (each one a range of document
+//!   numbers) and a page is sorted on the narrow search documents, which carry the sort columns;
+//!   on PostgreSQL the index covers the organisation too, and each organisation is searched in
+//!   sort order as far as the page reaches (below);
 //! - without text, each of the caller's organisations is read in sort order from an index led by
 //!   the organisation (one per sortable column), only as far as the page, and the branches merged.
 //!
@@ -197,52 +201,52 @@ impl Sql {
 const COLUMNS: &str = "u.id, u.forename, u.surname, u.subject_cn, u.email, u.email_key, o.code AS org_code, \
                        u.created_at, u.last_active_at, u.next_card_expiry";
 
-/// How text search reads on one backend: the tables, the condition that picks the matches, the
-/// column to filter organisations on, and the user-id column (so counting need not read `users`).
-struct TextSource {
-    from: &'static str,
-    count_from: &'static str,
-    matches: String,
-    org_column: &'static str,
-    user_column: &'static str,
+/// The condition that picks text matches on PostgreSQL (column `u.search_text`, GIN-indexed with
+/// the organisation).
+fn postgres_match(text: &str, sql: &mut Sql) -> String {
+    // The GIN index reads one posting list per trigram of the pattern, and trigrams every row
+    // shares (an organisation's email domain) cost most: the index looks for a short, selective
+    // probe and the whole text is checked on the rows it finds (`|| ''` keeps that check out of
+    // the index).
+    let probe = index_probe(text);
+    let p = sql.bind(&like_pattern(probe));
+    if probe == text {
+        format!("u.search_text ILIKE {p}")
+    } else {
+        let whole = sql.bind(&like_pattern(text));
+        format!("u.search_text ILIKE {p} AND (u.search_text || '') ILIKE {whole}")
+    }
 }
 
-fn text_source(backend: Backend, text: &str, sql: &mut Sql) -> TextSource {
-    match backend {
-        Backend::Sqlite => {
-            // A quoted FTS5 string: with the trigram tokenizer, a case-insensitive substring.
-            let p = sql.bind(&format!("\"{}\"", text.replace('"', "\"\"")));
-            TextSource {
-                from: "user_search s CROSS JOIN user_search_docs d CROSS JOIN users u \
-                       JOIN organisations o ON o.id = u.org_id",
-                count_from: "user_search s CROSS JOIN user_search_docs d",
-                matches: format!("s.body MATCH {p} AND d.docid = s.rowid"),
-                org_column: "d.org_id",
-                user_column: "d.user_id",
-            }
-        }
-        Backend::Postgres => {
-            // The GIN index reads one posting list per trigram of the pattern, and trigrams every
-            // row shares (an organisation's email domain) cost most: the index looks for a short,
-            // selective probe and the whole text is checked on the rows it finds (`|| ''` keeps
-            // that check out of the index).
-            let probe = index_probe(text);
-            let p = sql.bind(&like_pattern(probe));
-            let matches = if probe == text {
-                format!("u.search_text ILIKE {p}")
-            } else {
-                let whole = sql.bind(&like_pattern(text));
-                format!("u.search_text ILIKE {p} AND (u.search_text || '') ILIKE {whole}")
-            };
-            TextSource {
-                from: "users u JOIN organisations o ON o.id = u.org_id",
-                count_from: "users u",
-                matches,
-                org_column: "u.org_id",
-                user_column: "u.id",
-            }
+/// The FTS5 rowids (`r`) matching `text` on SQLite and, for a set of organisations, the condition
+/// on `m.r` that keeps theirs: document numbers are `(search_no << 32) + n` (migration 0014), so
+/// the index reads only the span of the organisations' ranges and the rest are dropped by number,
+/// before any document is looked up. Each trigram's posting list is read once.
+fn sqlite_matches(text: &str, numbers: Option<&[i64]>, sql: &mut Sql) -> (String, Option<String>) {
+    // A quoted FTS5 string: with the trigram tokenizer, a case-insensitive substring.
+    let quoted = sql.bind(&format!("\"{}\"", text.replace('"', "\"\"")));
+    let all = format!("SELECT rowid AS r FROM user_search WHERE body MATCH {quoted}");
+    match numbers {
+        None => (all, None),
+        Some(nos) => {
+            let (lo, hi) = (nos.iter().min().copied().unwrap_or(0), nos.iter().max().copied().unwrap_or(-1));
+            let span = format!("{all} AND rowid >= {} AND rowid < {}", lo << 32, (hi + 1) << 32);
+            let list = nos.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            (span, Some(format!("(m.r >> 32) IN ({list})")))
         }
     }
+}
+
+/// The search numbers (migration 0014) of organisations.
+async fn search_numbers(conn: &mut Conn, org_ids: &[String]) -> Result<Vec<i64>, StoreError> {
+    let mut sql = Sql::default();
+    let list = in_list(org_ids, &mut sql);
+    let text = format!("SELECT search_no FROM organisations WHERE id IN ({list}) AND search_no IS NOT NULL");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+    for b in &sql.binds {
+        query = query.bind(b.as_str());
+    }
+    query.fetch_all(conn).await?.iter().map(|r| Ok(r.try_get::<i64, _>("search_no")?)).collect()
 }
 
 /// Characters of the probe: a dozen characters give 10 trigrams, selective enough to leave few rows.
@@ -362,30 +366,63 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
     let mut page_sql = Sql::default();
     let mut count_sql = Sql::default();
     let (page_query, count_query) = match text {
-        Some(text) => {
-            let build = |sql: &mut Sql, count: bool| {
-                let src = text_source(backend, text, sql);
-                let mut conds = vec![src.matches];
-                if q.org_ids.is_some() {
-                    conds.push(format!("{} IN ({})", src.org_column, in_list(&org_ids, sql)));
-                }
-                conds.extend(card_conditions(q, src.user_column, sql));
-                let from = if count { src.count_from } else { src.from };
-                let user_join = if count { "" } else { " AND u.id = d.user_id" };
-                let user_join = if backend == Backend::Sqlite { user_join } else { "" };
-                (from, format!("{}{user_join}", conds.join(" AND ")))
+        Some(text) if backend == Backend::Sqlite => {
+            // Matches come from the trigram index already limited to the organisations' ranges;
+            // a page is sorted on the narrow search documents, then only its users are read.
+            let numbers = match &q.org_ids {
+                Some(ids) => Some(search_numbers(conn, ids).await?),
+                None => None,
             };
-            let (from, conds) = build(&mut page_sql, false);
+            let (matches, in_orgs) = sqlite_matches(text, numbers.as_deref(), &mut page_sql);
+            let mut conds: Vec<String> = in_orgs.into_iter().collect();
+            conds.push("d.docid = m.r".to_string());
+            conds.extend(card_conditions(q, "d.user_id", &mut page_sql));
+            let doc_order = order_by(backend, sort, q.descending, |c| match c {
+                "id" => "d.user_id".into(),
+                "org_code" => "o.code".into(),
+                other => format!("d.{other}"),
+            });
             let page = format!(
-                "SELECT * FROM (SELECT {COLUMNS} FROM {from} WHERE {conds}) AS m ORDER BY {outer_order} \
-                 LIMIT {per_page} OFFSET {offset}"
+                "SELECT u.id, u.forename, u.surname, u.subject_cn, u.email, u.email_key, p.org_code, u.created_at, \
+                 u.last_active_at, u.next_card_expiry FROM (SELECT d.user_id AS id, d.surname, d.forename, \
+                 d.email_key, o.code AS org_code, d.created_at, d.last_active_at, d.next_card_expiry \
+                 FROM ({matches}) AS m CROSS JOIN user_search_docs d JOIN organisations o ON o.id = d.org_id \
+                 WHERE {} ORDER BY {doc_order} LIMIT {per_page} OFFSET {offset}) AS p CROSS JOIN users u \
+                 WHERE u.id = p.id ORDER BY {}",
+                conds.join(" AND "),
+                order_by(backend, sort, q.descending, |c| format!("p.{c}"))
             );
-            let (from, conds) = build(&mut count_sql, true);
-            let count = format!("SELECT 1 AS one FROM {from} WHERE {conds}");
+            let (matches, in_orgs) = sqlite_matches(text, numbers.as_deref(), &mut count_sql);
+            let mut conds: Vec<String> = in_orgs.into_iter().collect();
+            let card_conds = card_conditions(q, "d.user_id", &mut count_sql);
+            let docs = if card_conds.is_empty() {
+                ""
+            } else {
+                conds.push("d.docid = m.r".to_string());
+                conds.extend(card_conds);
+                " CROSS JOIN user_search_docs d"
+            };
+            let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+            let count = format!("SELECT 1 AS one FROM ({matches}) AS m{docs}{filter}");
             (page, count)
         }
-        None => {
-            // Each organisation in index order, only as far as this page reaches; then merged.
+        Some(text) if q.org_ids.is_none() => {
+            // PostgreSQL, every organisation (the operator).
+            let mut conds = vec![postgres_match(text, &mut page_sql)];
+            conds.extend(card_conditions(q, "u.id", &mut page_sql));
+            let page = format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id WHERE {}) AS m \
+                 ORDER BY {outer_order} LIMIT {per_page} OFFSET {offset}",
+                conds.join(" AND ")
+            );
+            let mut conds = vec![postgres_match(text, &mut count_sql)];
+            conds.extend(card_conditions(q, "u.id", &mut count_sql));
+            (page, format!("SELECT 1 AS one FROM users u WHERE {}", conds.join(" AND ")))
+        }
+        text => {
+            // Each organisation in index order (on PostgreSQL with the text condition, which the
+            // planner answers from the organisation + trigram index when few match, or by walking
+            // the sort index when many do), only as far as this page reaches; then merged.
             let branch_order = {
                 let cols: Vec<&str> = sort.iter().copied().filter(|c| *c != "org_code").collect();
                 order_by(backend, &cols, q.descending, qualified)
@@ -396,6 +433,7 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
                 .enumerate()
                 .map(|(i, org)| {
                     let mut conds = vec![format!("u.org_id = {}", page_sql.bind(org))];
+                    conds.extend(text.map(|t| postgres_match(t, &mut page_sql)));
                     conds.extend(card_conditions(q, "u.id", &mut page_sql));
                     format!(
                         "SELECT * FROM (SELECT {COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id \
@@ -411,6 +449,7 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
             let page =
                 format!("SELECT * FROM ({branches}) AS m ORDER BY {outer_order} LIMIT {per_page} OFFSET {offset}");
             let mut conds = vec![format!("u.org_id IN ({})", in_list(&org_ids, &mut count_sql))];
+            conds.extend(text.map(|t| postgres_match(t, &mut count_sql)));
             conds.extend(card_conditions(q, "u.id", &mut count_sql));
             let count = format!("SELECT 1 AS one FROM users u WHERE {}", conds.join(" AND "));
             (page, count)

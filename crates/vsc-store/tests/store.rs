@@ -738,6 +738,25 @@ store_test!(user_search_matches_anywhere_sqlite, user_search_matches_anywhere_po
         names(&user_search::search(&mut conn, &query(Some("mith"), all.clone())).await.unwrap()),
         ["Smith", "Smithson"]
     );
+
+    // A user moved to another organisation is found there only; a new email is found, the old not.
+    drop(conn);
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE users SET org_id = $2, email = 'bob@new.example.org', email_key = 'bob@new.example.org' WHERE id = $1",
+    )
+    .bind(&ids[2])
+    .bind(&b)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let only = |org: &String| Some(vec![org.clone()]);
+    assert_eq!(names(&user_search::search(&mut conn, &query(Some("mith"), only(&b))).await.unwrap()), ["Smith"]);
+    assert_eq!(names(&user_search::search(&mut conn, &query(Some("mith"), only(&a))).await.unwrap()), ["Smithson"]);
+    assert_eq!(names(&user_search::search(&mut conn, &query(Some("bob@new"), all.clone())).await.unwrap()), ["Smith"]);
+    assert!(user_search::search(&mut conn, &query(Some("Bob.Smith@"), all.clone())).await.unwrap().rows.is_empty());
 });
 
 store_test!(user_search_sorts_filters_and_pages_sqlite, user_search_sorts_filters_and_pages_postgres, |store| {
