@@ -88,6 +88,14 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 println!("{}", out.password_link);
             }
         }
+        AdminCommand::Staff(StaffCommand::Disable { email }) => {
+            let s = vsc.set_staff_disabled(&email, true).await?;
+            eprintln!("RA {} {} disabled", s.role, s.email);
+        }
+        AdminCommand::Staff(StaffCommand::Enable { email }) => {
+            let s = vsc.set_staff_disabled(&email, false).await?;
+            eprintln!("RA {} {} enabled", s.role, s.email);
+        }
         AdminCommand::Token(TokenCommand::Create { email, json }) => {
             let token = vsc.create_token(&email).await?;
             if json {

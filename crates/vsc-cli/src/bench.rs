@@ -20,6 +20,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Issuance { cards, key_algorithm, database_url, json } => {
             issuance(cards, &key_algorithm, database_url, json).await
         }
+        BenchCommand::Import { rows, cards, database_url, json } => {
+            crate::bench_import::import(rows, cards, database_url, json).await
+        }
         BenchCommand::Login { logins, concurrency, database_url, json } => {
             crate::bench_login::login(logins, concurrency, database_url, json).await
         }

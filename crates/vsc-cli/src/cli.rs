@@ -177,6 +177,19 @@ pub enum StaffCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an RA staff account: its sessions and pending sign-ins end, sign-in is refused and
+    /// its API tokens stop working until it is enabled.
+    Disable {
+        /// Email of the staff member.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
+    /// Enable a disabled RA staff account.
+    Enable {
+        /// Email of the staff member.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,6 +359,22 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
         /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import users from CSV as the vRA Manager does (every row checked, then one transaction):
+    /// N users without cards, then M users with a V1 card each; prints rows/s.
+    Import {
+        /// Users without cards.
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Users with a V1 card (0: skip).
+        #[arg(long, default_value_t = 1_000)]
+        cards: usize,
+        /// Run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object per line.
         #[arg(long)]
         json: bool,
     },

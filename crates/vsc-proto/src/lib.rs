@@ -11,8 +11,11 @@ pub mod organisation;
 pub mod pin;
 pub mod ra_reports;
 pub mod reset;
+pub mod settings;
 pub mod signing;
+pub mod staff;
 pub mod user;
+pub mod user_import;
 pub mod user_search;
 
 pub use audit::{AuditEventView, AuditPage};
@@ -34,9 +37,15 @@ pub use organisation::{CreateOrganisationRequest, OrganisationView};
 pub use pin::{DeviceResetPasscodeRequest, PinResetIssued, PinResetRequest, SetPinRequest};
 pub use ra_reports::{ExpiringCard, ExpiringQuery, ExpiringReport, PendingReport, PendingUser};
 pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
+pub use settings::{
+    AddEmailDomainRequest, CreateQuestionRequest, CreateRoleRequest, EffectivePolicy, OrganisationPolicy,
+    OrganisationPolicyView, RenameRoleRequest, RoleView, SecurityQuestionView, UpdateQuestionRequest,
+};
 pub use signing::{
     ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignRequest,
     CardSignature,
 };
+pub use staff::{InviteStaffRequest, StaffInvited, StaffList, StaffPasswordLink, StaffView, UpdateStaffRequest};
 pub use user::{CreateUserRequest, UserView};
+pub use user_import::{ImportRowError, UserImportErrors, UserImportResult};
 pub use user_search::{UserCardSummary, UserListItem, UserSearchPage, UserSearchQuery};

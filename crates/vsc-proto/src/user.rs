@@ -56,3 +56,24 @@ pub struct UserView {
     #[serde(default)]
     pub cards: Vec<CardView>,
 }
+
+/// `PATCH /api/v1/users/{id}`: what to change (absent fields are kept).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New forename.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forename: Option<String>,
+    /// New surname.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// New email; its domain must be allowed by the user's organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// New mobile number (digits, optional leading `+`); an empty string removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// New subject CN for future certificates; must not be taken by another user (409).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_cn: Option<String>,
+}

@@ -15,12 +15,20 @@ use vsc_testkit::{Backend, TestServer, on_both_backends, test_config};
 mod ra;
 #[path = "portal/ra_audit.rs"]
 mod ra_audit;
+#[path = "portal/ra_import.rs"]
+mod ra_import;
 #[path = "portal/ra_reports.rs"]
 mod ra_reports;
+#[path = "portal/ra_settings.rs"]
+mod ra_settings;
+#[path = "portal/ra_staff.rs"]
+mod ra_staff;
 #[path = "portal/ra_user_delete.rs"]
 mod ra_user_delete;
 #[path = "portal/ra_user_edit.rs"]
 mod ra_user_edit;
+#[path = "portal/ra_user_page.rs"]
+mod ra_user_page;
 #[path = "portal/ra_users.rs"]
 mod ra_users;
 

@@ -170,8 +170,9 @@ pub async fn complete(conn: &mut Conn, card_id: &str, at: i64) -> Result<bool, S
     Ok(done.rows_affected() == 1)
 }
 
-/// Open enrolments whose holder should be reminded at `now` (`period` seconds after the invitation
-/// or the last reminder), whose link has not expired and whose card is still `issued`.
+/// Open enrolments whose holder should be reminded at `now` (their organisation's reminder period,
+/// or else `period` seconds, after the invitation or the last reminder), whose link has not expired
+/// and whose card is still `issued`.
 pub async fn due_reminders(
     conn: &mut Conn,
     now: i64,
@@ -179,11 +180,13 @@ pub async fn due_reminders(
     limit: i64,
 ) -> Result<Vec<EnrolmentRow>, StoreError> {
     let sql = format!(
-        "SELECT {} FROM enrolments e JOIN cards c ON c.id = e.card_id WHERE e.completed_at IS NULL \
-         AND e.expires_at > $1 AND c.state = 'issued' AND COALESCE(e.reminded_at, e.invited_at) <= $2 \
+        "SELECT {} FROM enrolments e JOIN cards c ON c.id = e.card_id JOIN users u ON u.id = c.user_id \
+         JOIN organisations o ON o.id = u.org_id WHERE e.completed_at IS NULL \
+         AND e.expires_at > $1 AND c.state = 'issued' \
+         AND COALESCE(e.reminded_at, e.invited_at) + COALESCE(o.reminder_days * 86400, $2) <= $1 \
          ORDER BY e.invited_at LIMIT $3",
         COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now - period).bind(limit).fetch_all(conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(period).bind(limit).fetch_all(conn).await?;
     rows.iter().map(row).collect()
 }

@@ -296,6 +296,123 @@ pub async fn directory_accounts(conn: &mut Conn, user_id: &str) -> Result<Vec<(S
     rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("state")?))).collect()
 }
 
+/// A directory (AD) account of a holder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectoryAccount {
+    /// Account name.
+    pub name: String,
+    /// `pending` (until enrolment completes) or `active`.
+    pub state: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds, once active.
+    pub activated_at: Option<i64>,
+}
+
+/// A holder's directory accounts with their dates, by name.
+pub async fn directory_account_rows(conn: &mut Conn, user_id: &str) -> Result<Vec<DirectoryAccount>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, state, created_at, activated_at FROM directory_accounts WHERE user_id = $1 ORDER BY name",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DirectoryAccount {
+                name: r.try_get("name")?,
+                state: r.try_get("state")?,
+                created_at: r.try_get("created_at")?,
+                activated_at: r.try_get("activated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Record a directory account that is active at once (the holder has already enrolled).
+pub async fn add_active_directory_account(
+    conn: &mut Conn,
+    user_id: &str,
+    name: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO directory_accounts (user_id, name, state, created_at, activated_at) VALUES ($1, $2, 'active', $3, $3)",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Remove one of a holder's directory accounts; the removed account, if there was one.
+pub async fn remove_directory_account(
+    conn: &mut Conn,
+    user_id: &str,
+    name: &str,
+) -> Result<Option<DirectoryAccount>, StoreError> {
+    let found = directory_account_rows(conn, user_id).await?.into_iter().find(|a| a.name == name);
+    if found.is_some() {
+        sqlx::query("DELETE FROM directory_accounts WHERE user_id = $1 AND name = $2")
+            .bind(user_id)
+            .bind(name)
+            .execute(conn)
+            .await?;
+    }
+    Ok(found)
+}
+
+/// Set or clear a holder's mobile number.
+pub async fn set_holder_mobile(conn: &mut Conn, user_id: &str, mobile: Option<&str>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET mobile = $2 WHERE id = $1").bind(user_id).bind(mobile).execute(conn).await?;
+    Ok(())
+}
+
+/// Set a holder's subject CN (unique: a taken one is a [`StoreError::Constraint`]).
+pub async fn set_holder_subject_cn(conn: &mut Conn, user_id: &str, subject_cn: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET subject_cn = $2 WHERE id = $1").bind(user_id).bind(subject_cn).execute(conn).await?;
+    Ok(())
+}
+
+/// A holder's audit trail, newest first: events targeting the user (`user:<id>`) or one of their
+/// cards (`card:<serial>`) in their organisation, matched on the target column only.
+pub async fn audit_trail(
+    conn: &mut Conn,
+    org_id: &str,
+    user_id: &str,
+    serials: &[String],
+    limit: i64,
+) -> Result<Vec<crate::audit::AuditRow>, StoreError> {
+    let mut targets = vec!["$2".to_string()];
+    targets.extend((0..serials.len()).map(|i| format!("${}", i + 4)));
+    let sql = format!(
+        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
+         LEFT JOIN organisations o ON o.id = a.org_id \
+         WHERE a.org_id = $1 AND a.target IN ({}) ORDER BY a.id DESC LIMIT $3",
+        targets.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(format!("user:{user_id}")).bind(limit);
+    for s in serials {
+        q = q.bind(format!("card:{s}"));
+    }
+    let rows = q.fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::audit::AuditRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                org_code: r.try_get("org_code")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
 /// Record an email-verification link.
 pub async fn create_email_verification(
     conn: &mut Conn,

@@ -57,15 +57,21 @@ pub struct LoginRow {
     pub holder_email: String,
     /// The holder's organisation (read only).
     pub holder_org_id: String,
+    /// The organisation's card session lifetime in minutes, when it sets one (read only).
+    pub org_session_minutes: Option<i64>,
+    /// The organisation's card session idle timeout in minutes, when it sets one (read only).
+    pub org_idle_minutes: Option<i64>,
 }
 
 const COLUMNS: &str = "l.id, l.token_hash, l.purpose, l.user_id, l.card_id, l.method, l.state, l.nonce, l.number, \
     l.choices, l.client, l.ip, l.code_attempts, l.decided_by, l.decided_method, l.created_at, l.expires_at, \
     l.decided_at, l.session_opened_at, c.serial AS card_serial, c.state AS card_state, \
-    c.expires_at AS card_expires_at, u.email AS holder_email, u.org_id AS holder_org_id";
+    c.expires_at AS card_expires_at, u.email AS holder_email, u.org_id AS holder_org_id, \
+    o.session_minutes AS org_session_minutes, o.idle_minutes AS org_idle_minutes";
 
 /// Logins with their card and holder.
-const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id JOIN users u ON u.id = l.user_id";
+const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id JOIN users u ON u.id = l.user_id \
+    JOIN organisations o ON o.id = u.org_id";
 
 fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
     Ok(LoginRow {
@@ -93,6 +99,8 @@ fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
         card_expires_at: r.try_get("card_expires_at")?,
         holder_email: r.try_get("holder_email")?,
         holder_org_id: r.try_get("holder_org_id")?,
+        org_session_minutes: r.try_get("org_session_minutes")?,
+        org_idle_minutes: r.try_get("org_idle_minutes")?,
     })
 }
 
@@ -138,32 +146,52 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreE
     r.as_ref().map(row).transpose()
 }
 
-/// How many push challenges to a holder since `since` were never answered.
-pub async fn unanswered_pushes_since(conn: &mut Conn, user_id: &str, since: i64) -> Result<i64, StoreError> {
-    let r = sqlx::query(
-        "SELECT COUNT(*) AS n FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
-         AND created_at >= $2",
-    )
+/// The number-matching policy of a holder's organisation, as a scalar subquery on `$1` (user id).
+const NUMBER_MATCHING: &str =
+    "(SELECT o.number_matching FROM users u JOIN organisations o ON o.id = u.org_id WHERE u.id = $1)";
+
+/// How many push challenges to a holder since `since` were never answered, and whether the
+/// holder's organisation asks for number matching (`None`: the service default), in one read.
+pub async fn push_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<(i64, Option<bool>), StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT COUNT(*) FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
+         AND created_at >= $2) AS n, {NUMBER_MATCHING} AS number_matching"
+    )))
     .bind(user_id)
     .bind(since)
     .fetch_one(conn)
     .await?;
-    Ok(r.try_get("n")?)
+    Ok((r.try_get("n")?, r.try_get::<Option<i64>, _>("number_matching")?.map(|n| n != 0)))
 }
 
-/// What a new login of a holder must pass, in one read: the holder's active devices and their
-/// push logins still unanswered since `since`.
-pub async fn login_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<(i64, i64), StoreError> {
-    let r = sqlx::query(
+/// What a new login of a holder must pass, in one read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoginGuard {
+    /// The holder's active devices.
+    pub devices: i64,
+    /// Their push logins still unanswered since `since`.
+    pub unanswered: i64,
+    /// The organisation's number-matching policy (`None`: the service default).
+    pub number_matching: Option<bool>,
+}
+
+/// What a new login of a holder must pass, in one read: the holder's active devices, their push
+/// logins still unanswered since `since` and their organisation's number-matching policy.
+pub async fn login_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<LoginGuard, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT (SELECT COUNT(*) FROM devices WHERE user_id = $1 AND state = 'active') AS devices, \
          (SELECT COUNT(*) FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
-         AND created_at >= $2) AS unanswered",
-    )
+         AND created_at >= $2) AS unanswered, {NUMBER_MATCHING} AS number_matching"
+    )))
     .bind(user_id)
     .bind(since)
     .fetch_one(conn)
     .await?;
-    Ok((r.try_get("devices")?, r.try_get("unanswered")?))
+    Ok(LoginGuard {
+        devices: r.try_get("devices")?,
+        unanswered: r.try_get("unanswered")?,
+        number_matching: r.try_get::<Option<i64>, _>("number_matching")?.map(|n| n != 0),
+    })
 }
 
 /// Decide a pending, unexpired login; false when it was already decided or has expired (so
@@ -238,10 +266,12 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     /// Ended (logout).
     pub ended_at: Option<i64>,
+    /// Idle timeout (seconds), fixed when the session opened.
+    pub idle_seconds: i64,
 }
 
-const SESSION_COLUMNS: &str =
-    "id, token_hash, user_id, card_id, login_id, role, method, created_at, expires_at, last_seen_at, ended_at";
+const SESSION_COLUMNS: &str = "id, token_hash, user_id, card_id, login_id, role, method, created_at, expires_at, \
+    last_seen_at, ended_at, idle_seconds";
 
 fn session_row(r: &AnyRow) -> Result<SessionRow, StoreError> {
     Ok(SessionRow {
@@ -256,6 +286,7 @@ fn session_row(r: &AnyRow) -> Result<SessionRow, StoreError> {
         expires_at: r.try_get("expires_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
         ended_at: r.try_get("ended_at")?,
+        idle_seconds: r.try_get("idle_seconds")?,
     })
 }
 
@@ -263,7 +294,7 @@ fn session_row(r: &AnyRow) -> Result<SessionRow, StoreError> {
 pub async fn insert_session(conn: &mut Conn, s: &SessionRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO card_sessions (id, token_hash, user_id, card_id, login_id, role, method, created_at, expires_at, \
-         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         last_seen_at, idle_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&s.id)
     .bind(&s.token_hash)
@@ -275,6 +306,7 @@ pub async fn insert_session(conn: &mut Conn, s: &SessionRow) -> Result<(), Store
     .bind(s.created_at)
     .bind(s.expires_at)
     .bind(s.last_seen_at)
+    .bind(s.idle_seconds)
     .execute(conn)
     .await?;
     Ok(())

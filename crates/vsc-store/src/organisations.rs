@@ -119,3 +119,66 @@ pub async fn set_push_only(conn: &mut Conn, org_id: &str, on: bool) -> Result<bo
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// An organisation's own login and reminder policy; `None` means the service default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    /// Push-only (passwordless) card login allowed.
+    pub push_only: bool,
+    /// Pushes ask the holder to match a number.
+    pub number_matching: Option<bool>,
+    /// Card session lifetime (minutes).
+    pub session_minutes: Option<i64>,
+    /// Card session idle timeout (minutes).
+    pub idle_minutes: Option<i64>,
+    /// Days between enrolment reminders.
+    pub reminder_days: Option<i64>,
+}
+
+/// An organisation's policy; `None` for an unknown organisation.
+pub async fn policy(conn: &mut Conn, org_id: &str) -> Result<Option<Policy>, StoreError> {
+    let r = sqlx::query(
+        "SELECT push_only, number_matching, session_minutes, idle_minutes, reminder_days FROM organisations \
+         WHERE id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| {
+        Ok(Policy {
+            push_only: r.try_get::<i64, _>("push_only")? != 0,
+            number_matching: r.try_get::<Option<i64>, _>("number_matching")?.map(|n| n != 0),
+            session_minutes: r.try_get("session_minutes")?,
+            idle_minutes: r.try_get("idle_minutes")?,
+            reminder_days: r.try_get("reminder_days")?,
+        })
+    })
+    .transpose()
+}
+
+/// Replace an organisation's policy; false for an unknown organisation.
+pub async fn set_policy(conn: &mut Conn, org_id: &str, p: &Policy) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE organisations SET push_only = $2, number_matching = $3, session_minutes = $4, idle_minutes = $5, \
+         reminder_days = $6 WHERE id = $1",
+    )
+    .bind(org_id)
+    .bind(i64::from(p.push_only))
+    .bind(p.number_matching.map(i64::from))
+    .bind(p.session_minutes)
+    .bind(p.idle_minutes)
+    .bind(p.reminder_days)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Stop allowing an email domain; returns whether it was allowed.
+pub async fn remove_domain(conn: &mut Conn, org_id: &str, domain: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM organisation_email_domains WHERE org_id = $1 AND domain = $2")
+        .bind(org_id)
+        .bind(domain)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

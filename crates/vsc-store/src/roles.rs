@@ -41,3 +41,26 @@ pub async fn insert(conn: &mut Conn, code: &str, name: &str, at: i64) -> Result<
 pub async fn delete(conn: &mut Conn, code: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("DELETE FROM roles WHERE code = $1").bind(code).execute(conn).await?.rows_affected() == 1)
 }
+
+/// A role by code.
+pub async fn by_code(conn: &mut Conn, code: &str) -> Result<Option<RoleRow>, StoreError> {
+    let r =
+        sqlx::query("SELECT code, name, is_default FROM roles WHERE code = $1").bind(code).fetch_optional(conn).await?;
+    r.map(|r| {
+        let d: i64 = r.try_get("is_default")?;
+        Ok(RoleRow { code: r.try_get("code")?, name: r.try_get("name")?, is_default: d != 0 })
+    })
+    .transpose()
+}
+
+/// Rename a role; false for an unknown code.
+pub async fn rename(conn: &mut Conn, code: &str, name: &str) -> Result<bool, StoreError> {
+    let r = sqlx::query("UPDATE roles SET name = $2 WHERE code = $1").bind(code).bind(name).execute(conn).await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// How many cards (of any state) carry a role.
+pub async fn cards_with(conn: &mut Conn, code: &str) -> Result<i64, StoreError> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM card_roles WHERE role_code = $1").bind(code).fetch_one(conn).await?;
+    Ok(r.try_get("n")?)
+}

@@ -18,6 +18,10 @@ pub struct SigningContext {
     pub expires_at: i64,
     /// Last recorded use of the session.
     pub last_seen_at: i64,
+    /// The session's idle timeout (seconds).
+    pub idle_seconds: i64,
+    /// The holder's organisation's number-matching policy (`None`: the service default).
+    pub number_matching: Option<bool>,
     /// Holder.
     pub user_id: String,
     /// Holder's email (the audit actor).
@@ -54,11 +58,12 @@ pub struct SigningKey {
 /// The session behind a token hash, with its holder, card and the card's `purpose` key.
 pub async fn context(conn: &mut Conn, token_hash: &[u8], purpose: &str) -> Result<Option<SigningContext>, StoreError> {
     let r = sqlx::query(
-        "SELECT s.id, s.token_hash, s.ended_at, s.expires_at, s.last_seen_at, s.user_id, u.email, u.org_id, \
+        "SELECT s.id, s.token_hash, s.ended_at, s.expires_at, s.last_seen_at, s.idle_seconds, s.user_id, u.email, \
+         u.org_id, o.number_matching, \
          c.id AS card_id, c.serial, c.card_type, c.state, c.expires_at AS card_expires_at, k.algorithm, \
          k.sealed_private_key, k.cert_der, k.cert_serial \
-         FROM card_sessions s JOIN users u ON u.id = s.user_id JOIN cards c ON c.id = s.card_id \
-         LEFT JOIN card_keys k ON k.card_id = c.id AND k.purpose = $2 WHERE s.token_hash = $1",
+         FROM card_sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = u.org_id \
+         JOIN cards c ON c.id = s.card_id LEFT JOIN card_keys k ON k.card_id = c.id AND k.purpose = $2 WHERE s.token_hash = $1",
     )
     .bind(token_hash)
     .bind(purpose)
@@ -81,6 +86,8 @@ pub async fn context(conn: &mut Conn, token_hash: &[u8], purpose: &str) -> Resul
         ended_at: r.try_get("ended_at")?,
         expires_at: r.try_get("expires_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
+        idle_seconds: r.try_get("idle_seconds")?,
+        number_matching: r.try_get::<Option<i64>, _>("number_matching")?.map(|n| n != 0),
         user_id: r.try_get("user_id")?,
         email: r.try_get("email")?,
         org_id: r.try_get("org_id")?,
@@ -100,8 +107,6 @@ pub struct Authorisation<'a> {
     pub session_id: &'a str,
     /// Now (Unix seconds).
     pub now: i64,
-    /// The session must have been used after this (idle timeout).
-    pub seen_after: i64,
     /// Key purpose signed with.
     pub purpose: &'a str,
     /// Serial of the certificate of the key that signed (a renewal in between refuses).
@@ -118,9 +123,9 @@ pub async fn audit_if_authorised(
     let done = sqlx::query(
         "INSERT INTO audit_events (at, actor, action, org_id, target, detail) \
          SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM card_sessions s \
-         JOIN cards c ON c.id = s.card_id JOIN card_keys k ON k.card_id = c.id AND k.purpose = $9 \
-         WHERE s.id = $7 AND s.ended_at IS NULL AND s.expires_at > $1 AND s.last_seen_at > $8 \
-         AND c.state = 'active' AND c.expires_at > $1 AND k.cert_serial = $10)",
+         JOIN cards c ON c.id = s.card_id JOIN card_keys k ON k.card_id = c.id AND k.purpose = $8 \
+         WHERE s.id = $7 AND s.ended_at IS NULL AND s.expires_at > $1 \
+         AND s.last_seen_at + s.idle_seconds > $1 AND c.state = 'active' AND c.expires_at > $1 AND k.cert_serial = $9)",
     )
     .bind(auth.now)
     .bind(rec.actor.to_string())
@@ -129,7 +134,6 @@ pub async fn audit_if_authorised(
     .bind(rec.target.as_deref())
     .bind(rec.detail.as_str())
     .bind(auth.session_id)
-    .bind(auth.seen_after)
     .bind(auth.purpose)
     .bind(auth.cert_serial)
     .execute(conn)
@@ -162,7 +166,6 @@ pub async fn audit_batch(
     conn: &mut Conn,
     items: &[BatchItem],
     now: i64,
-    seen_after: i64,
     touch_before: i64,
 ) -> Result<Vec<bool>, StoreError> {
     if items.is_empty() {
@@ -171,14 +174,14 @@ pub async fn audit_batch(
     let mut ids: Vec<&str> = items.iter().map(|i| i.session_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let list = (0..ids.len()).map(|n| format!("${}", n + 3)).collect::<Vec<_>>().join(", ");
+    let list = (0..ids.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
     let lock = if crate::Backend::of(conn) == crate::Backend::Postgres { " FOR SHARE OF s, c, k" } else { "" };
     let sql = format!(
         "SELECT s.id, k.purpose, k.cert_serial FROM card_sessions s JOIN cards c ON c.id = s.card_id \
          JOIN card_keys k ON k.card_id = c.id WHERE s.id IN ({list}) AND s.ended_at IS NULL AND s.expires_at > $1 \
-         AND s.last_seen_at > $2 AND c.state = 'active' AND c.expires_at > $1{lock}"
+         AND s.last_seen_at + s.idle_seconds > $1 AND c.state = 'active' AND c.expires_at > $1{lock}"
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(seen_after);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for id in &ids {
         q = q.bind(*id);
     }

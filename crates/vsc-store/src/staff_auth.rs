@@ -22,9 +22,12 @@ pub struct StaffCredentials {
     pub sealed_totp: Option<Vec<u8>>,
     /// The last TOTP step accepted.
     pub totp_last_step: i64,
+    /// Whether a manager disabled the account (no sign-in, sessions or API tokens).
+    pub disabled: bool,
 }
 
-const CREDENTIAL_COLUMNS: &str = "id, email, display_name, role, password_hash, sealed_totp, totp_last_step";
+const CREDENTIAL_COLUMNS: &str =
+    "id, email, display_name, role, password_hash, sealed_totp, totp_last_step, disabled_at";
 
 fn credentials(r: &sqlx::any::AnyRow) -> Result<StaffCredentials, StoreError> {
     Ok(StaffCredentials {
@@ -35,6 +38,7 @@ fn credentials(r: &sqlx::any::AnyRow) -> Result<StaffCredentials, StoreError> {
         password_hash: r.try_get("password_hash")?,
         sealed_totp: r.try_get("sealed_totp")?,
         totp_last_step: r.try_get("totp_last_step")?,
+        disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
 
@@ -250,6 +254,16 @@ pub async fn end_sign_ins(conn: &mut Conn, staff_id: &str, now: i64) -> Result<(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// End every live session of an account; returns how many were live.
+pub async fn end_sessions(conn: &mut Conn, staff_id: &str, now: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("UPDATE staff_sessions SET ended_at = $2 WHERE staff_id = $1 AND ended_at IS NULL")
+        .bind(staff_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Keep a confirmed TOTP secret, with the step that confirmed it as used.

@@ -17,7 +17,10 @@ mod pin;
 mod pki;
 mod reports;
 mod reset;
+mod settings;
 mod signing;
+mod staff;
+mod user_import;
 mod users;
 
 use std::sync::Arc;
@@ -25,7 +28,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::routing::get;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -73,8 +75,17 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(organisations::create, organisations::list))
+        .routes(routes!(settings::list_roles, settings::add_role))
+        .routes(routes!(settings::rename_role, settings::delete_role))
+        .routes(routes!(settings::list_questions, settings::add_question))
+        .routes(routes!(settings::update_question, settings::delete_question))
+        .routes(routes!(settings::get_policy, settings::set_policy))
+        .routes(routes!(settings::add_email_domain))
+        .routes(routes!(settings::remove_email_domain))
         .routes(routes!(users::create, users::search))
+        .routes(routes!(user_import::import))
         .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::delete_device))
         .routes(routes!(reports::pending))
         .routes(routes!(reports::expiring))
         .routes(routes!(cards::issue))
@@ -130,6 +141,9 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(pki::crl))
         .routes(routes!(pki::ocsp))
         .routes(routes!(audit::list))
+        .routes(routes!(staff::list, staff::invite))
+        .routes(routes!(staff::get, staff::update))
+        .routes(routes!(staff::password_link))
 }
 
 /// The OpenAPI document (also served at `/api/openapi.json`).
@@ -146,7 +160,7 @@ pub fn router(vsc: Vsc) -> Router {
         // HTML portals, with their own CSRF check and security headers (CSP …) layered inside.
         .merge(crate::portals::router(vsc.clone()))
         .fallback(errors::not_found)
-        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(axum::middleware::from_fn(user_import::limit_body))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),

@@ -53,21 +53,22 @@ pub async fn search(
     Ok(Json(vsc.search_users(&who, &q).await?))
 }
 
-/// Change a user's names and/or email; an email change is audited and the holder is emailed at
-/// both the old and the new address.
+/// Change a user's names, mobile (an empty string removes it), subject CN (must be free) and/or
+/// email; each change is audited old → new, and for an email change the holder is emailed at both
+/// the old and the new address.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
     params(("id" = String, Path, description = "User UUID")),
-    request_body = crate::service::user_edit::UpdateUserRequest,
+    request_body = vsc_proto::user::UpdateUserRequest,
     responses(
         (status = 200, body = UserView),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Email taken"),
+        (status = 409, body = ErrorBody, description = "Email or subject CN taken"),
         (status = 422, body = ErrorBody, description = "Invalid field, e.g. email domain not allowed")))]
 pub async fn update(
     State(vsc): State<Vsc>,
     Staff(who): Staff,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<crate::service::user_edit::UpdateUserRequest>,
+    ApiJson(req): ApiJson<vsc_proto::user::UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(vsc.update_user(&who, &id, &req).await?))
 }
@@ -79,5 +80,21 @@ pub async fn update(
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(vsc): State<Vsc>, Staff(who): Staff, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     vsc.delete_user(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete one of a user's authenticator devices, in any state (also one that never finished
+/// registering); audited as `device.deleted`, like the vRA Manager's delete button.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/devices/{device}", tag = "ra", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User UUID"), ("device" = String, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody, description = "No such user among the caller's organisations, or no such device of theirs")))]
+pub async fn delete_device(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path((id, device)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    vsc.staff_delete_device(&who, &id, &device).await?;
     Ok(StatusCode::NO_CONTENT)
 }

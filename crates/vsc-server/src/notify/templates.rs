@@ -296,6 +296,62 @@ pub fn passcode_changed(
     finish(to, &m.subject, PasscodeChangedText { m: &m }.render(), PasscodeChangedHtml { m: &m }.render())
 }
 
+/// What the staff-invitation email needs.
+struct StaffInvitationMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    /// "RA Manager" / "RA Agent".
+    role: &'a str,
+    /// The organisations granted, e.g. "ORG1 (Test Trust)".
+    organisations: &'a str,
+    link: &'a str,
+    /// Pre-formatted expiry, e.g. "14:05 UTC on 7 December 2026".
+    until: String,
+    /// A new link for an existing invitation.
+    resent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/staff_invitation.txt")]
+struct StaffInvitationText<'a> {
+    m: &'a StaffInvitationMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/staff_invitation.html")]
+struct StaffInvitationHtml<'a> {
+    m: &'a StaffInvitationMail<'a>,
+}
+
+/// "You have been invited to the vRA Manager as `role` for `organisations`" (or, `resent`, a new
+/// link), with the one-time link to set the password, valid until `expires`.
+pub fn staff_invitation(
+    to: &str,
+    name: &str,
+    role: &str,
+    organisations: &str,
+    link: &str,
+    expires: OffsetDateTime,
+    resent: bool,
+) -> Result<EmailMessage, String> {
+    check_link(link)?;
+    let m = StaffInvitationMail {
+        subject: if resent {
+            "Your new link to set your vRA Manager password"
+        } else {
+            "You are invited to the vRA Manager"
+        }
+        .into(),
+        holder_name: name.trim(),
+        role,
+        organisations,
+        link,
+        until: time_and_date(expires)?,
+        resent,
+    };
+    finish(to, &m.subject, StaffInvitationText { m: &m }.render(), StaffInvitationHtml { m: &m }.render())
+}
+
 /// "14:05 UTC on 7 December 2026".
 fn time_and_date(at: OffsetDateTime) -> Result<String, String> {
     let at = at.to_offset(UtcOffset::UTC);

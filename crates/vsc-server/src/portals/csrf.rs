@@ -21,6 +21,8 @@ use crate::api::holder::cookie;
 
 /// Largest portal form accepted (the longest real one is well under 2 KiB).
 const FORM_LIMIT: usize = 64 * 1024;
+/// Largest file-upload form (`multipart/form-data`: the CSV import of users).
+const UPLOAD_LIMIT: usize = crate::service::MAX_IMPORT_BYTES + 1024 * 1024;
 
 /// The request's CSRF token, to put in the hidden `csrf` field of every form on the page.
 #[derive(Debug, Clone)]
@@ -66,16 +68,26 @@ pub async fn guard(State(vsc): State<Vsc>, req: Request, next: Next) -> Response
         }
         return response;
     }
-    let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
-        return PageError::bad_form("the form is too large").into_response();
+    let upload = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let Ok(bytes) = axum::body::to_bytes(body, if upload { UPLOAD_LIMIT } else { FORM_LIMIT }).await else {
+        return PageError::bad_form(if upload { "the file is too large" } else { "the form is too large" })
+            .into_response();
     };
-    // Read only the `csrf` field, through the same `Form` parser the handlers use.
+    // Read only the `csrf` field, through the same parser the handlers use.
     let mut probe = Request::new(Body::from(bytes.clone()));
     *probe.method_mut() = Method::POST;
     if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
         probe.headers_mut().insert(CONTENT_TYPE, ct.clone());
     }
-    let presented = Form::<CsrfField>::from_request(probe, &()).await.map(|Form(f)| f.csrf).unwrap_or_default();
+    let presented = if upload {
+        multipart_csrf(probe).await
+    } else {
+        Form::<CsrfField>::from_request(probe, &()).await.map(|Form(f)| f.csrf).unwrap_or_default()
+    };
     let Some(expected) = from_cookie.filter(|t| TokenHash::of(t).matches(&TokenHash::of(&presented))) else {
         // The route template, never the raw path: enrolment paths carry link tokens.
         let route = parts.extensions.get::<axum::extract::MatchedPath>().map_or("(unmatched)", |p| p.as_str());
@@ -85,6 +97,25 @@ pub async fn guard(State(vsc): State<Vsc>, req: Request, next: Next) -> Response
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Csrf(expected));
     next.run(req).await
+}
+
+/// The `csrf` field of a file-upload form (empty when missing or unreadable).
+async fn multipart_csrf(probe: Request) -> String {
+    use tower::{Layer, ServiceExt};
+    async fn read(probe: Request) -> Result<String, std::convert::Infallible> {
+        let Ok(mut form) = axum::extract::Multipart::from_request(probe, &()).await else {
+            return Ok(String::new());
+        };
+        while let Ok(Some(field)) = form.next_field().await {
+            if field.name() == Some("csrf") {
+                return Ok(field.text().await.unwrap_or_default());
+            }
+        }
+        Ok(String::new())
+    }
+    // The body was already limited above: lift Multipart's own default limit for this read.
+    let reader = axum::extract::DefaultBodyLimit::disable().layer(tower::service_fn(read));
+    reader.oneshot(probe).await.unwrap_or_default()
 }
 
 /// `Form`, with a rejection that renders an error page.

@@ -1,5 +1,6 @@
 //! The one mapping from service errors to what a holder sees in the portal: a message beside
 //! the form field at fault ([`Inline`]), an error page, or a redirect to sign-in ([`PageError`]).
+//! Under `/ra` the same pages are shown in the vRA Manager's layout ([`ra_layout`]).
 
 use std::fmt::Display;
 
@@ -24,7 +25,7 @@ pub enum PageError {
 }
 
 /// An error page's content.
-#[derive(Debug, Template)]
+#[derive(Debug, Clone, Template)]
 #[template(path = "self_service/message.html")]
 pub struct ErrorPage {
     /// HTTP status.
@@ -180,16 +181,90 @@ impl From<askama::Error> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
-            PageError::SignIn => (StatusCode::SEE_OTHER, [(LOCATION, SIGN_IN_PATH)]).into_response(),
-            PageError::Page(page) => match page.render() {
-                Ok(html) => (page.status, Html(html)).into_response(),
-                Err(e) => {
-                    tracing::error!(error = %e, "error page failed to render");
-                    (page.status, page.message).into_response()
-                }
-            },
+            PageError::SignIn => {
+                let mut r = (StatusCode::SEE_OTHER, [(LOCATION, SIGN_IN_PATH)]).into_response();
+                r.extensions_mut().insert(SignInRedirect);
+                r
+            }
+            PageError::Page(page) => {
+                let mut r = render_page(&page);
+                // For the vRA Manager's layer to re-render in its own layout.
+                r.extensions_mut().insert(page);
+                r
+            }
         }
     }
+}
+
+/// Marks the redirect to the self-service sign-in, which `/ra` sends to its own sign-in.
+#[derive(Debug, Clone, Copy)]
+struct SignInRedirect;
+
+fn render_page<T: Template + HasStatus>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (page.status(), Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed to render");
+            (page.status(), "Sorry, there is a problem with the service.").into_response()
+        }
+    }
+}
+
+/// The HTTP status an error page is answered with.
+trait HasStatus {
+    fn status(&self) -> StatusCode;
+}
+
+impl HasStatus for ErrorPage {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// An error page in the vRA Manager's layout.
+#[derive(Debug, Template)]
+#[template(path = "ra/error.html")]
+struct RaErrorPage {
+    page: ErrorPage,
+}
+
+impl HasStatus for RaErrorPage {
+    fn status(&self) -> StatusCode {
+        self.page.status
+    }
+}
+
+/// The vRA Manager's users list, where its error pages lead.
+const RA_HOME: (&str, &str) = ("/ra", "Go to the users list");
+
+/// Response layer of the `/ra` routes: an error page is shown in the vRA Manager's layout (with
+/// its links leading into the vRA Manager), and "sign in first" goes to the staff sign-in.
+pub async fn ra_layout(response: Response) -> Response {
+    if response.extensions().get::<SignInRedirect>().is_some() {
+        return (StatusCode::SEE_OTHER, [(LOCATION, "/ra/sign-in")]).into_response();
+    }
+    let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
+        return response;
+    };
+    let mut page = page;
+    if page.link.is_some_and(|(href, _)| href.starts_with("/self-service")) {
+        page.link = Some(RA_HOME);
+    }
+    if page.advice.is_some_and(|a| a.contains("Self-Service Portal") || a.contains("your Registration Authority")) {
+        page.advice = Some(if page.error_id.is_some() {
+            "Try again later. If it keeps happening, tell your service administrator and quote the error id below."
+        } else {
+            "Go back, reload the page and try again."
+        });
+    }
+    let mut headers = response.headers().clone();
+    let mut r = render_page(&RaErrorPage { page });
+    headers.remove(axum::http::header::CONTENT_LENGTH);
+    headers.remove(axum::http::header::CONTENT_TYPE);
+    for (name, value) in headers.iter() {
+        r.headers_mut().entry(name).or_insert_with(|| value.clone());
+    }
+    r
 }
 
 /// A message to show beside a form field (or above the form when `field` is `None`), with the

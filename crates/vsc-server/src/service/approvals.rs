@@ -120,7 +120,7 @@ impl Vsc {
                 "too many signature requests were not answered; wait a few minutes and try again".into(),
             ));
         }
-        let number = self.config.login.number_matching.then(random_number);
+        let number = ctx.number_matching.unwrap_or(self.config.login.number_matching).then(random_number);
         let row = ApprovalRow {
             id: format!("{APPROVAL_PREFIX}{}", new_id()),
             session_id: ctx.session_id.clone(),

@@ -84,7 +84,10 @@ impl Vsc {
             return Err(ServiceError::LinkUsed("a session was already opened from this login; start again".into()));
         }
         let token = SecretToken::generate("vcs");
-        let expires = now + self.config.login.session_minutes * 60;
+        // The holder's organisation's policy (read with the login), else the service default.
+        let session_minutes = login.org_session_minutes.unwrap_or(self.config.login.session_minutes);
+        let idle_minutes = login.org_idle_minutes.unwrap_or(self.config.login.idle_minutes).min(session_minutes);
+        let expires = now + session_minutes * 60;
         let session = SessionRow {
             id: new_id(),
             token_hash: token.hash().0.to_vec(),
@@ -97,6 +100,7 @@ impl Vsc {
             expires_at: expires,
             last_seen_at: now,
             ended_at: None,
+            idle_seconds: idle_minutes * 60,
         };
         logins::insert_session(&mut tx, &session).await?;
         vsc_store::user_search::set_last_active(&mut tx, &login.user_id, now).await?;
@@ -129,7 +133,7 @@ impl Vsc {
         if s.ended_at.is_some() {
             return Err(unauth("the session was logged out"));
         }
-        if s.expires_at <= now || s.last_seen_at + self.config.login.idle_minutes * 60 <= now {
+        if s.expires_at <= now || s.last_seen_at + s.idle_seconds <= now {
             return Err(unauth("the session has expired"));
         }
         let card = cards::by_id(&mut conn, &s.card_id).await?.ok_or_else(|| unauth("the card is gone"))?;
@@ -151,7 +155,7 @@ impl Vsc {
     pub async fn card_session_status(&self, token: &str) -> Result<CardSessionStatus, ServiceError> {
         let c = self.card_session(token).await?;
         let now = self.now().unix_timestamp();
-        let idle_end = now + self.config.login.idle_minutes * 60;
+        let idle_end = now + c.session.idle_seconds;
         Ok(CardSessionStatus {
             holder: vsc_core::names::display_name(&c.user.forename, &c.user.surname, &c.user.subject_cn),
             email: c.user.email,
@@ -237,7 +241,7 @@ impl Vsc {
         if s.ended_at.is_some() {
             return Err(refuse("the holder has logged out"));
         }
-        if s.expires_at <= now || s.last_seen_at + self.config.login.idle_minutes * 60 <= now {
+        if s.expires_at <= now || s.last_seen_at + s.idle_seconds <= now {
             return Err(refuse("the card session has expired"));
         }
         let card = cards::by_id(&mut tx, &s.card_id).await?.ok_or_else(|| refuse("unknown card"))?;

@@ -38,6 +38,16 @@ impl IssueCard {
     }
 }
 
+/// A card just written by [`Vsc::insert_card`].
+pub(super) struct IssuedCard {
+    /// The stored card.
+    pub(super) row: cards::CardRow,
+    /// Its role codes.
+    pub(super) roles: Vec<String>,
+    /// Its keys with their certificates.
+    pub(super) keys: Vec<CardKeyRow>,
+}
+
 /// Context string binding a sealed card key to its row.
 pub(crate) fn card_key_context(card_id: &str, purpose: KeyPurpose) -> String {
     format!("card:{card_id}:{}", purpose.as_str())
@@ -94,24 +104,44 @@ impl Vsc {
     /// and the audit event, all in one transaction; any failure leaves nothing behind.
     pub async fn issue_card(&self, who: &Principal, user_id: &str, req: &IssueCard) -> Result<CardView, ServiceError> {
         let now = self.now();
-        let expires_at = card_expiry(now, self.config.card_validity_days);
-        let purposes = req.card_type.key_purposes();
-        let mut fresh = fresh_keys(req.algorithm, purposes.len())?;
+        let mut fresh = fresh_keys(req.algorithm, req.card_type.key_purposes().len())?;
 
         let mut tx = self.store.begin().await?;
         let user = self.visible_user(&mut tx, who, user_id).await?;
         let org = organisations::by_id(&mut tx, &user.org_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("user {} has no organisation", user.id)))?;
+        let issued = self.insert_card(&mut tx, who, &user, &org.name, req, &mut fresh, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        views::card(&issued.row, issued.roles, &issued.keys, now)
+    }
+
+    /// Write a new card for `user` inside the caller's transaction: serial, card row, roles, keys
+    /// (from `fresh`, else the key pool), certificates, the `card.issued` audit event and the
+    /// invitation email (outbox). The caller commits and then wakes the outbox.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn insert_card(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        org_name: &str,
+        req: &IssueCard,
+        fresh: &mut Vec<GeneratedKey>,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCard, ServiceError> {
+        let expires_at = card_expiry(now, self.config.card_validity_days);
+        let purposes = req.card_type.key_purposes();
         let serial = loop {
             let s = CardSerial::generate(req.card_type, &mut SystemRng);
-            if !cards::serial_taken(&mut tx, s.as_str()).await? {
+            if !cards::serial_taken(tx, s.as_str()).await? {
                 break s;
             }
         };
         let card_id = new_id();
         cards::insert(
-            &mut tx,
+            tx,
             &NewCard {
                 id: &card_id,
                 serial: serial.as_str(),
@@ -125,28 +155,28 @@ impl Vsc {
         )
         .await?;
         for role in &req.roles {
-            if !cards::add_role(&mut tx, &card_id, role.as_str()).await? {
-                // Dropping `tx` rolls back the card row written above.
+            if !cards::add_role(tx, &card_id, role.as_str()).await? {
+                // Dropping the caller's transaction rolls back the card row written above.
                 return Err(
                     DomainError::invalid("roles", format!("{} is not in the role catalogue", role.as_str())).into()
                 );
             }
         }
-        let subject = card_subject(&user, &org.name, serial.as_str());
+        let subject = card_subject(user, org_name, serial.as_str());
         let mut keys = Vec::with_capacity(purposes.len());
         for &purpose in purposes {
             let key = match fresh.pop() {
                 Some(k) => k,
-                None => key_pool::take_or_generate(&mut tx, &self.kek, req.algorithm).await?,
+                None => key_pool::take_or_generate(tx, &self.kek, req.algorithm).await?,
             };
             let row = self.certify_key(&subject, &key, &card_id, purpose, now, expires_at)?;
-            cards::insert_key(&mut tx, &row).await?;
-            certificates::insert(&mut tx, &pki::certificate_record(&row, now.unix_timestamp())).await?;
+            cards::insert_key(tx, &row).await?;
+            certificates::insert(tx, &pki::certificate_record(&row, now.unix_timestamp())).await?;
             keys.push(row);
         }
         let roles: Vec<String> = req.roles.iter().map(|r| r.as_str().to_string()).collect();
         self.audit(
-            &mut tx,
+            tx,
             AuditRecord {
                 actor: who.actor(),
                 action: "card.issued",
@@ -163,13 +193,10 @@ impl Vsc {
             },
         )
         .await?;
-        let row = cards::by_serial(&mut tx, serial.as_str())
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
-        self.start_enrolment(&mut tx, &row, &user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.wake_outbox();
-        views::card(&row, roles, &keys, now)
+        let row =
+            cards::by_serial(tx, serial.as_str()).await?.ok_or_else(|| StoreError::Corrupt("card vanished".into()))?;
+        self.start_enrolment(tx, &row, user).await?;
+        Ok(IssuedCard { row, roles, keys })
     }
 
     pub(super) async fn visible_card(

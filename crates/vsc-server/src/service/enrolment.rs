@@ -350,9 +350,10 @@ impl Vsc {
         Ok(session)
     }
 
-    /// Remind holders who have not enrolled after the configured period (at most once per period,
-    /// never after the link expired). A reminder carries a fresh link with the same expiry: links
-    /// are stored only as hashes, so the old one cannot be re-sent, and it stops working.
+    /// Remind holders who have not enrolled after their organisation's reminder period, else the
+    /// configured one (at most once per period, never after the link expired). A reminder carries
+    /// a fresh link with the same expiry: links are stored only as hashes, so the old one cannot be
+    /// re-sent, and it stops working.
     pub async fn send_reminders(&self) -> Result<usize, ServiceError> {
         let now = self.now();
         let period = self.config.reminder_days * 86_400;

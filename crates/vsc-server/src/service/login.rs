@@ -176,6 +176,8 @@ pub(crate) fn pending_login(start: &LoginStart<'_>, number_matching: bool, now: 
         card_expires_at: None,
         holder_email: String::new(),
         holder_org_id: String::new(),
+        org_session_minutes: None,
+        org_idle_minutes: None,
     };
     (token, login)
 }
@@ -269,14 +271,14 @@ impl Vsc {
             .filter(|c| c.state == "active" && c.expires_at > now)
             .max_by_key(|c| c.issued_at)
             .ok_or_else(failed)?;
-        let (active_devices, unanswered) = logins::login_guard(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
-        if active_devices == 0 {
+        let guard = logins::login_guard(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
+        if guard.devices == 0 {
             return Err(vsc_core::DomainError::InvalidState(
                 "no authenticator is registered for this card; add one in the Self-Service Portal".into(),
             )
             .into());
         }
-        if method == Method::Push && unanswered >= self.config.login.push_limit {
+        if method == Method::Push && guard.unanswered >= self.config.login.push_limit {
             self.audit(&mut tx, login_event(&user, "card.login_throttled", serde_json::json!({ "client": client })))
                 .await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -292,7 +294,8 @@ impl Vsc {
             client: &client,
             ip: &origin.ip,
         };
-        let (token, login) = pending_login(&start, self.config.login.number_matching, now);
+        let number_matching = guard.number_matching.unwrap_or(self.config.login.number_matching);
+        let (token, login) = pending_login(&start, number_matching, now);
         let number = login.number.and_then(|n| u8::try_from(n).ok());
         logins::insert(&mut tx, &login).await?;
         self.audit(

@@ -26,13 +26,16 @@ pub mod ra_reports;
 mod ra_users;
 mod renewal;
 mod reset;
+pub mod settings;
 mod sign_batch;
 mod signer_cache;
 mod signing;
 mod staff;
+pub mod staff_admin;
 mod staff_auth;
 mod startup;
 pub mod user_edit;
+mod user_import;
 mod user_lifecycle;
 mod user_search;
 mod users;
@@ -60,6 +63,7 @@ pub use staff_auth::{
     SESSION_ABSOLUTE_SECONDS as STAFF_SESSION_SECONDS, SIGN_IN_STEP_SECONDS as STAFF_SIGN_IN_STEP_SECONDS, StaffInvite,
     StaffMember, StaffSignInStart, TotpSetupView,
 };
+pub use user_import::{IMPORT_COLUMNS, ImportState, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS};
 
 use crate::{Config, ServiceError};
 
@@ -113,6 +117,8 @@ pub struct Vsc {
     signers: signer_cache::SignerCache,
     /// Group commit of signature authorisations (see `sign_batch`).
     batcher: sign_batch::SignBatcher,
+    /// CSV imports of users running or recently finished on this node (see `user_import`).
+    imports: user_import::ImportJobs,
 }
 
 impl Vsc {

@@ -68,9 +68,8 @@ impl Vsc {
         if devices::active_count(tx, &user.id).await? == 0 {
             return Ok(PushStart::NoDevices);
         }
-        if logins::unanswered_pushes_since(tx, &user.id, now - PUSH_WINDOW_SECONDS).await?
-            >= self.config.login.push_limit
-        {
+        let (unanswered, number_matching) = logins::push_guard(tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
+        if unanswered >= self.config.login.push_limit {
             return Ok(PushStart::Throttled);
         }
         let start = LoginStart {
@@ -82,7 +81,7 @@ impl Vsc {
             ip: &origin.ip,
         };
         // The login's own token is never handed out: the sign-in token stands for it.
-        let (_, login) = pending_login(&start, self.config.login.number_matching, now);
+        let (_, login) = pending_login(&start, number_matching.unwrap_or(self.config.login.number_matching), now);
         logins::insert(tx, &login).await?;
         let token = SecretToken::generate("vsi");
         holders::create_push_sign_in(tx, &token.hash().0, &user.id, &login.id, now, now + rules::CODE_TTL_SECONDS)

@@ -1,11 +1,12 @@
 //! What the vRA Manager's user page needs beyond the JSON API's user view: last activity, the
-//! user's authenticator devices and audit trail, and deleting a device on the holder's behalf.
+//! user's authenticator devices, directory accounts and audit trail; deleting a device on the
+//! holder's behalf, and adding or removing a directory account.
 
 use time::OffsetDateTime;
 use vsc_core::AuditRecord;
 use vsc_proto::{AuditEventView, DeviceView, UserView};
-use vsc_store::StoreError;
-use vsc_store::devices;
+use vsc_store::holders::{self, DirectoryAccount};
+use vsc_store::{Conn, StoreError, devices, users};
 
 use super::devices::device_view;
 use super::{Principal, Vsc, ts, views};
@@ -23,8 +24,44 @@ pub struct StaffUserPage {
     pub last_active_at: Option<OffsetDateTime>,
     /// Authenticator devices in every state, oldest first.
     pub devices: Vec<DeviceView>,
+    /// Directory (AD) accounts, by name.
+    pub directory_accounts: Vec<DirectoryAccount>,
     /// The user's audit events (their own and their cards'), newest first.
     pub audit: Vec<AuditEventView>,
+}
+
+/// The user's audit trail (events targeting the user or one of their cards), newest first.
+async fn audit_trail(
+    conn: &mut Conn,
+    user: &users::UserRow,
+    serials: &[String],
+) -> Result<Vec<AuditEventView>, ServiceError> {
+    Ok(holders::audit_trail(conn, &user.org_id, &user.id, serials, USER_AUDIT_LIMIT)
+        .await?
+        .into_iter()
+        .map(|r| AuditEventView {
+            id: r.id,
+            at: ts(r.at),
+            actor: r.actor,
+            action: r.action,
+            organisation: r.org_code,
+            target: r.target,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
+        })
+        .collect())
+}
+
+/// A directory account name: up to 64 letters, digits, dots, hyphens, underscores, @ or \\.
+pub(super) fn parse_directory_account(name: &str) -> Result<&str, ServiceError> {
+    let d = name.trim();
+    if d.is_empty() || d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)) {
+        return Err(vsc_core::DomainError::invalid(
+            "directory_account",
+            "a directory account name has 1 to 64 letters, digits, dots, hyphens, underscores, @ or \\",
+        )
+        .into());
+    }
+    Ok(d)
 }
 
 impl Vsc {
@@ -32,26 +69,98 @@ impl Vsc {
     pub async fn staff_user_page(&self, who: &Principal, id: &str) -> Result<StaffUserPage, ServiceError> {
         let mut conn = self.store.conn().await?;
         let row = self.visible_user(&mut conn, who, id).await?;
-        let org_id = row.org_id.clone();
-        let user_id = row.id.clone();
-        let user = views::load_user(&mut conn, row, self.now()).await?;
-        let last_active_at = vsc_store::user_search::last_active(&mut conn, &user_id).await?.map(ts);
-        let devices = devices::for_user(&mut conn, &user_id).await?.iter().map(device_view).collect();
+        let user = views::load_user(&mut conn, row.clone(), self.now()).await?;
         let serials: Vec<String> = user.cards.iter().map(|c| c.serial.clone()).collect();
-        let audit = vsc_store::audit::for_user(&mut conn, &org_id, &user_id, &serials, USER_AUDIT_LIMIT)
-            .await?
-            .into_iter()
-            .map(|r| AuditEventView {
-                id: r.id,
-                at: ts(r.at),
-                actor: r.actor,
-                action: r.action,
-                organisation: r.org_code,
-                target: r.target,
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
-            })
-            .collect();
-        Ok(StaffUserPage { user, last_active_at, devices, audit })
+        let audit = audit_trail(&mut conn, &row, &serials).await?;
+        let directory_accounts = holders::directory_account_rows(&mut conn, &row.id).await?;
+        let last_active_at = vsc_store::user_search::last_active(&mut conn, &row.id).await?.map(ts);
+        let devices = devices::for_user(&mut conn, &row.id).await?.iter().map(device_view).collect();
+        Ok(StaffUserPage { user, last_active_at, devices, directory_accounts, audit })
+    }
+
+    /// Just the audit trail of a user of one of the principal's organisations (the user page's
+    /// self-refreshing part).
+    pub async fn staff_user_audit(&self, who: &Principal, id: &str) -> Result<Vec<AuditEventView>, ServiceError> {
+        let mut conn = self.store.conn().await?;
+        let row = self.visible_user(&mut conn, who, id).await?;
+        let serials: Vec<String> =
+            vsc_store::cards::for_user(&mut conn, &row.id).await?.into_iter().map(|c| c.serial).collect();
+        audit_trail(&mut conn, &row, &serials).await
+    }
+
+    /// Add a directory (AD) account to a user: pending until the holder completes enrolment, or
+    /// active at once if they already have; audited as `directory_account.added`.
+    pub async fn staff_add_directory_account(
+        &self,
+        who: &Principal,
+        user_id: &str,
+        name: &str,
+    ) -> Result<DirectoryAccount, ServiceError> {
+        let name = parse_directory_account(name)?;
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store.begin().await?;
+        let user = self.visible_user(&mut tx, who, user_id).await?;
+        let taken =
+            || ServiceError::conflict("directory_account", format!("the user already has directory account {name}"));
+        if holders::directory_account_rows(&mut tx, &user.id).await?.iter().any(|a| a.name == name) {
+            return Err(taken());
+        }
+        let enrolled = holders::credentials(&mut tx, &user.id).await?.is_some();
+        let added = if enrolled {
+            holders::add_active_directory_account(&mut tx, &user.id, name, now).await
+        } else {
+            holders::add_directory_account(&mut tx, &user.id, name, now).await
+        };
+        match added {
+            Err(StoreError::Constraint(_)) => return Err(taken()),
+            r => r?,
+        }
+        let state = if enrolled { "active" } else { "pending" };
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "directory_account.added",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "name": name, "state": state }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(DirectoryAccount {
+            name: name.to_string(),
+            state: state.into(),
+            created_at: now,
+            activated_at: enrolled.then_some(now),
+        })
+    }
+
+    /// Remove one of a user's directory accounts; audited as `directory_account.removed`.
+    pub async fn staff_remove_directory_account(
+        &self,
+        who: &Principal,
+        user_id: &str,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let user = self.visible_user(&mut tx, who, user_id).await?;
+        let Some(gone) = holders::remove_directory_account(&mut tx, &user.id, name).await? else {
+            return Err(ServiceError::not_found("directory_account", format!("no directory account {name}")));
+        };
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: who.actor(),
+                action: "directory_account.removed",
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: serde_json::json!({ "name": gone.name, "state": gone.state }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
     }
 
     /// The role catalogue as (code, name), by code, for the user page's issue form.

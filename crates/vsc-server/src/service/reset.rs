@@ -239,7 +239,8 @@ impl Vsc {
         let (r, user) = self.open_reset(&mut conn, token).await?;
         let step = self.step_of(&mut conn, &r).await?;
         let chosen = holders::answers(&mut conn, &user.id).await?;
-        let questions = holders::questions(&mut conn)
+        // Retired questions too: a holder keeps the questions they answered.
+        let questions = vsc_store::questions::all(&mut conn)
             .await?
             .into_iter()
             .filter(|q| chosen.iter().any(|(id, _)| *id == q.id))
@@ -365,9 +366,9 @@ impl Vsc {
                 drop(tx);
                 return self.reset_factor_state(token, Duration::ZERO).await;
             }
-            if logins::unanswered_pushes_since(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?
-                >= self.config.login.push_limit
-            {
+            let (unanswered, number_matching) =
+                logins::push_guard(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
+            if unanswered >= self.config.login.push_limit {
                 return Err(ServiceError::RateLimited(
                     "too many requests to your phone were not answered; wait a few minutes, or type the code from \
                      the app"
@@ -382,7 +383,8 @@ impl Vsc {
                 client: RESET_CLIENT,
                 ip: &origin.ip,
             };
-            let (_, login) = pending_login(&start, self.config.login.number_matching, now);
+            let number_matching = number_matching.unwrap_or(self.config.login.number_matching);
+            let (_, login) = pending_login(&start, number_matching, now);
             logins::insert(&mut tx, &login).await?;
             resets::set_login(&mut tx, &r.id, &login.id).await?;
             let detail = serde_json::json!({ "second_factor": "push", "login": login.id });

@@ -30,7 +30,6 @@ pub(crate) struct SignBatcher {
 struct Worker {
     store: Store,
     clock: Arc<dyn Clock>,
-    idle_seconds: i64,
     touch_every: i64,
 }
 
@@ -64,7 +63,7 @@ impl Worker {
     async fn commit(&self, items: &[BatchItem]) -> Result<Vec<bool>, StoreError> {
         let now = self.clock.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
-        let ok = signing::audit_batch(&mut tx, items, now, now - self.idle_seconds, now - self.touch_every).await?;
+        let ok = signing::audit_batch(&mut tx, items, now, now - self.touch_every).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -76,12 +75,7 @@ impl Vsc {
     pub(super) async fn authorise_in_batch(&self, item: BatchItem, touch_every: i64) -> Result<bool, ServiceError> {
         let queue = self.batcher.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let worker = Worker {
-                store: self.store.clone(),
-                clock: self.clock.clone(),
-                idle_seconds: self.config.login.idle_minutes * 60,
-                touch_every,
-            };
+            let worker = Worker { store: self.store.clone(), clock: self.clock.clone(), touch_every };
             tokio::spawn(worker.run(rx));
             tx
         });

@@ -157,7 +157,7 @@ impl Vsc {
         if ctx.ended_at.is_some() {
             return Err(unauth("the session was logged out"));
         }
-        if ctx.expires_at <= now || ctx.last_seen_at + self.config.login.idle_minutes * 60 <= now {
+        if ctx.expires_at <= now || ctx.last_seen_at + ctx.idle_seconds <= now {
             return Err(unauth("the session has expired"));
         }
         if ctx.card_state != "active" || ctx.card_expires_at <= now {
@@ -241,7 +241,6 @@ impl Vsc {
         let auth = Authorisation {
             session_id: &ctx.session_id,
             now,
-            seen_after: now - self.config.login.idle_minutes * 60,
             purpose: rec.purpose.as_str(),
             cert_serial: &key.cert_serial,
         };

@@ -5,6 +5,7 @@ use vsc_crypto::{SecretToken, TokenHash};
 use vsc_store::{StoreError, organisations, staff, tokens};
 
 use super::organisations::{domains, org_name};
+use super::staff_auth::NewStaff;
 use super::{Principal, Vsc, new_id};
 use crate::ServiceError;
 
@@ -90,44 +91,16 @@ impl Vsc {
                 (id, true)
             }
         };
-        let (staff_id, staff_created) = match staff::by_email_key(&mut tx, &email.key()).await? {
-            Some(s) if s.role == StaffRole::Manager.as_str() => (s.id, false),
-            Some(_) => {
-                return Err(ServiceError::conflict("ra_email", format!("{email} is an RA agent, not a manager")));
-            }
-            None => {
-                let id = new_id();
-                staff::insert(&mut tx, &id, email.as_str(), &email.key(), &display, StaffRole::Manager.as_str(), at)
-                    .await?;
-                self.audit(
-                    &mut tx,
-                    AuditRecord {
-                        actor: actor.clone(),
-                        action: "staff.created",
-                        org_id: Some(org_id.clone()),
-                        target: Some(format!("staff:{email}")),
-                        detail: serde_json::json!({ "role": "manager", "name": display }).to_string(),
-                    },
-                )
-                .await?;
-                (id, true)
-            }
-        };
-        if staff::grant(&mut tx, &staff_id, &org_id).await? {
-            self.audit(
-                &mut tx,
-                AuditRecord {
-                    actor: actor.clone(),
-                    action: "staff.granted",
-                    org_id: Some(org_id.clone()),
-                    target: Some(format!("staff:{email}")),
-                    detail: serde_json::json!({ "organisation": code.as_str() }).to_string(),
-                },
-            )
-            .await?;
+        if staff::by_email_key(&mut tx, &email.key()).await?.is_some_and(|s| s.role != StaffRole::Manager.as_str()) {
+            return Err(ServiceError::conflict("ra_email", format!("{email} is an RA agent, not a manager")));
         }
-        let token = self.new_token(&mut tx, &staff_id, &email, Some(&org_id)).await?;
-        let password_link = self.issue_password_link(&mut tx, &staff_id, email.as_str(), Some(&org_id)).await?;
+        let org = organisations::by_id(&mut tx, &org_id)
+            .await?
+            .ok_or_else(|| ServiceError::Startup(format!("organisation {code} vanished")))?;
+        let new = NewStaff { email: &email, name: Some(&display), role: StaffRole::Manager, orgs: &[org] };
+        let added = self.add_staff(&mut tx, &Principal::Operator, &new, true).await?;
+        let (staff_created, password_link) = (added.created, added.password_link);
+        let token = self.new_token(&mut tx, &added.id, &email, Some(&org_id)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(BootstrapOutcome {
             organisation: code.to_string(),
@@ -186,6 +159,9 @@ impl Vsc {
             return Ok(None);
         };
         if !stored.matches(&presented) {
+            return Ok(None);
+        }
+        if staff::is_disabled(&mut conn, &s.id).await? {
             return Ok(None);
         }
         tokens::touch(&mut conn, &token_id, self.now().unix_timestamp()).await?;

@@ -52,6 +52,30 @@ pub struct StaffInvite {
     pub password_link: String,
 }
 
+/// A staff member to add: who, in which role, granted which organisations.
+pub(crate) struct NewStaff<'a> {
+    /// Email.
+    pub email: &'a EmailAddress,
+    /// Display name (needed for a new account).
+    pub name: Option<&'a str>,
+    /// Manager or agent.
+    pub role: StaffRole,
+    /// Organisations to grant (the first one names the audit events).
+    pub orgs: &'a [organisations::OrganisationRow],
+}
+
+/// What [`Vsc::add_staff`] did.
+pub(crate) struct AddedStaff {
+    /// Staff id.
+    pub id: String,
+    /// Whether the account was created now.
+    pub created: bool,
+    /// Codes of the organisations granted now.
+    pub granted: Vec<String>,
+    /// The one-time link to set the password.
+    pub password_link: String,
+}
+
 /// The first step of a sign-in succeeded.
 #[derive(Debug)]
 pub struct StaffSignInStart {
@@ -151,11 +175,12 @@ fn start_again() -> ServiceError {
 }
 
 impl Vsc {
-    /// Replace the account's password link with a new one (in the caller's transaction); returns
-    /// the absolute link.
+    /// Replace the account's password link with a new one (in the caller's transaction, audited
+    /// as `who`); returns the absolute link.
     pub(crate) async fn issue_password_link(
         &self,
         conn: &mut Conn,
+        who: &Principal,
         staff_id: &str,
         email: &str,
         org_id: Option<&str>,
@@ -166,7 +191,7 @@ impl Vsc {
         self.audit(
             conn,
             AuditRecord {
-                actor: Principal::Operator.actor(),
+                actor: who.actor(),
                 action: "staff.password_link_issued",
                 org_id: org_id.map(str::to_string),
                 target: Some(format!("staff:{email}")),
@@ -175,6 +200,70 @@ impl Vsc {
         )
         .await?;
         Ok(format!("{}/ra/set-password/{}", self.config.public_url(), token.expose()))
+    }
+
+    /// Create (when new) the staff account of `email` in `role`, grant it `orgs` and issue it a
+    /// password link, audited as `who` in the caller's transaction. An existing account with
+    /// another role is a conflict, and so is any existing one when `existing_ok` is false.
+    pub(crate) async fn add_staff(
+        &self,
+        conn: &mut Conn,
+        who: &Principal,
+        new: &NewStaff<'_>,
+        existing_ok: bool,
+    ) -> Result<AddedStaff, ServiceError> {
+        let email = new.email;
+        let first_org = new.orgs.first().map(|o| o.id.clone());
+        let (id, created) = match staff::by_email_key(conn, &email.key()).await? {
+            Some(s) if !existing_ok => {
+                return Err(ServiceError::conflict(
+                    "email",
+                    format!("{email} already has a staff account ({})", s.role),
+                ));
+            }
+            Some(s) if s.role == new.role.as_str() => (s.id, false),
+            Some(s) => {
+                return Err(ServiceError::conflict("role", format!("{email} is already an RA {}", s.role)));
+            }
+            None => {
+                let display =
+                    new.name.ok_or_else(|| DomainError::invalid("name", "give the name of a new staff member"))?;
+                let id = new_id();
+                let at = self.now().unix_timestamp();
+                staff::insert(conn, &id, email.as_str(), &email.key(), display, new.role.as_str(), at).await?;
+                self.audit(
+                    conn,
+                    AuditRecord {
+                        actor: who.actor(),
+                        action: "staff.created",
+                        org_id: first_org.clone(),
+                        target: Some(format!("staff:{email}")),
+                        detail: serde_json::json!({ "role": new.role.as_str(), "name": display }).to_string(),
+                    },
+                )
+                .await?;
+                (id, true)
+            }
+        };
+        let mut granted = Vec::new();
+        for org in new.orgs {
+            if staff::grant(conn, &id, &org.id).await? {
+                self.audit(
+                    conn,
+                    AuditRecord {
+                        actor: who.actor(),
+                        action: "staff.granted",
+                        org_id: Some(org.id.clone()),
+                        target: Some(format!("staff:{email}")),
+                        detail: serde_json::json!({ "organisation": org.code }).to_string(),
+                    },
+                )
+                .await?;
+                granted.push(org.code.clone());
+            }
+        }
+        let password_link = self.issue_password_link(conn, who, &id, email.as_str(), first_org.as_deref()).await?;
+        Ok(AddedStaff { id, created, granted, password_link })
     }
 
     /// Create (when new) a staff account granted `org_code`, and issue it a password link
@@ -190,53 +279,20 @@ impl Vsc {
         let code = OrgCode::parse("org", org_code)?;
         let role = StaffRole::parse("role", role)?;
         let name = name.map(|n| PersonName::parse("name", n).map(|n| n.as_str().to_string())).transpose()?;
-        let actor = Principal::Operator.actor();
-        let at = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         let org = organisations::by_code(&mut tx, code.as_str())
             .await?
             .ok_or_else(|| ServiceError::not_found("org", format!("no organisation {code}")))?;
-        let (staff_id, created) = match staff::by_email_key(&mut tx, &email.key()).await? {
-            Some(s) if s.role == role.as_str() => (s.id, false),
-            Some(s) => {
-                return Err(ServiceError::conflict("role", format!("{email} is already an RA {}", s.role)));
-            }
-            None => {
-                let display =
-                    name.ok_or_else(|| DomainError::invalid("name", "give the name of a new staff member"))?;
-                let id = new_id();
-                staff::insert(&mut tx, &id, email.as_str(), &email.key(), &display, role.as_str(), at).await?;
-                self.audit(
-                    &mut tx,
-                    AuditRecord {
-                        actor: actor.clone(),
-                        action: "staff.created",
-                        org_id: Some(org.id.clone()),
-                        target: Some(format!("staff:{email}")),
-                        detail: serde_json::json!({ "role": role.as_str(), "name": display }).to_string(),
-                    },
-                )
-                .await?;
-                (id, true)
-            }
-        };
-        let granted = staff::grant(&mut tx, &staff_id, &org.id).await?;
-        if granted {
-            self.audit(
-                &mut tx,
-                AuditRecord {
-                    actor: actor.clone(),
-                    action: "staff.granted",
-                    org_id: Some(org.id.clone()),
-                    target: Some(format!("staff:{email}")),
-                    detail: serde_json::json!({ "organisation": code.as_str() }).to_string(),
-                },
-            )
-            .await?;
-        }
-        let password_link = self.issue_password_link(&mut tx, &staff_id, email.as_str(), Some(&org.id)).await?;
+        let new = NewStaff { email: &email, name: name.as_deref(), role, orgs: std::slice::from_ref(&org) };
+        let added = self.add_staff(&mut tx, &Principal::Operator, &new, true).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(StaffInvite { email: email.to_string(), role: role.as_str().into(), created, granted, password_link })
+        Ok(StaffInvite {
+            email: email.to_string(),
+            role: role.as_str().into(),
+            created: added.created,
+            granted: !added.granted.is_empty(),
+            password_link: added.password_link,
+        })
     }
 
     /// The live password link `token` → the account's email (expired, used and unknown links fail).
@@ -256,7 +312,7 @@ impl Vsc {
         if link.expires_at <= self.now().unix_timestamp() {
             return Err(ServiceError::LinkExpired("this link to set your password has expired".into()));
         }
-        let s = staff_auth::by_id(conn, &link.staff_id).await?.ok_or_else(link_invalid)?;
+        let s = staff_auth::by_id(conn, &link.staff_id).await?.filter(|s| !s.disabled).ok_or_else(link_invalid)?;
         Ok((link, s))
     }
 
@@ -354,6 +410,12 @@ impl Vsc {
             .await?;
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         };
+        if s.disabled {
+            // Disabled by a manager: the same answer, after the same work, as a wrong password.
+            self.verify_secret(password, None).await?;
+            self.audit_staff(&s.email, "staff.sign_in_failed", serde_json::json!({ "reason": "disabled" })).await?;
+            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        }
         let reserved = {
             let mut conn = self.store.writer().await?;
             staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES).await?
@@ -408,7 +470,7 @@ impl Vsc {
         {
             return Err(start_again());
         }
-        let s = staff_auth::by_id(conn, &p.staff_id).await?.ok_or_else(start_again)?;
+        let s = staff_auth::by_id(conn, &p.staff_id).await?.filter(|s| !s.disabled).ok_or_else(start_again)?;
         Ok((p, s))
     }
 
@@ -511,7 +573,7 @@ impl Vsc {
             return Err(unauth());
         }
         let mut conn = self.store.conn().await?;
-        let s = staff_auth::by_id(&mut conn, &staff_id).await?.ok_or_else(unauth)?;
+        let s = staff_auth::by_id(&mut conn, &staff_id).await?.filter(|s| !s.disabled).ok_or_else(unauth)?;
         let organisations = staff_auth::organisations(&mut conn, &staff_id).await?;
         Ok(StaffMember {
             id: s.id,

@@ -45,6 +45,7 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         events: super::events::Events::new(),
         signers: Default::default(),
         batcher: Default::default(),
+        imports: Default::default(),
         hash_pool: super::hash_pool::HashPool::start(
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         )

@@ -1,30 +1,17 @@
-//! Editing a card holder: names (`user.names_changed`) and email (`user.email_changed`, with the
-//! holder told at both the old and the new address through the outbox, in the same transaction).
+//! Editing a card holder: names (`user.names_changed`), mobile (`user.mobile_changed`), subject
+//! CN (`user.subject_cn_changed`, unique) and email (`user.email_changed`, with the holder told at
+//! both the old and the new address through the outbox, in the same transaction).
 
 use askama::Template;
-use serde::Deserialize;
-use vsc_core::{AuditRecord, EmailAddress, PersonName};
+use vsc_core::{AuditRecord, EmailAddress, Mobile, PersonName, SubjectCn};
 use vsc_proto::UserView;
-use vsc_store::{Conn, organisations, users};
+use vsc_store::{Conn, holders, organisations, users};
 
 use super::{Principal, Vsc, views};
 use crate::ServiceError;
 use crate::notify::email::EmailMessage;
 
-/// `PATCH /api/v1/users/{id}`: what to change (absent fields are kept).
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUserRequest {
-    /// New forename.
-    #[serde(default)]
-    pub forename: Option<String>,
-    /// New surname.
-    #[serde(default)]
-    pub surname: Option<String>,
-    /// New email; its domain must be allowed by the user's organisation.
-    #[serde(default)]
-    pub email: Option<String>,
-}
+pub use vsc_proto::user::UpdateUserRequest;
 
 /// What the "email changed" email needs.
 struct EmailChangedMail<'a> {
@@ -61,7 +48,8 @@ fn email_changed(to: &str, holder_name: &str, old: &str, new: &str) -> Result<Em
 }
 
 impl Vsc {
-    /// Change a user's names and/or email (see [`UpdateUserRequest`]) in one transaction. The new
+    /// Change a user's names, mobile, subject CN and/or email (see [`UpdateUserRequest`]) in one
+    /// transaction, each change audited old → new. The new subject CN must be free; the new
     /// email must be allowed by the organisation's domains and unique (case-insensitively); the
     /// holder is emailed at both addresses.
     pub async fn update_user(
@@ -73,6 +61,13 @@ impl Vsc {
         let forename = req.forename.as_deref().map(|f| PersonName::parse("forename", f)).transpose()?;
         let surname = req.surname.as_deref().map(|s| PersonName::parse("surname", s)).transpose()?;
         let email = req.email.as_deref().map(|e| EmailAddress::parse("email", e)).transpose()?;
+        // Some(None): remove the number.
+        let mobile = req
+            .mobile
+            .as_deref()
+            .map(|m| if m.trim().is_empty() { Ok(None) } else { Mobile::parse("mobile", m).map(Some) })
+            .transpose()?;
+        let subject_cn = req.subject_cn.as_deref().map(|c| SubjectCn::parse("subject_cn", c)).transpose()?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let user = self.visible_user(&mut tx, who, id).await?;
@@ -98,6 +93,28 @@ impl Vsc {
                 .await?;
             }
         }
+        if let Some(mobile) = &mobile {
+            let new = mobile.as_ref().map(Mobile::as_str);
+            if new != user.mobile.as_deref() {
+                holders::set_holder_mobile(&mut tx, &user.id, new).await?;
+                let detail = serde_json::json!({ "old": user.mobile, "new": new });
+                self.audit_user_change(&mut tx, who, &user, "user.mobile_changed", detail).await?;
+            }
+        }
+        if let Some(cn) = &subject_cn
+            && cn.as_str() != user.subject_cn
+        {
+            let taken = || ServiceError::conflict("subject_cn", format!("subject CN {} is taken", cn.as_str()));
+            if users::subject_cn_taken(&mut tx, cn.as_str()).await? {
+                return Err(taken());
+            }
+            match holders::set_holder_subject_cn(&mut tx, &user.id, cn.as_str()).await {
+                Err(vsc_store::StoreError::Constraint(_)) => return Err(taken()),
+                r => r?,
+            }
+            let detail = serde_json::json!({ "old": user.subject_cn, "new": cn.as_str() });
+            self.audit_user_change(&mut tx, who, &user, "user.subject_cn_changed", detail).await?;
+        }
         let mut changed_email = false;
         if let Some(email) = &email
             && email.as_str() != user.email
@@ -113,6 +130,28 @@ impl Vsc {
             self.wake_outbox();
         }
         Ok(view)
+    }
+
+    /// Audit a change of one of the user's details, old → new (caller's transaction).
+    async fn audit_user_change(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        self.audit(
+            tx,
+            AuditRecord {
+                actor: who.actor(),
+                action,
+                org_id: Some(user.org_id.clone()),
+                target: Some(format!("user:{}", user.id)),
+                detail: detail.to_string(),
+            },
+        )
+        .await
     }
 
     /// Check and set the new email, audit it and queue the two emails (caller's transaction).

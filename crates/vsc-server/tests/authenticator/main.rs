@@ -4,6 +4,7 @@
 
 mod devices;
 mod login;
+mod org_policy;
 mod pin;
 mod portal_sign_in;
 mod reset;

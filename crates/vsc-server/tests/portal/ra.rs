@@ -14,11 +14,11 @@ on_both_backends!(
     ra_password_links_work_once_and_a_new_invite_replaces_them,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
-const FAILED: &str = "the email address or password is wrong, or sign-in is locked for 15 minutes";
+pub(super) const PASSWORD: &str = "correct horse battery staple";
+pub(super) const FAILED: &str = "the email address or password is wrong, or sign-in is locked for 15 minutes";
 
 /// The path of a password link.
-fn link_path(link: &str) -> String {
+pub(super) fn link_path(link: &str) -> String {
     link[link.find("/ra/set-password/").expect("a password link")..].to_string()
 }
 
@@ -56,7 +56,7 @@ pub(super) fn unix_now() -> i64 {
 }
 
 /// The code an authenticator app would show now for the base32 `secret`.
-fn app_code(secret: &str) -> String {
+pub(super) fn app_code(secret: &str) -> String {
     TotpSecret::from_bytes(&base32_decode(secret)).code_at(unix_now())
 }
 
@@ -66,7 +66,7 @@ fn next_code(secret: &str) -> String {
 }
 
 /// Email and password → the page the sign-in continues on.
-async fn password_step(web: &mut Browser, email: &str, password: &str) -> Page {
+pub(super) async fn password_step(web: &mut Browser, email: &str, password: &str) -> Page {
     let form = web.get("/ra/sign-in").await;
     assert_eq!(form.status, StatusCode::OK);
     web.post("/ra/sign-in", &[("csrf", &form.csrf()), ("email", email), ("password", password)]).await

@@ -6,3 +6,7 @@
 CREATE EXTENSION IF NOT EXISTS btree_gin;
 CREATE INDEX users_org_search_trgm ON users USING gin (org_id, search_text gin_trgm_ops);
 DROP INDEX users_search_trgm;
+
+-- The audit trail of one user (user page, audit viewer's user filter): their events and their
+-- cards' events by target, newest first, without walking the organisation's whole log.
+CREATE INDEX audit_target ON audit_events (target, id);

@@ -124,3 +124,7 @@ BEGIN
         (SELECT MIN(c.expires_at + 0) FROM cards c WHERE c.user_id = OLD.user_id AND c.state <> 'revoked')
     WHERE id = OLD.user_id;
 END;
+
+-- The audit trail of one user (user page, audit viewer's user filter): their events and their
+-- cards' events by target, newest first, without walking the organisation's whole log.
+CREATE INDEX audit_target ON audit_events (target, id);

@@ -5,10 +5,13 @@
 
 mod audit;
 mod home;
+mod import;
 mod listing;
 mod password;
 mod reports;
+mod settings;
 mod sign_in;
+mod staff;
 mod user_delete;
 mod user_edit;
 mod users;
@@ -19,7 +22,7 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::cookies::SetCookie;
 use super::errors::PageError;
@@ -38,8 +41,16 @@ pub const SESSION_COOKIE: &str = "vsc_ra";
 /// The sign-in awaiting its TOTP step.
 pub const SIGN_IN_COOKIE: &str = "vsc_ra_sign_in";
 
-/// The vRA Manager's routes.
+/// The vRA Manager's routes; their error pages are shown in the vRA Manager's layout.
 pub fn routes() -> Router<Vsc> {
+    pages()
+        // Any other address under /ra: the not-found page, in the vRA Manager's layout.
+        .route("/ra/{*rest}", any(|| async { PageError::not_found() }))
+        .layer(axum::middleware::map_response(super::errors::ra_layout))
+}
+
+/// The vRA Manager's pages.
+fn pages() -> Router<Vsc> {
     Router::new()
         .route("/ra", get(home::show))
         .route("/ra/", get(|| async { Redirect::to(HOME_PATH) }))
@@ -48,7 +59,13 @@ pub fn routes() -> Router<Vsc> {
         .route("/ra/users/{id}/edit", get(user_edit::edit_form).post(user_edit::save_names))
         .route("/ra/users/{id}/email", post(user_edit::save_email))
         .route("/ra/users/{id}/delete", post(user_delete::submit))
-        .route("/ra/users/{id}/devices/{device}/delete", post(users::delete_device))
+        .route("/ra/users/{id}/devices/{device}/delete", get(users::confirm_delete_device).post(users::delete_device))
+        .route("/ra/users/{id}/directory-accounts", post(users::add_directory_account))
+        .route(
+            "/ra/users/{id}/directory-accounts/remove",
+            get(users::confirm_remove_directory_account).post(users::remove_directory_account),
+        )
+        .route("/ra/users/{id}/audit", get(users::audit_log))
         .route("/ra/users/{id}/cards", post(users::issue_card))
         .route("/ra/users/{id}/cards/{serial}/{action}", post(users::card_action))
         .route("/ra/users/{id}/devices/{device}/pin-reset", post(users::pin_reset))
@@ -63,6 +80,27 @@ pub fn routes() -> Router<Vsc> {
         .route("/ra/expiring.csv", get(reports::expiring_csv))
         .route("/ra/audit", get(audit::show))
         .route("/ra/audit.csv", get(audit::export_csv))
+        .route("/ra/settings", get(settings::show))
+        .route("/ra/settings/roles", post(settings::add_role))
+        .route("/ra/settings/roles/{code}/rename", post(settings::rename_role))
+        .route("/ra/settings/roles/{code}/delete", post(settings::delete_role))
+        .route("/ra/settings/questions", post(settings::add_question))
+        .route("/ra/settings/questions/{id}/{action}", post(settings::question_action))
+        .route("/ra/settings/organisations/{code}/domains/{action}", post(settings::domain_action))
+        .route("/ra/settings/organisations/{code}/policy", post(settings::save_policy))
+        .route("/ra/staff", get(staff::list))
+        .route("/ra/staff/new", get(staff::new_form).post(staff::invite))
+        .route("/ra/staff/{id}", get(staff::show))
+        .route("/ra/staff/{id}/{action}", post(staff::act))
+        .route(
+            "/ra/import",
+            get(import::form)
+                .post(import::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(import::UPLOAD_REQUEST_LIMIT)),
+        )
+        .route("/ra/import/sample.csv", get(import::sample))
+        .route("/ra/import/{id}", get(import::status))
+        .route("/ra/import/{id}/progress", get(import::progress))
 }
 
 /// A signed-in staff member (from the `vsc_ra` cookie); without a live session the request is

@@ -1,5 +1,5 @@
-//! Creating a user (`/ra/users/new`) and editing one (`/ra/users/{id}/edit`: names; the email
-//! through its own form posted to `/ra/users/{id}/email`) in the vRA Manager. Problems are shown
+//! Creating a user (`/ra/users/new`) and editing one (`/ra/users/{id}/edit`: names, mobile and
+//! subject CN; the email through its own form posted to `/ra/users/{id}/email`) in the vRA Manager. Problems are shown
 //! beside the field at fault (422), with what was typed kept.
 
 use askama::Template;
@@ -89,12 +89,15 @@ pub struct NewUserForm {
     directory_account: String,
 }
 
-/// The names form.
+/// The details form: names, and (when the form has them) mobile and subject CN.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct NamesForm {
     forename: String,
     surname: String,
+    /// Empty: remove the number; absent: keep it.
+    mobile: Option<String>,
+    subject_cn: Option<String>,
 }
 
 /// The email form.
@@ -196,6 +199,8 @@ fn edit_page(
     let id = user.id.to_string();
     let forename = names.map_or(user.forename.as_str(), |n| n.forename.as_str());
     let surname = names.map_or(user.surname.as_str(), |n| n.surname.as_str());
+    let mobile = names.and_then(|n| n.mobile.as_deref()).or(user.mobile.as_deref()).unwrap_or_default();
+    let subject_cn = names.and_then(|n| n.subject_cn.as_deref()).unwrap_or(&user.subject_cn);
     let page = EditUserPage {
         csrf,
         id: &id,
@@ -203,6 +208,12 @@ fn edit_page(
         name_fields: vec![
             Field::new("forename", "Forename", forename, &problem),
             Field::new("surname", "Surname", surname, &problem),
+            Field::new("mobile", "Mobile phone (optional)", mobile, &problem)
+                .hint("For text message codes, e.g. +447700900123. Leave empty to remove the number.")
+                .kind("tel", "off", 20),
+            Field::new("subject_cn", "Subject CN", subject_cn, &problem)
+                .hint("Must be unique; used in certificates issued from now on.")
+                .kind("text", "off", 64),
         ],
         email_fields: vec![
             Field::new("email", "Email address", email.unwrap_or(&user.email), &problem)
@@ -228,7 +239,7 @@ pub async fn edit_form(
     }
 }
 
-/// `POST /ra/users/{id}/edit`: change the names.
+/// `POST /ra/users/{id}/edit`: change the names, mobile and subject CN.
 pub async fn save_names(
     State(vsc): State<Vsc>,
     StaffSignedIn { staff }: StaffSignedIn,
@@ -240,8 +251,13 @@ pub async fn save_names(
         Ok(user) => user,
         Err(page) => return Ok(page),
     };
-    let req =
-        UpdateUserRequest { forename: Some(form.forename.clone()), surname: Some(form.surname.clone()), email: None };
+    let req = UpdateUserRequest {
+        forename: Some(form.forename.clone()),
+        surname: Some(form.surname.clone()),
+        email: None,
+        mobile: form.mobile.clone(),
+        subject_cn: form.subject_cn.clone(),
+    };
     match vsc.update_user(&staff.principal(), &id, &req).await {
         Ok(_) => Ok(see_other(&format!("/ra/users/{id}?done=names_changed"), &[], vsc.config())),
         Err(e) if is_missing(&e) => no_such_user(),
@@ -264,7 +280,7 @@ pub async fn save_email(
         Ok(user) => user,
         Err(page) => return Ok(page),
     };
-    let req = UpdateUserRequest { forename: None, surname: None, email: Some(form.email.clone()) };
+    let req = UpdateUserRequest { email: Some(form.email.clone()), ..UpdateUserRequest::default() };
     match vsc.update_user(&staff.principal(), &id, &req).await {
         Ok(_) => Ok(see_other(&format!("/ra/users/{id}?done=email_changed"), &[], vsc.config())),
         Err(e) if is_missing(&e) => no_such_user(),

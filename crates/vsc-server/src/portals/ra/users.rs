@@ -1,11 +1,14 @@
 //! The user page of the vRA Manager (`/ra/users/{id}`): details, cards, authenticator devices
-//! (each deletable, whatever its state) and the user's audit trail; card actions (issue, resend
-//! the invitation, renew, revoke, unlock) and a device's PIN reset, each answered with a note on
-//! the page or the page again with the problem beside the form (422).
+//! (each deletable after a confirmation step, whatever its state), directory accounts (added and
+//! removed here) and the user's audit trail (also served alone at `/ra/users/{id}/audit`, which the
+//! page polls with htmx); card actions (issue, resend the invitation, renew, revoke, unlock) and a
+//! device's PIN reset, each answered with a note on the page or the page again with the problem
+//! beside the form (422).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -16,8 +19,8 @@ use super::{HOME_PATH, MessagePage, StaffSignedIn};
 use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::PageError;
 use crate::portals::self_service::see_other;
-use crate::portals::{date, date_time, render};
-use crate::service::{IssueCard, StaffMember, StaffUserPage, USER_AUDIT_LIMIT};
+use crate::portals::{SCRIPTED_PAGE_CSP, date, date_time, render};
+use crate::service::{IssueCard, StaffMember, StaffUserPage, USER_AUDIT_LIMIT, ts};
 use crate::{ServiceError, Vsc};
 
 /// A card row.
@@ -44,6 +47,14 @@ struct DeviceLine {
     last_used: String,
     state: &'static str,
     tag: &'static str,
+}
+
+/// A directory account row.
+struct DirectoryLine {
+    name: String,
+    state: String,
+    created: String,
+    activated: String,
 }
 
 /// An audit row.
@@ -76,8 +87,41 @@ struct UserPage<'a> {
     last_active: String,
     cards: Vec<CardLine>,
     devices: Vec<DeviceLine>,
+    directory_accounts: Vec<DirectoryLine>,
+    /// The add-account form's typed name and problem.
+    directory_value: String,
+    directory_error: Option<String>,
     audit: Vec<AuditLine>,
     audit_limit: i64,
+    /// Always false here (the audit fragment's "user gone" state).
+    gone: bool,
+}
+
+/// The user's audit log alone (polled by the user page).
+#[derive(Template)]
+#[template(path = "ra/_user_audit.html")]
+struct AuditFragment {
+    id: String,
+    audit: Vec<AuditLine>,
+    audit_limit: i64,
+    /// The user is gone: no more polling.
+    gone: bool,
+}
+
+/// "Are you sure?" before deleting or removing something.
+#[derive(Template)]
+#[template(path = "ra/confirm.html")]
+struct ConfirmPage<'a> {
+    csrf: &'a str,
+    title: String,
+    lead: String,
+    /// What is about to go: (label, value).
+    rows: Vec<(&'static str, String)>,
+    action: String,
+    /// Hidden form fields: (name, value).
+    hidden: Vec<(&'static str, String)>,
+    button: &'static str,
+    back: String,
 }
 
 /// `?done=` (and `card=`) after an action on the page.
@@ -85,6 +129,7 @@ struct UserPage<'a> {
 pub struct Done {
     done: Option<String>,
     card: Option<String>,
+    account: Option<String>,
 }
 
 /// What to show besides the user's data: a note, a problem beside a form, a new PIN-reset token.
@@ -96,6 +141,8 @@ struct Extras {
     card_error: Option<(String, String)>,
     /// (device id, token, valid until).
     pin_token: Option<(String, String, String)>,
+    /// (typed directory account name, problem).
+    directory_error: Option<(String, String)>,
 }
 
 fn or_dash(v: Option<&str>) -> String {
@@ -172,23 +219,40 @@ fn lines(
                 }
             })
             .collect(),
-        audit: p
-            .audit
+        directory_accounts: p
+            .directory_accounts
             .into_iter()
-            .map(|a| AuditLine {
-                at: date_time(a.at),
-                actor: a.actor,
-                action: a.action,
-                detail: match &a.detail {
-                    serde_json::Value::Object(m) if m.is_empty() => String::new(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                },
+            .map(|a| DirectoryLine {
+                name: a.name,
+                state: a.state,
+                created: date_time(ts(a.created_at)),
+                activated: a.activated_at.map_or_else(|| "Not yet".to_string(), |at| date_time(ts(at))),
             })
             .collect(),
+        directory_value: extras.directory_error.as_ref().map(|(v, _)| v.clone()).unwrap_or_default(),
+        directory_error: extras.directory_error.map(|(_, m)| m),
+        audit: audit_lines(p.audit),
         audit_limit: USER_AUDIT_LIMIT,
+        gone: false,
     };
     Ok(page.render()?)
+}
+
+/// The audit events as table rows.
+fn audit_lines(events: Vec<vsc_proto::AuditEventView>) -> Vec<AuditLine> {
+    events
+        .into_iter()
+        .map(|a| AuditLine {
+            at: date_time(a.at),
+            actor: a.actor,
+            action: a.action,
+            detail: match &a.detail {
+                serde_json::Value::Object(m) if m.is_empty() => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        })
+        .collect()
 }
 
 /// The page for a user the staff member cannot see or that does not exist.
@@ -232,7 +296,15 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
     let email = &p.user.email;
     match (done.done.as_deref()?, card) {
         ("device_deleted", _) => Some("The device was deleted.".into()),
-        ("names_changed", _) => Some("The names were saved.".into()),
+        ("names_changed", _) => Some("The details were saved.".into()),
+        ("directory_account_added", _) => Some(match done.account.as_deref() {
+            Some(a) => format!("Directory account {a} was added."),
+            None => "The directory account was added.".into(),
+        }),
+        ("directory_account_removed", _) => Some(match done.account.as_deref() {
+            Some(a) => format!("Directory account {a} was removed."),
+            None => "The directory account was removed.".into(),
+        }),
         ("email_changed", _) => {
             Some(format!("The email address is now {email}; the holder was told at both addresses."))
         }
@@ -277,7 +349,14 @@ async fn page_with(
     };
     let roles = vsc.staff_role_catalogue().await?;
     let html = lines(staff, csrf, page, roles, extras)?;
-    Ok((status, Html(html)).into_response())
+    Ok(scripted(status, html))
+}
+
+/// The user page with the policy that lets it load htmx (the page updates in place).
+fn scripted(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    response.headers_mut().insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(SCRIPTED_PAGE_CSP));
+    response
 }
 
 /// `GET /ra/users/{id}`.
@@ -296,7 +375,169 @@ pub async fn show(
     let note = done_note(&done, &page);
     let roles = vsc.staff_role_catalogue().await?;
     let html = lines(&staff, &csrf, page, roles, Extras { note, ..Extras::default() })?;
-    Ok((StatusCode::OK, Html(html)).into_response())
+    Ok(scripted(StatusCode::OK, html))
+}
+
+/// `GET /ra/users/{id}/audit`: the user's audit log alone, for the page to refresh in place (a
+/// user deleted meanwhile: a last fragment that says so and stops the polling).
+pub async fn audit_log(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let fragment = match vsc.staff_user_audit(&staff.principal(), &id).await {
+        Ok(events) => AuditFragment { id, audit: audit_lines(events), audit_limit: USER_AUDIT_LIMIT, gone: false },
+        Err(e) if is_missing(&e) && headers.contains_key("hx-request") => {
+            AuditFragment { id, audit: Vec::new(), audit_limit: USER_AUDIT_LIMIT, gone: true }
+        }
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    render(StatusCode::OK, &fragment)
+}
+
+/// `GET /ra/users/{id}/devices/{device}/delete`: what is about to be deleted, and the button.
+pub async fn confirm_delete_device(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path((id, device)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let page = match vsc.staff_user_page(&staff.principal(), &id).await {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(d) = page.devices.iter().find(|d| d.id == device) else {
+        return nothing_here();
+    };
+    let u = &page.user;
+    let confirm = ConfirmPage {
+        csrf: &csrf,
+        title: format!("Delete device {}?", d.name),
+        lead: format!(
+            "{} {} will no longer be able to use this device to sign in or approve requests. This cannot be undone.",
+            u.forename, u.surname
+        ),
+        rows: vec![
+            ("Name", d.name.clone()),
+            ("Type", d.device_type.clone()),
+            ("State", device_state(&d.state).0.to_string()),
+            ("Platform", format!("{} {}", or_dash(d.platform.as_deref()), d.platform_version.as_deref().unwrap_or(""))),
+            ("Client version", or_dash(d.client_version.as_deref())),
+            ("Registered", d.registered_at.map_or_else(|| "Not yet".to_string(), date_time)),
+            ("Last used", d.last_used_at.map_or_else(|| "Never".to_string(), date_time)),
+        ],
+        action: format!("/ra/users/{id}/devices/{device}/delete"),
+        hidden: Vec::new(),
+        button: "Delete device",
+        back: format!("/ra/users/{id}#devices"),
+    };
+    render(StatusCode::OK, &confirm)
+}
+
+/// The directory account forms' field.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AccountForm {
+    name: String,
+}
+
+/// `POST /ra/users/{id}/directory-accounts`: add a directory account (pending until the holder
+/// completes enrolment); a bad or duplicate name is shown beside the form (422).
+pub async fn add_directory_account(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path(id): Path<String>,
+    PortalForm(form): PortalForm<AccountForm>,
+) -> Result<Response, PageError> {
+    match vsc.staff_add_directory_account(&staff.principal(), &id, &form.name).await {
+        Ok(a) => Ok(see_other(
+            &format!("/ra/users/{id}?done=directory_account_added&account={}", urlencoding(&a.name)),
+            &[],
+            vsc.config(),
+        )),
+        Err(e) if is_missing(&e) => no_such_user(),
+        Err(e) => match inline_problem(&e) {
+            Some(m) => {
+                let extras = Extras { directory_error: Some((form.name.clone(), m)), ..Extras::default() };
+                page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// `?name=` of the remove confirmation.
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    name: Option<String>,
+}
+
+/// `GET /ra/users/{id}/directory-accounts/remove?name=…`: the account, and the button.
+pub async fn confirm_remove_directory_account(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path(id): Path<String>,
+    Query(q): Query<AccountQuery>,
+) -> Result<Response, PageError> {
+    let page = match vsc.staff_user_page(&staff.principal(), &id).await {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return no_such_user(),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(a) = page.directory_accounts.iter().find(|a| Some(&a.name) == q.name.as_ref()) else {
+        return nothing_here();
+    };
+    let u = &page.user;
+    let confirm = ConfirmPage {
+        csrf: &csrf,
+        title: format!("Remove directory account {}?", a.name),
+        lead: format!("The account is removed from {} {}'s record.", u.forename, u.surname),
+        rows: vec![
+            ("Account name", a.name.clone()),
+            ("State", a.state.clone()),
+            ("Created", date_time(ts(a.created_at))),
+            ("Activated", a.activated_at.map_or_else(|| "Not yet".to_string(), |at| date_time(ts(at)))),
+        ],
+        action: format!("/ra/users/{id}/directory-accounts/remove"),
+        hidden: vec![("name", a.name.clone())],
+        button: "Remove account",
+        back: format!("/ra/users/{id}#directory-accounts"),
+    };
+    render(StatusCode::OK, &confirm)
+}
+
+/// `POST /ra/users/{id}/directory-accounts/remove` (field `name`).
+pub async fn remove_directory_account(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Path(id): Path<String>,
+    PortalForm(form): PortalForm<AccountForm>,
+) -> Result<Response, PageError> {
+    match vsc.staff_remove_directory_account(&staff.principal(), &id, &form.name).await {
+        Ok(()) => Ok(see_other(
+            &format!("/ra/users/{id}?done=directory_account_removed&account={}", urlencoding(&form.name)),
+            &[],
+            vsc.config(),
+        )),
+        Err(e) if is_missing(&e) => no_such_user(),
+        Err(ServiceError::NotFound { .. }) => nothing_here(),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Percent-encode a query value.
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `POST /ra/users/{id}/devices/{device}/delete` (the CSRF middleware has checked the form).
