@@ -24,6 +24,11 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// The columns [`audit_row`] reads: events with their organisation's code (alias `a` for the
+/// events, `o` for the organisations); append the WHERE clause.
+pub(crate) const AUDIT_SELECT: &str = "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail \
+     FROM audit_events a LEFT JOIN organisations o ON o.id = a.org_id";
+
 /// Append an event (inside the transaction of the change it records).
 pub async fn append(conn: &mut Conn, at: i64, rec: &AuditRecord) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO audit_events (at, actor, action, org_id, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -41,29 +46,12 @@ pub async fn append(conn: &mut Conn, at: i64, rec: &AuditRecord) -> Result<(), S
 /// Newest events first. With `staff_id`, only events of organisations granted to that staff
 /// member; without, all events (operator view).
 pub async fn list(conn: &mut Conn, staff_id: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
-         LEFT JOIN organisations o ON o.id = a.org_id \
-         WHERE $1 IS NULL OR a.org_id IN (SELECT org_id FROM staff_organisations WHERE staff_id = $1) \
-         ORDER BY a.id DESC LIMIT $2",
-    )
-    .bind(staff_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRow {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                org_code: r.try_get("org_code")?,
-                target: r.try_get("target")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+    let sql = format!(
+        "{AUDIT_SELECT} WHERE $1 IS NULL OR a.org_id IN (SELECT org_id FROM staff_organisations WHERE staff_id = $1) \
+         ORDER BY a.id DESC LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(staff_id).bind(limit).fetch_all(conn).await?;
+    rows.iter().map(audit_row).collect()
 }
 
 /// A user's events, newest first: those whose target is the user or one of `serials` (their
@@ -81,12 +69,7 @@ pub async fn for_user(
         let n = i + 4;
         conds.push(format!("a.target = 'card:' || ${n} OR a.detail LIKE '%' || ${n} || '%'"));
     }
-    let sql = format!(
-        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
-         LEFT JOIN organisations o ON o.id = a.org_id \
-         WHERE a.org_id = $1 AND ({}) ORDER BY a.id DESC LIMIT $3",
-        conds.join(" OR ")
-    );
+    let sql = format!("{AUDIT_SELECT} WHERE a.org_id = $1 AND ({}) ORDER BY a.id DESC LIMIT $3", conds.join(" OR "));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(format!("user:{user_id}")).bind(limit);
     for s in serials {
         q = q.bind(s.as_str());
@@ -95,7 +78,8 @@ pub async fn for_user(
     rows.iter().map(audit_row).collect()
 }
 
-fn audit_row(r: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
+/// Map a row selected with [`AUDIT_SELECT`] to an [`AuditRow`].
+pub(crate) fn audit_row(r: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
         id: r.try_get("id")?,
         at: r.try_get("at")?,

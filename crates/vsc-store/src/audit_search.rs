@@ -2,9 +2,7 @@
 //! granted to a staff member (the scoping rule of [`crate::audit::list`]), filtered by actor,
 //! target, action, outcome and time, newest first, a page at a time (keyset on the id).
 
-use sqlx::Row;
-
-use crate::audit::AuditRow;
+use crate::audit::{AUDIT_SELECT, AuditRow, audit_row};
 use crate::{Conn, StoreError};
 
 /// Words that mark an action as a failure: an action whose name contains one of them (for
@@ -109,10 +107,7 @@ pub async fn search(conn: &mut Conn, filter: &AuditFilter, limit: i64) -> Result
     }
     let limit_mark = mark(&mut binds, Bind::Int(limit));
     let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-    let sql = format!(
-        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
-         LEFT JOIN organisations o ON o.id = a.org_id {where_} ORDER BY a.id DESC LIMIT {limit_mark}"
-    );
+    let sql = format!("{AUDIT_SELECT} {where_} ORDER BY a.id DESC LIMIT {limit_mark}");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in binds {
         q = match b {
@@ -121,19 +116,7 @@ pub async fn search(conn: &mut Conn, filter: &AuditFilter, limit: i64) -> Result
         };
     }
     let rows = q.fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRow {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                org_code: r.try_get("org_code")?,
-                target: r.try_get("target")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+    rows.iter().map(audit_row).collect()
 }
 
 #[cfg(test)]

@@ -388,9 +388,8 @@ pub async fn audit_trail(
     let mut targets = vec!["$2".to_string()];
     targets.extend((0..serials.len()).map(|i| format!("${}", i + 4)));
     let sql = format!(
-        "SELECT a.id, a.at, a.actor, a.action, o.code AS org_code, a.target, a.detail FROM audit_events a \
-         LEFT JOIN organisations o ON o.id = a.org_id \
-         WHERE a.org_id = $1 AND a.target IN ({}) ORDER BY a.id DESC LIMIT $3",
+        "{} WHERE a.org_id = $1 AND a.target IN ({}) ORDER BY a.id DESC LIMIT $3",
+        crate::audit::AUDIT_SELECT,
         targets.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(format!("user:{user_id}")).bind(limit);
@@ -398,19 +397,7 @@ pub async fn audit_trail(
         q = q.bind(format!("card:{s}"));
     }
     let rows = q.fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(crate::audit::AuditRow {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                org_code: r.try_get("org_code")?,
-                target: r.try_get("target")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+    rows.iter().map(crate::audit::audit_row).collect()
 }
 
 /// Record an email-verification link.

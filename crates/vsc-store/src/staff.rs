@@ -27,6 +27,14 @@ pub(crate) fn row(r: &AnyRow) -> Result<StaffRow, StoreError> {
     })
 }
 
+/// Run a statement that changes at most one row; whether it changed one.
+async fn changed_one(
+    conn: &mut Conn,
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+) -> Result<bool, StoreError> {
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
 /// Insert a staff account.
 pub async fn insert(
     conn: &mut Conn,
@@ -64,12 +72,13 @@ pub async fn by_email_key(conn: &mut Conn, email_key: &str) -> Result<Option<Sta
 
 /// Grant an organisation (no-op when already granted); returns whether it was new.
 pub async fn grant(conn: &mut Conn, staff_id: &str, org_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("INSERT INTO staff_organisations (staff_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(staff_id)
-        .bind(org_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    changed_one(
+        conn,
+        sqlx::query("INSERT INTO staff_organisations (staff_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(staff_id)
+            .bind(org_id),
+    )
+    .await
 }
 
 /// Whether staff is granted an organisation.
@@ -181,12 +190,11 @@ pub async fn visible_grants(conn: &mut Conn, viewer: &str, only: &str) -> Result
 
 /// Revoke an organisation; returns whether it was granted.
 pub async fn revoke(conn: &mut Conn, staff_id: &str, org_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM staff_organisations WHERE staff_id = $1 AND org_id = $2")
-        .bind(staff_id)
-        .bind(org_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    changed_one(
+        conn,
+        sqlx::query("DELETE FROM staff_organisations WHERE staff_id = $1 AND org_id = $2").bind(staff_id).bind(org_id),
+    )
+    .await
 }
 
 /// How many organisations a staff member is granted.
@@ -200,31 +208,26 @@ pub async fn grant_count(conn: &mut Conn, staff_id: &str) -> Result<i64, StoreEr
 
 /// Change the role; returns whether it changed.
 pub async fn set_role(conn: &mut Conn, staff_id: &str, role: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE staff SET role = $2 WHERE id = $1 AND role <> $2")
-        .bind(staff_id)
-        .bind(role)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    changed_one(conn, sqlx::query("UPDATE staff SET role = $2 WHERE id = $1 AND role <> $2").bind(staff_id).bind(role))
+        .await
 }
 
 /// Disable an enabled account at `at`; returns whether it was enabled.
 pub async fn disable(conn: &mut Conn, staff_id: &str, at: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE staff SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
-        .bind(staff_id)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    changed_one(
+        conn,
+        sqlx::query("UPDATE staff SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL").bind(staff_id).bind(at),
+    )
+    .await
 }
 
 /// Enable a disabled account; returns whether it was disabled.
 pub async fn enable(conn: &mut Conn, staff_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE staff SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
-        .bind(staff_id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    changed_one(
+        conn,
+        sqlx::query("UPDATE staff SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL").bind(staff_id),
+    )
+    .await
 }
 
 /// Whether the account is disabled (false for an unknown id).

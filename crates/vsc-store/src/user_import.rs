@@ -11,11 +11,11 @@ use crate::{Conn, StoreError};
 
 /// Keys per `IN (...)` lookup.
 const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row `INSERT` (9 parameters each, well under both backends' limits).
+/// Rows per multi-row `INSERT` (at most 6 parameters each, well under both backends' limits).
 const INSERT_CHUNK: usize = 500;
 
 /// `($1, $2, ...), (...)` for `rows` rows of `width` parameters.
-fn value_lists(rows: usize, width: usize) -> String {
+pub(crate) fn value_lists(rows: usize, width: usize) -> String {
     (0..rows)
         .map(|i| {
             let marks = (1..=width).map(|k| format!("${}", i * width + k)).collect::<Vec<_>>().join(", ");
@@ -54,28 +54,8 @@ pub async fn existing_subject_cns(conn: &mut Conn, cns: &[String]) -> Result<Has
 
 /// Insert many users, a few hundred per statement (the search triggers index each row).
 pub async fn insert_users(conn: &mut Conn, users: &[NewUser<'_>]) -> Result<(), StoreError> {
-    for chunk in users.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO users (id, org_id, forename, surname, email, email_key, mobile, subject_cn, created_at) \
-             VALUES {}",
-            value_lists(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for u in chunk {
-            q = q
-                .bind(u.id)
-                .bind(u.org_id)
-                .bind(u.forename)
-                .bind(u.surname)
-                .bind(u.email)
-                .bind(u.email_key)
-                .bind(u.mobile)
-                .bind(u.subject_cn)
-                .bind(u.created_at);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    let rows: Vec<_> = users.iter().map(|u| (u, None)).collect();
+    crate::users::insert_rows(conn, &rows).await
 }
 
 /// Add pending directory accounts, as (user id, account name), many per statement.

@@ -7,8 +7,7 @@
 //!   needs at least [`MIN_TEXT_CHARS`] characters (shorter text is refused, never scanned). On
 //!   SQLite the index returns only the caller's organisations (each one a range of document
 //!   numbers) and a page is sorted on the narrow search documents, which carry the sort columns;
-//!   on PostgreSQL the index covers the organisation too, and each organisation is searched in
-//!   sort order as far as the page reaches (below);
+//!   on PostgreSQL the GIN index covers the organisation too, so it returns only theirs;
 //! - without text, each of the caller's organisations is read in sort order from an index led by
 //!   the organisation (one per sortable column), only as far as the page, and the branches merged.
 //!
@@ -406,23 +405,28 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
             let count = format!("SELECT 1 AS one FROM ({matches}) AS m{docs}{filter}");
             (page, count)
         }
-        Some(text) if q.org_ids.is_none() => {
-            // PostgreSQL, every organisation (the operator).
-            let mut conds = vec![postgres_match(text, &mut page_sql)];
-            conds.extend(card_conditions(q, "u.id", &mut page_sql));
+        Some(text) => {
+            // PostgreSQL: the organisation + trigram index finds the matches in the caller's
+            // organisations (the GIN index serves the text alone for the operator), then they are
+            // sorted. (Walking a sort index per organisation instead is a trap here: the planner
+            // cannot tell how rare the text is, and a rare one walks the whole organisation.)
+            let build = |sql: &mut Sql| {
+                let mut conds = vec![postgres_match(text, sql)];
+                if q.org_ids.is_some() {
+                    conds.push(format!("u.org_id IN ({})", in_list(&org_ids, sql)));
+                }
+                conds.extend(card_conditions(q, "u.id", sql));
+                conds.join(" AND ")
+            };
             let page = format!(
                 "SELECT * FROM (SELECT {COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id WHERE {}) AS m \
                  ORDER BY {outer_order} LIMIT {per_page} OFFSET {offset}",
-                conds.join(" AND ")
+                build(&mut page_sql)
             );
-            let mut conds = vec![postgres_match(text, &mut count_sql)];
-            conds.extend(card_conditions(q, "u.id", &mut count_sql));
-            (page, format!("SELECT 1 AS one FROM users u WHERE {}", conds.join(" AND ")))
+            (page, format!("SELECT 1 AS one FROM users u WHERE {}", build(&mut count_sql)))
         }
-        text => {
-            // Each organisation in index order (on PostgreSQL with the text condition, which the
-            // planner answers from the organisation + trigram index when few match, or by walking
-            // the sort index when many do), only as far as this page reaches; then merged.
+        None => {
+            // Each organisation in index order, only as far as this page reaches; then merged.
             let branch_order = {
                 let cols: Vec<&str> = sort.iter().copied().filter(|c| *c != "org_code").collect();
                 order_by(backend, &cols, q.descending, qualified)
@@ -433,7 +437,6 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
                 .enumerate()
                 .map(|(i, org)| {
                     let mut conds = vec![format!("u.org_id = {}", page_sql.bind(org))];
-                    conds.extend(text.map(|t| postgres_match(t, &mut page_sql)));
                     conds.extend(card_conditions(q, "u.id", &mut page_sql));
                     format!(
                         "SELECT * FROM (SELECT {COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id \
@@ -449,7 +452,6 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
             let page =
                 format!("SELECT * FROM ({branches}) AS m ORDER BY {outer_order} LIMIT {per_page} OFFSET {offset}");
             let mut conds = vec![format!("u.org_id IN ({})", in_list(&org_ids, &mut count_sql))];
-            conds.extend(text.map(|t| postgres_match(t, &mut count_sql)));
             conds.extend(card_conditions(q, "u.id", &mut count_sql));
             let count = format!("SELECT 1 AS one FROM users u WHERE {}", conds.join(" AND "));
             (page, count)
@@ -530,7 +532,7 @@ pub struct BulkUser<'a> {
     pub last_active_at: Option<i64>,
 }
 
-/// Insert many users with one statement per 1,000 rows (bulk loads such as the search
+/// Insert many users, a few hundred rows per statement (bulk loads such as the search
 /// benchmark); the search triggers index each row as usual. On SQLite the connection's page cache
 /// is raised first (to 256 MiB), as random-id inserts into a million-row table would otherwise
 /// wait on reads.
@@ -538,61 +540,17 @@ pub async fn insert_users_bulk(conn: &mut Conn, users: &[BulkUser<'_>]) -> Resul
     if Backend::of(conn) == Backend::Sqlite {
         sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
     }
-    for chunk in users.chunks(1000) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let b = i * 10;
-                let marks = (1..=10).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", ");
-                format!("({marks})")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO users (id, org_id, forename, surname, email, email_key, mobile, subject_cn, created_at, \
-             last_active_at) VALUES {values}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for BulkUser { user: u, last_active_at } in chunk {
-            q = q
-                .bind(u.id)
-                .bind(u.org_id)
-                .bind(u.forename)
-                .bind(u.surname)
-                .bind(u.email)
-                .bind(u.email_key)
-                .bind(u.mobile)
-                .bind(u.subject_cn)
-                .bind(u.created_at)
-                .bind(*last_active_at);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    let rows: Vec<_> = users.iter().map(|b| (&b.user, b.last_active_at)).collect();
+    crate::users::insert_rows(conn, &rows).await
 }
 
 /// Insert many card rows (no keys) with one statement per 1,000, for bulk loads.
 pub async fn insert_cards_bulk(conn: &mut Conn, cards: &[crate::cards::NewCard<'_>]) -> Result<(), StoreError> {
     for chunk in cards.chunks(1000) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let b = i * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "INSERT INTO cards (id, serial, user_id, card_type, state, key_algorithm, issued_at, expires_at) \
-             VALUES {values}"
+             VALUES {}",
+            crate::user_import::value_lists(chunk.len(), 8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {

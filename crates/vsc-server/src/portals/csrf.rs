@@ -68,14 +68,20 @@ pub async fn guard(State(vsc): State<Vsc>, req: Request, next: Next) -> Response
         }
         return response;
     }
+    // Refusals under `/ra` are shown in the vRA Manager's layout.
+    let ra = parts.uri.path() == "/ra" || parts.uri.path().starts_with("/ra/");
+    let refuse = |page: PageError| async move {
+        let response = page.into_response();
+        if ra { super::errors::ra_layout(response).await } else { response }
+    };
     let upload = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
     let Ok(bytes) = axum::body::to_bytes(body, if upload { UPLOAD_LIMIT } else { FORM_LIMIT }).await else {
-        return PageError::bad_form(if upload { "the file is too large" } else { "the form is too large" })
-            .into_response();
+        return refuse(PageError::bad_form(if upload { "the file is too large" } else { "the form is too large" }))
+            .await;
     };
     // Read only the `csrf` field, through the same parser the handlers use.
     let mut probe = Request::new(Body::from(bytes.clone()));
@@ -92,7 +98,7 @@ pub async fn guard(State(vsc): State<Vsc>, req: Request, next: Next) -> Response
         // The route template, never the raw path: enrolment paths carry link tokens.
         let route = parts.extensions.get::<axum::extract::MatchedPath>().map_or("(unmatched)", |p| p.as_str());
         tracing::warn!(route, "portal form refused: CSRF token missing or mismatched");
-        return PageError::csrf().into_response();
+        return refuse(PageError::csrf()).await;
     };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Csrf(expected));

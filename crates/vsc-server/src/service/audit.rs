@@ -1,6 +1,7 @@
 //! Reading the audit log.
 
 use vsc_proto::AuditEventView;
+use vsc_store::audit::AuditRow;
 
 use super::{Principal, Vsc, ts};
 use crate::ServiceError;
@@ -13,17 +14,19 @@ impl Vsc {
         }
         let mut conn = self.store.conn().await?;
         let rows = vsc_store::audit::list(&mut conn, who.staff_id(), limit).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditEventView {
-                id: r.id,
-                at: ts(r.at),
-                actor: r.actor,
-                action: r.action,
-                organisation: r.org_code,
-                target: r.target,
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
-            })
-            .collect())
+        Ok(rows.into_iter().map(audit_view).collect())
+    }
+}
+
+/// A stored event as the API shows it (the detail parsed as JSON, or kept as a string).
+pub(super) fn audit_view(r: AuditRow) -> AuditEventView {
+    AuditEventView {
+        id: r.id,
+        at: ts(r.at),
+        actor: r.actor,
+        action: r.action,
+        organisation: r.org_code,
+        target: r.target,
+        detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
     }
 }

@@ -39,29 +39,20 @@ async fn audit_trail(
     Ok(holders::audit_trail(conn, &user.org_id, &user.id, serials, USER_AUDIT_LIMIT)
         .await?
         .into_iter()
-        .map(|r| AuditEventView {
-            id: r.id,
-            at: ts(r.at),
-            actor: r.actor,
-            action: r.action,
-            organisation: r.org_code,
-            target: r.target,
-            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
-        })
+        .map(super::audit::audit_view)
         .collect())
 }
 
-/// A directory account name: up to 64 letters, digits, dots, hyphens, underscores, @ or \\.
+/// A directory account name: 1 to 64 letters, digits, dots, hyphens, underscores, @ or \\.
 pub(super) fn parse_directory_account(name: &str) -> Result<&str, ServiceError> {
-    let d = name.trim();
-    if d.is_empty() || d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)) {
-        return Err(vsc_core::DomainError::invalid(
+    match super::users::directory_account_name(name) {
+        Ok(Some(d)) => Ok(d),
+        _ => Err(vsc_core::DomainError::invalid(
             "directory_account",
             "a directory account name has 1 to 64 letters, digits, dots, hyphens, underscores, @ or \\",
         )
-        .into());
+        .into()),
     }
-    Ok(d)
 }
 
 impl Vsc {

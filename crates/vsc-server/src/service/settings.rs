@@ -9,7 +9,7 @@ use vsc_proto::{
     OrganisationView, RenameRoleRequest, RoleView, SecurityQuestionView, UpdateQuestionRequest,
 };
 use vsc_store::organisations::{self, OrganisationRow, Policy};
-use vsc_store::{Conn, StoreError, questions, roles};
+use vsc_store::{Conn, StoreError, Tx, questions, roles};
 
 use super::{Principal, Vsc, views};
 use crate::ServiceError;
@@ -55,6 +55,14 @@ fn question_view(q: questions::QuestionRow) -> SecurityQuestionView {
     SecurityQuestionView { id: q.id, text: q.text, active: q.active, answered_by: q.answered_by }
 }
 
+/// Question `id` of the catalogue `all`.
+fn question_of(all: &[questions::QuestionRow], id: i64) -> Result<questions::QuestionRow, ServiceError> {
+    all.iter()
+        .find(|q| q.id == id)
+        .cloned()
+        .ok_or_else(|| ServiceError::not_found("id", format!("no security question {id}")))
+}
+
 fn policy_settings(p: &Policy) -> OrganisationPolicy {
     OrganisationPolicy {
         push_only: p.push_only,
@@ -81,6 +89,27 @@ impl Vsc {
             idle_minutes: p.idle_minutes.unwrap_or(login.idle_minutes).min(session_minutes),
             reminder_days: p.reminder_days.unwrap_or(self.config.reminder_days),
         }
+    }
+
+    /// An organisation's policy as set and as in effect.
+    fn policy_view(&self, organisation: String, p: &Policy) -> OrganisationPolicyView {
+        OrganisationPolicyView { organisation, settings: policy_settings(p), effective: self.effective(p) }
+    }
+
+    /// Audit an email-domain change of `org` and commit it; the organisation as it is now.
+    async fn commit_domain_change(
+        &self,
+        mut tx: Tx,
+        who: &Principal,
+        org: &OrganisationRow,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<OrganisationView, ServiceError> {
+        let target = format!("organisation:{}", org.code);
+        self.settings_audit(&mut tx, who, action, Some(&org.id), target, detail).await?;
+        let row = organisations::by_id(&mut tx, &org.id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        views::organisation(row.ok_or_else(|| ServiceError::Startup("organisation vanished".into()))?)
     }
 
     /// An organisation the principal is granted, by code; a missing one and another's answer alike.
@@ -126,11 +155,7 @@ impl Vsc {
         let mut organisations = Vec::with_capacity(orgs.len());
         for o in orgs {
             let p = organisations::policy(&mut conn, &o.id).await?.unwrap_or_default();
-            let view = OrganisationPolicyView {
-                organisation: o.code.clone(),
-                settings: policy_settings(&p),
-                effective: self.effective(&p),
-            };
+            let view = self.policy_view(o.code.clone(), &p);
             organisations.push((views::organisation(o)?, view));
         }
         Ok(SettingsOverview { roles, questions, organisations })
@@ -261,11 +286,7 @@ impl Vsc {
         let new_text = req.text.as_deref().map(|t| text("text", "a question", t, 200)).transpose()?;
         let mut tx = self.store.begin().await?;
         let all = questions::all(&mut tx).await?;
-        let old = all
-            .iter()
-            .find(|q| q.id == id)
-            .cloned()
-            .ok_or_else(|| ServiceError::not_found("id", format!("no security question {id}")))?;
+        let old = question_of(&all, id)?;
         let text = new_text.unwrap_or_else(|| old.text.clone());
         if all.iter().any(|q| q.id != id && q.text.eq_ignore_ascii_case(&text)) {
             return Err(ServiceError::conflict("text", "that question is in the catalogue already"));
@@ -303,11 +324,7 @@ impl Vsc {
         manager_only(who)?;
         let mut tx = self.store.begin().await?;
         let all = questions::all(&mut tx).await?;
-        let q = all
-            .iter()
-            .find(|q| q.id == id)
-            .cloned()
-            .ok_or_else(|| ServiceError::not_found("id", format!("no security question {id}")))?;
+        let q = question_of(&all, id)?;
         if q.answered_by > 0 {
             return Err(ServiceError::conflict(
                 "id",
@@ -335,11 +352,7 @@ impl Vsc {
         let mut conn = self.store.conn().await?;
         let org = self.granted_org(&mut conn, who, code).await?;
         let p = organisations::policy(&mut conn, &org.id).await?.unwrap_or_default();
-        Ok(OrganisationPolicyView {
-            organisation: org.code,
-            settings: policy_settings(&p),
-            effective: self.effective(&p),
-        })
+        Ok(self.policy_view(org.code, &p))
     }
 
     /// Replace an organisation's policy (`None` values: the service default). Ranges as in the
@@ -387,11 +400,7 @@ impl Vsc {
             self.settings_audit(&mut tx, who, "settings.policy_changed", Some(&org.id), target, detail).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(OrganisationPolicyView {
-            organisation: org.code,
-            settings: policy_settings(&new),
-            effective: self.effective(&new),
-        })
+        Ok(self.policy_view(org.code, &new))
     }
 
     /// Allow another email domain for an organisation's users.
@@ -409,11 +418,7 @@ impl Vsc {
             return Err(ServiceError::conflict("domain", format!("{} is allowed already", domain.as_str())));
         }
         let detail = serde_json::json!({ "domain": domain.as_str() });
-        let target = format!("organisation:{}", org.code);
-        self.settings_audit(&mut tx, who, "settings.email_domain_added", Some(&org.id), target, detail).await?;
-        let row = organisations::by_id(&mut tx, &org.id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        views::organisation(row.ok_or_else(|| ServiceError::Startup("organisation vanished".into()))?)
+        self.commit_domain_change(tx, who, &org, "settings.email_domain_added", detail).await
     }
 
     /// Stop allowing an email domain for new users and email changes (existing users keep their
@@ -442,10 +447,6 @@ impl Vsc {
         }
         organisations::remove_domain(&mut tx, &org.id, &domain).await?;
         let detail = serde_json::json!({ "domain": domain });
-        let target = format!("organisation:{}", org.code);
-        self.settings_audit(&mut tx, who, "settings.email_domain_removed", Some(&org.id), target, detail).await?;
-        let row = organisations::by_id(&mut tx, &org.id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        views::organisation(row.ok_or_else(|| ServiceError::Startup("organisation vanished".into()))?)
+        self.commit_domain_change(tx, who, &org, "settings.email_domain_removed", detail).await
     }
 }

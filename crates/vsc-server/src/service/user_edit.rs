@@ -167,19 +167,7 @@ impl Vsc {
         let org = organisations::by_code(tx, &user.org_code)
             .await?
             .ok_or_else(|| ServiceError::Startup("organisation vanished".into()))?;
-        let domain = email.domain();
-        if !org.email_domains.iter().any(|d| d == domain.as_str()) {
-            return Err(vsc_core::DomainError::invalid(
-                "email",
-                format!(
-                    "the email domain {} is not allowed for organisation {} (allowed: {})",
-                    domain.as_str(),
-                    org.code,
-                    org.email_domains.join(", ")
-                ),
-            )
-            .into());
-        }
+        super::users::allowed_email_domain(&org, email)?;
         if let Some(other) = users::by_email_key(tx, &email.key()).await?
             && other.id != user.id
         {

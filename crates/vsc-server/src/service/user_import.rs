@@ -152,18 +152,6 @@ fn reason(e: DomainError) -> String {
     }
 }
 
-/// The directory account rule of creating a user.
-fn directory_account(s: &str) -> Result<Option<String>, String> {
-    let d = s.trim();
-    if d.is_empty() {
-        return Ok(None);
-    }
-    if d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)) {
-        return Err("a directory account name has up to 64 letters, digits, dots, hyphens, underscores, @ or \\".into());
-    }
-    Ok(Some(d.to_string()))
-}
-
 /// Column positions of the header row.
 struct Header {
     at: HashMap<&'static str, usize>,
@@ -579,13 +567,12 @@ fn check_row<'o>(
                 .map(|(card_type, roles)| Some(IssueCard { card_type, roles, algorithm: KeyAlgorithm::P256 }))
         }
     };
-    let directory_account = match directory_account(cell("directory_account")) {
-        Ok(d) => Some(d),
-        Err(r) => {
-            errors.push(problem(row, "directory_account", r));
-            None
-        }
-    };
+    let directory_account = field(
+        errors,
+        row,
+        "directory_account",
+        super::users::directory_account_name(cell("directory_account")).map(|d| d.map(str::to_string)),
+    );
     let org = org.and_then(|code| match orgs.iter().find(|o| o.code == code.as_str()) {
         Some(o) => Some(o),
         None => {
@@ -594,19 +581,7 @@ fn check_row<'o>(
         }
     });
     if let (Some(org), Some(email)) = (org, &email) {
-        let domain = email.domain();
-        if !org.email_domains.iter().any(|d| d == domain.as_str()) {
-            errors.push(problem(
-                row,
-                "email",
-                format!(
-                    "the email domain {} is not allowed for organisation {} (allowed: {})",
-                    domain.as_str(),
-                    org.code,
-                    org.email_domains.join(", ")
-                ),
-            ));
-        }
+        field(errors, row, "email", super::users::allowed_email_domain(org, email));
     }
     if errors.len() > before {
         return None;

@@ -1,12 +1,46 @@
 //! Creating and reading card holders.
 
-use vsc_core::{AuditRecord, EmailAddress, Mobile, PersonName, SubjectCn};
+use vsc_core::{AuditRecord, DomainError, EmailAddress, Mobile, PersonName, SubjectCn};
 use vsc_crypto::SystemRng;
 use vsc_proto::{CreateUserRequest, UserView};
-use vsc_store::{organisations, users};
+use vsc_store::organisations::{self, OrganisationRow};
+use vsc_store::users;
 
 use super::{Principal, Vsc, new_id, views};
 use crate::ServiceError;
+
+/// The directory account rule of creating a user: blank is none; otherwise up to 64 letters,
+/// digits, dots, hyphens, underscores, @ or \\ (trimmed).
+pub(super) fn directory_account_name(name: &str) -> Result<Option<&str>, DomainError> {
+    let d = name.trim();
+    if d.is_empty() {
+        return Ok(None);
+    }
+    if d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)) {
+        return Err(DomainError::invalid(
+            "directory_account",
+            "a directory account name has up to 64 letters, digits, dots, hyphens, underscores, @ or \\",
+        ));
+    }
+    Ok(Some(d))
+}
+
+/// The organisation allows the email's domain.
+pub(super) fn allowed_email_domain(org: &OrganisationRow, email: &EmailAddress) -> Result<(), DomainError> {
+    let domain = email.domain();
+    if org.email_domains.iter().any(|d| d == domain.as_str()) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "email",
+        format!(
+            "the email domain {} is not allowed for organisation {} (allowed: {})",
+            domain.as_str(),
+            org.code,
+            org.email_domains.join(", ")
+        ),
+    ))
+}
 
 impl Vsc {
     /// Create a user in one of the principal's organisations. The email's domain must be allowed
@@ -19,16 +53,7 @@ impl Vsc {
             req.mobile.as_deref().filter(|m| !m.trim().is_empty()).map(|m| Mobile::parse("mobile", m)).transpose()?;
         let given_cn = req.subject_cn.as_deref().map(|c| SubjectCn::parse("subject_cn", c)).transpose()?;
         let org_code = vsc_core::OrgCode::parse("organisation", &req.organisation)?;
-        let directory_account = req.directory_account.as_deref().map(str::trim).filter(|d| !d.is_empty());
-        if let Some(d) = directory_account
-            && (d.chars().count() > 64 || !d.chars().all(|c| c.is_ascii_alphanumeric() || "._-\\@".contains(c)))
-        {
-            return Err(vsc_core::DomainError::invalid(
-                "directory_account",
-                "a directory account name has up to 64 letters, digits, dots, hyphens, underscores, @ or \\",
-            )
-            .into());
-        }
+        let directory_account = req.directory_account.as_deref().map(directory_account_name).transpose()?.flatten();
         let now = self.now();
 
         let mut tx = self.store.begin().await?;
@@ -38,19 +63,7 @@ impl Vsc {
                 return Err(ServiceError::not_found("organisation", format!("no organisation {org_code} among yours")));
             }
         };
-        let domain = email.domain();
-        if !org.email_domains.iter().any(|d| d == domain.as_str()) {
-            return Err(vsc_core::DomainError::invalid(
-                "email",
-                format!(
-                    "the email domain {} is not allowed for organisation {} (allowed: {})",
-                    domain.as_str(),
-                    org.code,
-                    org.email_domains.join(", ")
-                ),
-            )
-            .into());
-        }
+        allowed_email_domain(&org, &email)?;
         if users::by_email_key(&mut tx, &email.key()).await?.is_some() {
             return Err(ServiceError::conflict("email", format!("a user with email {email} already exists")));
         }

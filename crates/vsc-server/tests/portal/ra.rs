@@ -110,6 +110,38 @@ pub(super) async fn exec(ts: &TestServer, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.unwrap();
 }
 
+/// Register device `id` of `user_id` in `state`, with its app version, platform and platform version.
+pub(super) async fn add_device(
+    ts: &TestServer,
+    user_id: impl std::fmt::Display,
+    id: &str,
+    state: &str,
+    app: [&str; 3],
+) {
+    let [version, platform, platform_version] = app;
+    exec(
+        ts,
+        &format!(
+            "INSERT INTO devices (id, user_id, name, device_type, authenticator_type, state, client_version, \
+             platform, platform_version, created_at, registered_at) VALUES ('{id}', '{user_id}', 'Phone {id}', \
+             'phone', 'vsc', '{state}', '{version}', '{platform}', '{platform_version}', 1700000000, 1700000100)"
+        ),
+    )
+    .await;
+}
+
+/// The `detail` of the latest audit event with `action`.
+pub(super) async fn last_detail(ts: &TestServer, action: &str) -> serde_json::Value {
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    let detail: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT detail FROM audit_events WHERE action = '{action}' ORDER BY id DESC LIMIT 1"
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    serde_json::from_str(&detail).unwrap()
+}
+
 async fn ra_first_sign_in_sets_a_password_and_totp_then_signs_out(b: Backend) {
     let ts = TestServer::start(b).await;
     let mut web = Browser::new(&ts.url);

@@ -179,6 +179,8 @@ async fn ra_import_reports_every_problem_and_imports_nothing(b: Backend) {
     // An upload without the page's CSRF token is refused before anything is read.
     let forged = upload(&mut web, "csrf_not-the-one-on-the-page-0123456789", "organisation\n").await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    // … with the refusal in the vRA Manager's layout, leading back into it.
+    assert!(forged.body.contains("vRA Manager") && forged.body.contains("href=\"/ra\""), "{}", forged.body);
 
     // No file at all: the form again, with the problem.
     let form = web.get("/ra/import").await;

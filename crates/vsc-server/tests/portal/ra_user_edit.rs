@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
 use super::Page;
-use super::ra::{first_sign_in, staff_first_sign_in, text_of};
+use super::ra::{first_sign_in, last_detail, staff_first_sign_in, text_of};
 
 on_both_backends!(ra_creates_and_edits_users, api_patch_changes_names_and_email,);
 
@@ -17,18 +17,6 @@ fn error_of(page: &Page, field: &str) -> String {
     let rest = &page.body[at + marker.len()..];
     let inner = &rest[..rest.find("</p>").unwrap()];
     inner.replace("<span class=\"visually-hidden\">Error: </span>", "")
-}
-
-/// The `detail` of the latest audit event with `action`.
-async fn last_detail(ts: &TestServer, action: &str) -> serde_json::Value {
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    let detail: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT detail FROM audit_events WHERE action = '{action}' ORDER BY id DESC LIMIT 1"
-    )))
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    serde_json::from_str(&detail).unwrap()
 }
 
 async fn ra_creates_and_edits_users(b: Backend) {

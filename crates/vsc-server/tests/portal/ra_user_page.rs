@@ -9,38 +9,13 @@ use vsc_proto::IssueCardRequest;
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
 use super::Page;
-use super::ra::{first_sign_in, staff_first_sign_in, text_of};
+use super::ra::{add_device, count, exec, first_sign_in, last_detail, staff_first_sign_in, text_of};
 
 on_both_backends!(
     ra_user_page_directory_accounts_and_audit_log,
     ra_edits_mobile_and_subject_cn,
     ra_deletes_devices_after_confirming,
 );
-
-async fn exec(ts: &TestServer, sql: &str) {
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.unwrap();
-}
-
-async fn count(ts: &TestServer, action: &str) -> i64 {
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'")))
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap()
-}
-
-/// The `detail` of the latest audit event with `action`.
-async fn last_detail(ts: &TestServer, action: &str) -> serde_json::Value {
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    let detail: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT detail FROM audit_events WHERE action = '{action}' ORDER BY id DESC LIMIT 1"
-    )))
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    serde_json::from_str(&detail).unwrap()
-}
 
 /// The error message shown with id `id`.
 fn message_of(page: &Page, id: &str) -> String {
@@ -228,16 +203,7 @@ async fn ra_deletes_devices_after_confirming(b: Backend) {
     let u = super::holder(&ts, "dev.owner@example.nhs.uk", None).await;
     let path = format!("/ra/users/{}", u.id);
     for (id, state) in [("dev-a", "active"), ("dev-b", "pending_registration"), ("dev-c", "active")] {
-        exec(
-            &ts,
-            &format!(
-                "INSERT INTO devices (id, user_id, name, device_type, authenticator_type, state, client_version, \
-                 platform, platform_version, created_at, registered_at) VALUES ('{id}', '{}', 'Phone {id}', \
-                 'phone', 'vsc', '{state}', '2.0.1', 'iOS', '18.1', 1700000000, 1700000100)",
-                u.id
-            ),
-        )
-        .await;
+        add_device(&ts, u.id, id, state, ["2.0.1", "iOS", "18.1"]).await;
     }
     let page = web.get(&path).await;
     assert!(page.body.contains(&format!("href=\"{path}/devices/dev-a/delete\"")), "a link to the confirmation");

@@ -8,7 +8,7 @@ use vsc_proto::{CreateOrganisationRequest, CreateUserRequest, IssueCardRequest, 
 use vsc_server::service::{IssueCard, Principal};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use super::ra::{count, exec, first_sign_in, text_of};
+use super::ra::{add_device, count, exec, first_sign_in, text_of};
 use super::{Browser, Page};
 
 on_both_backends!(
@@ -261,16 +261,7 @@ async fn ra_user_page_shows_the_user_and_deletes_devices(b: Backend) {
         .await
         .unwrap();
     for (id, state) in [("dev-pending", "pending_code"), ("dev-active", "active")] {
-        exec(
-            &ts,
-            &format!(
-                "INSERT INTO devices (id, user_id, name, device_type, authenticator_type, state, client_version, \
-                 platform, platform_version, created_at, registered_at) VALUES ('{id}', '{}', 'Phone {id}', \
-                 'phone', 'vsc', '{state}', '1.4.2', 'Android', '15', 1700000000, 1700000100)",
-                u.id
-            ),
-        )
-        .await;
+        add_device(&ts, u.id, id, state, ["1.4.2", "Android", "15"]).await;
     }
 
     let page = web.get(&path).await;
