@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Column, Row};
 
 use crate::{Backend, Conn, StoreError};
 
@@ -418,8 +418,12 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
                 conds.extend(card_conditions(q, "u.id", sql));
                 conds.join(" AND ")
             };
+            // Every match is read to sort it, so the page counts them too (`total_matches`): no
+            // second pass for the total. `OFFSET 0` plans the matches on their own, so the sort's
+            // order can never tempt the planner into walking a whole organisation in index order.
             let page = format!(
-                "SELECT * FROM (SELECT {COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id WHERE {}) AS m \
+                "SELECT *, COUNT(*) OVER () AS total_matches FROM (SELECT {COLUMNS} FROM users u \
+                 JOIN organisations o ON o.id = u.org_id WHERE {} OFFSET 0) AS m \
                  ORDER BY {outer_order} LIMIT {per_page} OFFSET {offset}",
                 build(&mut page_sql)
             );
@@ -462,14 +466,25 @@ pub async fn search(conn: &mut Conn, q: &UserQuery) -> Result<UserPage, StoreErr
     for b in &page_sql.binds {
         query = query.bind(b.as_str());
     }
-    let mut rows = query.fetch_all(&mut *conn).await?.iter().map(hit).collect::<Result<Vec<_>, _>>()?;
+    let found = query.fetch_all(&mut *conn).await?;
+    let mut rows = found.iter().map(hit).collect::<Result<Vec<_>, _>>()?;
 
-    let count_query = format!("SELECT COUNT(*) AS n FROM ({count_query} LIMIT {}) AS t", COUNT_CAP + 1);
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(count_query));
-    for b in &count_sql.binds {
-        query = query.bind(b.as_str());
-    }
-    let counted: i64 = query.fetch_one(&mut *conn).await?.try_get("n")?;
+    // The PostgreSQL text page counted its matches as it read them all to sort them.
+    let counted_with_page = match found.first() {
+        Some(r) if r.columns().iter().any(|c| c.name() == "total_matches") => Some(r.try_get("total_matches")?),
+        _ => None,
+    };
+    let counted: i64 = match counted_with_page {
+        Some(n) => n,
+        None => {
+            let count_query = format!("SELECT COUNT(*) AS n FROM ({count_query} LIMIT {}) AS t", COUNT_CAP + 1);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(count_query));
+            for b in &count_sql.binds {
+                query = query.bind(b.as_str());
+            }
+            query.fetch_one(&mut *conn).await?.try_get("n")?
+        }
+    };
 
     attach_cards(conn, &mut rows).await?;
     Ok(UserPage { rows, total: counted.min(COUNT_CAP), total_capped: counted > COUNT_CAP })
@@ -569,11 +584,13 @@ pub async fn insert_cards_bulk(conn: &mut Conn, cards: &[crate::cards::NewCard<'
     Ok(())
 }
 
-/// Refresh the planner's statistics after a bulk load (PostgreSQL's autovacuum would, later).
+/// After a bulk load, bring PostgreSQL's tables to the state autovacuum would leave them in:
+/// statistics for the planner, and rows marked visible (else the first reads of each row write).
 pub async fn refresh_statistics(conn: &mut Conn) -> Result<(), StoreError> {
     if Backend::of(conn) == Backend::Postgres {
-        sqlx::query("ANALYZE users").execute(&mut *conn).await?;
-        sqlx::query("ANALYZE cards").execute(&mut *conn).await?;
+        // The simple protocol: VACUUM runs outside any transaction block.
+        sqlx::Executor::execute(&mut *conn, "VACUUM ANALYZE users").await?;
+        sqlx::Executor::execute(&mut *conn, "VACUUM ANALYZE cards").await?;
     }
     Ok(())
 }
