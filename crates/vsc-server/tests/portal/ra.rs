@@ -69,6 +69,8 @@ fn next_code(secret: &str) -> String {
 pub(super) async fn password_step(web: &mut Browser, email: &str, password: &str) -> Page {
     let form = web.get("/ra/sign-in").await;
     assert_eq!(form.status, StatusCode::OK);
+    // Before sign-in the header links no section of the portal.
+    assert!(!form.body.contains("id=\"nav-users\""), "{}", form.body);
     web.post("/ra/sign-in", &[("csrf", &form.csrf()), ("email", email), ("password", password)]).await
 }
 
