@@ -112,6 +112,30 @@ pub(super) async fn exec(ts: &TestServer, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.unwrap();
 }
 
+/// Organisation ORG2 ("Other Trust", domain other.nhs.uk), made by the operator.
+pub(super) async fn other_organisation(ts: &TestServer) {
+    let org2 = vsc_proto::CreateOrganisationRequest {
+        code: "ORG2".into(),
+        name: "Other Trust".into(),
+        email_domains: vec!["other.nhs.uk".into()],
+    };
+    ts.vsc.create_organisation(&vsc_server::service::Principal::Operator, &org2).await.unwrap();
+}
+
+/// Olga Other, a user of ORG2 (made by [`other_organisation`] first), made by the operator.
+pub(super) async fn other_organisation_user(ts: &TestServer) -> vsc_proto::UserView {
+    let olga = vsc_proto::CreateUserRequest {
+        organisation: "ORG2".into(),
+        forename: "Olga".into(),
+        surname: "Other".into(),
+        email: "olga.other@other.nhs.uk".into(),
+        mobile: None,
+        subject_cn: None,
+        directory_account: None,
+    };
+    ts.vsc.create_user(&vsc_server::service::Principal::Operator, &olga).await.unwrap()
+}
+
 /// Register device `id` of `user_id` in `state`, with its app version, platform and platform version.
 pub(super) async fn add_device(
     ts: &TestServer,

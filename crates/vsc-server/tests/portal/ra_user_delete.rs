@@ -9,11 +9,13 @@ use std::process::{Command, Stdio};
 use reqwest::StatusCode;
 use reqwest::header::AUTHORIZATION;
 use sqlx::Row;
-use vsc_proto::{CreateOrganisationRequest, CreateUserRequest, IssueCardRequest, UserView};
+use vsc_proto::{CreateUserRequest, IssueCardRequest, UserView};
 use vsc_server::service::Principal;
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use super::ra::{count, exec, first_sign_in, staff_first_sign_in, text_of};
+use super::ra::{
+    count, exec, first_sign_in, other_organisation, other_organisation_user, staff_first_sign_in, text_of,
+};
 
 on_both_backends!(
     ra_delete_user_revokes_cards_removes_devices_and_keeps_the_audit_trail,
@@ -32,15 +34,6 @@ fn new_user(org: &str, forename: &str, surname: &str, email: &str) -> CreateUser
         subject_cn: None,
         directory_account: None,
     }
-}
-
-async fn org2(ts: &TestServer) {
-    let org2 = CreateOrganisationRequest {
-        code: "ORG2".into(),
-        name: "Other Trust".into(),
-        email_domains: vec!["other.nhs.uk".into()],
-    };
-    ts.vsc.create_organisation(&Principal::Operator, &org2).await.unwrap();
 }
 
 /// A user of ORG1 with an active V2 card, a device and a pending directory account → (user, card
@@ -170,7 +163,7 @@ async fn ra_delete_user_revokes_cards_removes_devices_and_keeps_the_audit_trail(
 
 async fn ra_delete_user_of_another_organisation_is_not_found(b: Backend) {
     let ts = TestServer::start(b).await;
-    org2(&ts).await;
+    other_organisation(&ts).await;
     let (u, _, _) = holder(&ts).await;
     let (mut web, _) = staff_first_sign_in(&ts, "olivia.other@other.nhs.uk", "ORG2", "manager", "Olivia Other").await;
     let csrf = web.get("/ra").await.csrf();
@@ -185,13 +178,9 @@ async fn ra_delete_user_of_another_organisation_is_not_found(b: Backend) {
 
 async fn api_delete_user_answers_204_then_404(b: Backend) {
     let ts = TestServer::start(b).await;
-    org2(&ts).await;
+    other_organisation(&ts).await;
     let (u, _, certs) = holder(&ts).await;
-    let theirs = ts
-        .vsc
-        .create_user(&Principal::Operator, &new_user("ORG2", "Olga", "Other", "olga.other@other.nhs.uk"))
-        .await
-        .unwrap();
+    let theirs = other_organisation_user(&ts).await;
     let http = reqwest::Client::new();
     let delete = |id: String| {
         http.delete(format!("{}/api/v1/users/{id}", ts.url))

@@ -4,11 +4,11 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
-use vsc_proto::{CreateOrganisationRequest, CreateUserRequest, IssueCardRequest, UserView};
+use vsc_proto::{CreateUserRequest, IssueCardRequest, UserView};
 use vsc_server::service::{IssueCard, Principal};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use super::ra::{add_device, count, exec, first_sign_in, text_of};
+use super::ra::{add_device, count, exec, first_sign_in, other_organisation, other_organisation_user, text_of};
 use super::{Browser, Page};
 
 on_both_backends!(
@@ -200,17 +200,8 @@ async fn ra_users_list_answers_htmx_with_the_results_fragment(b: Backend) {
 async fn ra_staff_see_only_their_organisations_users(b: Backend) {
     let ts = TestServer::start(b).await;
     let (mut web, _) = first_sign_in(&ts, "fiona.smith@example.nhs.uk").await;
-    let org2 = CreateOrganisationRequest {
-        code: "ORG2".into(),
-        name: "Other Trust".into(),
-        email_domains: vec!["other.nhs.uk".into()],
-    };
-    ts.vsc.create_organisation(&Principal::Operator, &org2).await.unwrap();
-    let theirs = ts
-        .vsc
-        .create_user(&Principal::Operator, &new_user("ORG2", "Olga", "Other", "olga.other@other.nhs.uk"))
-        .await
-        .unwrap();
+    other_organisation(&ts).await;
+    let theirs = other_organisation_user(&ts).await;
     let mine = user(&ts, "Mary", "Mine", "mary.mine@example.nhs.uk").await;
     exec(
         &ts,
@@ -420,17 +411,8 @@ async fn ra_user_page_card_actions_issue_resend_renew_revoke_unlock_and_pin_rese
 async fn ra_card_actions_of_another_organisation_are_not_found(b: Backend) {
     let ts = TestServer::start(b).await;
     let (mut web, _) = first_sign_in(&ts, "fiona.smith@example.nhs.uk").await;
-    let org2 = CreateOrganisationRequest {
-        code: "ORG2".into(),
-        name: "Other Trust".into(),
-        email_domains: vec!["other.nhs.uk".into()],
-    };
-    ts.vsc.create_organisation(&Principal::Operator, &org2).await.unwrap();
-    let theirs = ts
-        .vsc
-        .create_user(&Principal::Operator, &new_user("ORG2", "Olga", "Other", "olga.other@other.nhs.uk"))
-        .await
-        .unwrap();
+    other_organisation(&ts).await;
+    let theirs = other_organisation_user(&ts).await;
     let req = IssueCardRequest { card_type: "v2".into(), roles: vec!["R8000".into()], key_algorithm: None };
     let card = ts
         .vsc
