@@ -285,6 +285,33 @@ pub async fn spend_jti(conn: &mut Conn, jti: &str, device_id: &str, expires_at: 
     Ok(r.rows_affected() == 1)
 }
 
+/// Spend a device token's one-time id only if the device is still active with `public_key` and
+/// still has (or has not) a PIN — one statement that authenticates a request of a device whose key
+/// the node knows. False when the id was spent before or the device changed (the caller then
+/// checks in full).
+pub async fn spend_jti_if_current(
+    conn: &mut Conn,
+    jti: &str,
+    device_id: &str,
+    public_key: &[u8],
+    has_pin: bool,
+    expires_at: i64,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO device_token_jtis (jti, device_id, expires_at) SELECT $1, id, $3 FROM devices \
+         WHERE id = $2 AND state = 'active' AND public_key = $4 AND (pin_hash IS NOT NULL) = $5 \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(device_id)
+    .bind(expires_at)
+    .bind(public_key)
+    .bind(has_pin)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Forget one-time ids of tokens that expired before `before`.
 pub async fn prune_jtis(conn: &mut Conn, before: i64) -> Result<u64, StoreError> {
     let r = sqlx::query("DELETE FROM device_token_jtis WHERE expires_at < $1").bind(before).execute(conn).await?;

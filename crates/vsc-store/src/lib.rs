@@ -27,6 +27,7 @@ pub mod resets;
 pub mod roles;
 pub mod scratch;
 pub mod signing;
+mod sqlite_writer;
 pub mod staff;
 pub mod staff_auth;
 pub mod system;
@@ -47,17 +48,26 @@ pub use error::StoreError;
 /// A connection to run queries on: a pooled connection or an open transaction (`&mut *tx`).
 pub type Conn = AnyConnection;
 
-/// A write transaction; dropping it without `commit` rolls everything back. On SQLite it also
-/// holds the store's writer turn (see [`Store::begin`]).
+pub use sqlite_writer::WriterTurn;
+
+/// A write transaction; dropping it without `commit` rolls everything back. On SQLite it runs on
+/// the store's one writer connection, in turn (see [`Store::begin`]).
 pub struct Tx {
-    inner: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    inner: TxInner,
+}
+
+enum TxInner {
+    Pool(sqlx::Transaction<'static, sqlx::Any>),
+    Writer(WriterTurn),
 }
 
 impl Tx {
     /// Commit the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+        match self.inner {
+            TxInner::Pool(tx) => tx.commit().await,
+            TxInner::Writer(mut turn) => turn.commit().await,
+        }
     }
 }
 
@@ -65,33 +75,47 @@ impl std::ops::Deref for Tx {
     type Target = Conn;
 
     fn deref(&self) -> &Conn {
-        &self.inner
+        match &self.inner {
+            TxInner::Pool(tx) => tx,
+            TxInner::Writer(turn) => turn,
+        }
     }
 }
 
 impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.inner
+        match &mut self.inner {
+            TxInner::Pool(tx) => tx,
+            TxInner::Writer(turn) => turn,
+        }
     }
 }
 
-/// A pooled connection for a single autocommit write, holding the writer turn on SQLite.
-pub struct Writer {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// A connection for a single autocommit write: on SQLite the writer connection, in turn.
+pub enum Writer {
+    /// A pooled connection (PostgreSQL).
+    Pool(sqlx::pool::PoolConnection<sqlx::Any>),
+    /// The SQLite writer connection.
+    Sqlite(WriterTurn),
 }
 
 impl std::ops::Deref for Writer {
     type Target = Conn;
 
     fn deref(&self) -> &Conn {
-        &self.conn
+        match self {
+            Writer::Pool(c) => c,
+            Writer::Sqlite(turn) => turn,
+        }
     }
 }
 
 impl std::ops::DerefMut for Writer {
     fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.conn
+        match self {
+            Writer::Pool(c) => c,
+            Writer::Sqlite(turn) => turn,
+        }
     }
 }
 
@@ -124,9 +148,10 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer at a time: writers of this process take turns here, so they
-    /// queue without SQLite's sleeping busy handler (other processes still meet the busy timeout).
-    writer_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite allows one writer at a time: writers of this process take turns on one connection,
+    /// so they queue without SQLite's sleeping busy handler (other processes still meet the busy
+    /// timeout). `None` on PostgreSQL.
+    sqlite_writer: Option<sqlite_writer::SqliteWriter>,
 }
 
 /// The SQLite URL of the embedded database in `data_dir`.
@@ -180,9 +205,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend, writer_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())) };
+        let store = Store { pool, backend, sqlite_writer: None };
         store.migrate().await?;
-        Ok(store)
+        let sqlite_writer = match backend {
+            // After the migrations, so the writer's prepared statements see the final schema.
+            Backend::Sqlite => Some(sqlite_writer::SqliteWriter::new(store.pool.acquire().await?.detach())),
+            Backend::Postgres => None,
+        };
+        Ok(Store { sqlite_writer, ..store })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -207,22 +237,22 @@ impl Store {
     /// Begin a write transaction. On SQLite it first waits for this process's writer turn, then
     /// takes the write lock at once (`BEGIN IMMEDIATE`) so it never fails on lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let turn = self.writer_turn.clone().lock_owned().await;
-                Tx { inner: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) }
+        Ok(match &self.sqlite_writer {
+            Some(writer) => {
+                let mut turn = writer.turn().await?;
+                turn.begin().await?;
+                Tx { inner: TxInner::Writer(turn) }
             }
-            Backend::Postgres => Tx { inner: self.pool.begin().await?, _turn: None },
+            None => Tx { inner: TxInner::Pool(self.pool.begin().await?) },
         })
     }
 
     /// A connection for one autocommit write statement, in turn with other writers on SQLite.
     pub async fn writer(&self) -> Result<Writer, StoreError> {
-        let turn = match self.backend {
-            Backend::Sqlite => Some(self.writer_turn.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
-        Ok(Writer { conn: self.pool.acquire().await?, _turn: turn })
+        Ok(match &self.sqlite_writer {
+            Some(writer) => Writer::Sqlite(writer.turn().await?),
+            None => Writer::Pool(self.pool.acquire().await?),
+        })
     }
 
     /// Check that the database answers.
@@ -232,8 +262,11 @@ impl Store {
         Ok(())
     }
 
-    /// Close the pool.
+    /// Close the pool (and stop writes on SQLite's writer connection).
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

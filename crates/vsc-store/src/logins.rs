@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Conn, StoreError};
+use crate::{Backend, Conn, StoreError};
 
 /// A login row (its id is also the challenge id the devices see).
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,8 @@ pub struct LoginRow {
     pub org_session_minutes: Option<i64>,
     /// The organisation's card session idle timeout in minutes, when it sets one (read only).
     pub org_idle_minutes: Option<i64>,
+    /// The card's roles as (code, name), ordered by code (read only).
+    pub card_roles: Vec<(String, String)>,
 }
 
 const COLUMNS: &str = "l.id, l.token_hash, l.purpose, l.user_id, l.card_id, l.method, l.state, l.nonce, l.number, \
@@ -68,6 +70,21 @@ const COLUMNS: &str = "l.id, l.token_hash, l.purpose, l.user_id, l.card_id, l.me
     l.decided_at, l.session_opened_at, c.serial AS card_serial, c.state AS card_state, \
     c.expires_at AS card_expires_at, u.email AS holder_email, u.org_id AS holder_org_id, \
     o.session_minutes AS org_session_minutes, o.idle_minutes AS org_idle_minutes";
+
+/// The card's roles with their names, as a JSON array of `[code, name]` ordered by code: a scalar
+/// subquery on the login `l` (JSON aggregation is spelt differently by the two backends).
+fn roles_json(conn: &Conn) -> &'static str {
+    match Backend::of(conn) {
+        Backend::Sqlite => {
+            "(SELECT json_group_array(json_array(cr.role_code, COALESCE(r.name, '')) ORDER BY cr.role_code) \
+             FROM card_roles cr LEFT JOIN roles r ON r.code = cr.role_code WHERE cr.card_id = l.card_id) AS card_roles"
+        }
+        Backend::Postgres => {
+            "(SELECT json_agg(json_build_array(cr.role_code, COALESCE(r.name, '')) ORDER BY cr.role_code)::text \
+             FROM card_roles cr LEFT JOIN roles r ON r.code = cr.role_code WHERE cr.card_id = l.card_id) AS card_roles"
+        }
+    }
+}
 
 /// Logins with their card and holder.
 const FROM: &str = "card_logins l LEFT JOIN cards c ON c.id = l.card_id JOIN users u ON u.id = l.user_id \
@@ -101,6 +118,10 @@ fn row(r: &AnyRow) -> Result<LoginRow, StoreError> {
         holder_org_id: r.try_get("holder_org_id")?,
         org_session_minutes: r.try_get("org_session_minutes")?,
         org_idle_minutes: r.try_get("org_idle_minutes")?,
+        card_roles: match r.try_get::<Option<String>, _>("card_roles")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("card roles: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -130,7 +151,8 @@ pub async fn insert(conn: &mut Conn, l: &LoginRow) -> Result<(), StoreError> {
 
 /// A login by the hash of its token.
 pub async fn by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<LoginRow>, StoreError> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM {FROM} WHERE l.token_hash = $1")))
+    let roles = roles_json(conn);
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS}, {roles} FROM {FROM} WHERE l.token_hash = $1")))
         .bind(hash)
         .fetch_optional(conn)
         .await?;
@@ -139,7 +161,8 @@ pub async fn by_token_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<LoginR
 
 /// A login by id (the challenge id).
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<LoginRow>, StoreError> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM {FROM} WHERE l.id = $1")))
+    let roles = roles_json(conn);
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS}, {roles} FROM {FROM} WHERE l.id = $1")))
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -165,8 +188,10 @@ pub async fn push_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<(i
 }
 
 /// What a new login of a holder must pass, in one read.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoginGuard {
+    /// The card the login is for: id and serial (`None`: no usable card).
+    pub card: Option<(String, String)>,
     /// The holder's active devices.
     pub devices: i64,
     /// Their push logins still unanswered since `since`.
@@ -175,19 +200,27 @@ pub struct LoginGuard {
     pub number_matching: Option<bool>,
 }
 
-/// What a new login of a holder must pass, in one read: the holder's active devices, their push
-/// logins still unanswered since `since` and their organisation's number-matching policy.
-pub async fn login_guard(conn: &mut Conn, user_id: &str, since: i64) -> Result<LoginGuard, StoreError> {
+/// What a new login of a holder must pass, in one read: the card it logs in to (the newest
+/// active card unexpired at `now`), the holder's active devices, their push logins still
+/// unanswered since `since` and their organisation's number-matching policy.
+pub async fn login_guard(conn: &mut Conn, user_id: &str, now: i64, since: i64) -> Result<LoginGuard, StoreError> {
+    const CARD: &str = "FROM cards WHERE user_id = $1 AND state = 'active' AND expires_at > $3 \
+                        ORDER BY issued_at DESC, serial LIMIT 1";
     let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT (SELECT COUNT(*) FROM devices WHERE user_id = $1 AND state = 'active') AS devices, \
+        "SELECT (SELECT id {CARD}) AS card_id, (SELECT serial {CARD}) AS card_serial, \
+         (SELECT COUNT(*) FROM devices WHERE user_id = $1 AND state = 'active') AS devices, \
          (SELECT COUNT(*) FROM card_logins WHERE user_id = $1 AND method = 'push' AND state = 'pending' \
          AND created_at >= $2) AS unanswered, {NUMBER_MATCHING} AS number_matching"
     )))
     .bind(user_id)
     .bind(since)
+    .bind(now)
     .fetch_one(conn)
     .await?;
+    let card_id: Option<String> = r.try_get("card_id")?;
+    let card_serial: Option<String> = r.try_get("card_serial")?;
     Ok(LoginGuard {
+        card: card_id.zip(card_serial),
         devices: r.try_get("devices")?,
         unanswered: r.try_get("unanswered")?,
         number_matching: r.try_get::<Option<i64>, _>("number_matching")?.map(|n| n != 0),

@@ -59,7 +59,7 @@ impl Vsc {
         if login.card_state.as_deref() != Some("active") || login.card_expires_at.is_none_or(|e| e <= now) {
             return Err(vsc_core::DomainError::InvalidState("the card is no longer active".into()).into());
         }
-        let roles = cards::roles(&mut tx, &card_id).await?;
+        let roles: Vec<String> = login.card_roles.iter().map(|(code, _)| code.clone()).collect();
         let role = match (role.map(str::trim).filter(|r| !r.is_empty()), roles.as_slice()) {
             (Some(r), _) if roles.iter().any(|c| c.eq_ignore_ascii_case(r)) => {
                 roles.iter().find(|c| c.eq_ignore_ascii_case(r)).cloned().unwrap_or_default()

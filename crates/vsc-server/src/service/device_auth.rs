@@ -6,6 +6,7 @@ use vsc_crypto::device_token::{self, TOKEN_MAX_LIFETIME};
 use vsc_store::{StoreError, devices};
 
 use super::Vsc;
+use super::device_keys::KnownDevice;
 use crate::ServiceError;
 
 /// Clock skew tolerated between a device and the server, in seconds.
@@ -46,6 +47,33 @@ impl Vsc {
         {
             return Err(refuse("the token has expired or its times are invalid (check the device clock)"));
         }
+        let expires_at = c.expires_at + SKEW_SECONDS;
+        if let Some(known) = self.device_keys.get(&c.device) {
+            if parsed.verify(&known.public_key) {
+                let spent = {
+                    let mut writer = self.store.writer().await?;
+                    devices::spend_jti_if_current(
+                        &mut writer,
+                        &c.jti,
+                        &c.device,
+                        &known.public_key,
+                        known.has_pin,
+                        expires_at,
+                    )
+                    .await?
+                };
+                if spent {
+                    return Ok(DeviceIdentity {
+                        device_id: c.device.clone(),
+                        user_id: known.user_id,
+                        public_key: known.public_key,
+                        has_pin: known.has_pin,
+                    });
+                }
+            }
+            // Deleted, its PIN set or removed, or the token used before: the full check says which.
+            self.device_keys.forget(&c.device);
+        }
         let mut conn = self.store.conn().await?;
         let device = devices::by_id(&mut conn, &c.device).await?;
         let Some((device, key)) = device.and_then(|d| {
@@ -60,7 +88,7 @@ impl Vsc {
         drop(conn);
         let spent = {
             let mut writer = self.store.writer().await?;
-            devices::spend_jti(&mut writer, &c.jti, &device.id, c.expires_at + SKEW_SECONDS).await?
+            devices::spend_jti(&mut writer, &c.jti, &device.id, expires_at).await?
         };
         if !spent {
             let mut tx = self.store.begin().await?;
@@ -78,12 +106,19 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(refuse("the token was already used"));
         }
-        Ok(DeviceIdentity { device_id: device.id, user_id: device.user_id, public_key: key, has_pin: device.has_pin })
+        let known = KnownDevice { user_id: device.user_id, public_key: key, has_pin: device.has_pin };
+        self.device_keys.put(&device.id, known.clone());
+        Ok(DeviceIdentity {
+            device_id: device.id,
+            user_id: known.user_id,
+            public_key: known.public_key,
+            has_pin: known.has_pin,
+        })
     }
 
     /// Forget spent device-token ids whose tokens have expired.
     pub async fn prune_device_tokens(&self) -> Result<u64, ServiceError> {
-        let mut conn = self.store.conn().await?;
-        Ok(devices::prune_jtis(&mut conn, self.now().unix_timestamp()).await?)
+        let mut writer = self.store.writer().await?;
+        Ok(devices::prune_jtis(&mut writer, self.now().unix_timestamp()).await?)
     }
 }

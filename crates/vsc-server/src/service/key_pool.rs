@@ -53,8 +53,8 @@ pub async fn refill_rsa_pool(vsc: &Vsc) -> Result<usize, ServiceError> {
         }
         let key = generate(algorithm).await?;
         let sealed = SealedKey::seal(&vsc.kek, &pool_context(algorithm), key.pkcs8_der())?;
-        let mut conn = vsc.store.conn().await?;
-        key_pool::insert(&mut conn, &new_id(), algorithm.as_str(), &sealed.0, vsc.now().unix_timestamp()).await?;
+        let mut writer = vsc.store.writer().await?;
+        key_pool::insert(&mut writer, &new_id(), algorithm.as_str(), &sealed.0, vsc.now().unix_timestamp()).await?;
         added += 1;
     }
 }

@@ -12,7 +12,7 @@ use vsc_proto::{
     AnswerOutcome, CardLoginRequest, CardLoginView, ChallengeAnswer, ChallengeView, LoginRole, LoginStateView,
 };
 use vsc_store::logins::LoginRow;
-use vsc_store::{StoreError, cards, devices, logins, organisations, users};
+use vsc_store::{StoreError, devices, holders, logins, organisations, users};
 
 use super::approvals::APPROVAL_PREFIX;
 use super::events::{login_topic, user_topic};
@@ -178,6 +178,7 @@ pub(crate) fn pending_login(start: &LoginStart<'_>, number_matching: bool, now: 
         holder_org_id: String::new(),
         org_session_minutes: None,
         org_idle_minutes: None,
+        card_roles: Vec::new(),
     };
     (token, login)
 }
@@ -249,10 +250,12 @@ impl Vsc {
         };
         let failed = || ServiceError::SignInFailed(LOGIN_FAILED.into());
         let user = match (&req.passcode, user) {
-            (Some(passcode), Some(user)) => match self.check_card_passcode(&user, passcode, "card_login").await? {
-                PasscodeCheck::Right => user,
-                PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(failed()),
-            },
+            (Some(passcode), Some(user)) => {
+                match self.check_card_passcode_deferred(&user, passcode, "card_login").await? {
+                    PasscodeCheck::Right => user,
+                    PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(failed()),
+                }
+            }
             (Some(passcode), None) => {
                 self.verify_secret(passcode, None).await?;
                 self.audit_unknown_login(&req.email).await?;
@@ -265,31 +268,38 @@ impl Vsc {
         };
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
-        let card = cards::for_user(&mut tx, &user.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.state == "active" && c.expires_at > now)
-            .max_by_key(|c| c.issued_at)
-            .ok_or_else(failed)?;
-        let guard = logins::login_guard(&mut tx, &user.id, now - PUSH_WINDOW_SECONDS).await?;
-        if guard.devices == 0 {
-            return Err(vsc_core::DomainError::InvalidState(
+        if req.passcode.is_some() {
+            // The right passcode's reserved attempt is cleared with the login it starts — and
+            // committed even when the login is refused below.
+            holders::clear_passcode_failures(&mut tx, &user.id).await?;
+        }
+        let guard = logins::login_guard(&mut tx, &user.id, now, now - PUSH_WINDOW_SECONDS).await?;
+        let admitted = match &guard.card {
+            None => Err(failed()),
+            Some(_) if guard.devices == 0 => Err(vsc_core::DomainError::InvalidState(
                 "no authenticator is registered for this card; add one in the Self-Service Portal".into(),
             )
-            .into());
-        }
-        if method == Method::Push && guard.unanswered >= self.config.login.push_limit {
-            self.audit(&mut tx, login_event(&user, "card.login_throttled", serde_json::json!({ "client": client })))
-                .await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            return Err(ServiceError::RateLimited(
-                "too many login requests were not answered; wait a few minutes and try again".into(),
-            ));
-        }
+            .into()),
+            Some(_) if method == Method::Push && guard.unanswered >= self.config.login.push_limit => {
+                let event = login_event(&user, "card.login_throttled", serde_json::json!({ "client": client }));
+                self.audit(&mut tx, event).await?;
+                Err(ServiceError::RateLimited(
+                    "too many login requests were not answered; wait a few minutes and try again".into(),
+                ))
+            }
+            Some(card) => Ok(card),
+        };
+        let (card_id, card_serial) = match admitted {
+            Ok(card) => card,
+            Err(e) => {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Err(e);
+            }
+        };
         let start = LoginStart {
             purpose: "card",
             user_id: &user.id,
-            card_id: Some(&card.id),
+            card_id: Some(card_id),
             method: method.as_str(),
             client: &client,
             ip: &origin.ip,
@@ -304,7 +314,7 @@ impl Vsc {
                 &user,
                 "card.login_started",
                 serde_json::json!({
-                    "login": login.id, "method": method.as_str(), "card": card.serial,
+                    "login": login.id, "method": method.as_str(), "card": card_serial,
                     "client": client, "ip": origin.ip, "passwordless": req.passcode.is_none(),
                 }),
             ),
@@ -383,18 +393,15 @@ impl Vsc {
                 }
             })
             .await?;
-        self.login_state_view(&l).await
+        self.login_state_view(&l)
     }
 
-    async fn login_state_view(&self, l: &LoginRow) -> Result<LoginStateView, ServiceError> {
+    fn login_state_view(&self, l: &LoginRow) -> Result<LoginStateView, ServiceError> {
         let state = state_of(l, self.now().unix_timestamp());
-        let roles = match (&l.card_id, state) {
-            (Some(card_id), "approved") => {
-                let mut conn = self.store.conn().await?;
-                Some(self.card_roles(&mut conn, card_id).await?)
-            }
-            _ => None,
-        };
+        // The roles as read with the login.
+        let roles = (l.card_id.is_some() && state == "approved").then(|| {
+            l.card_roles.iter().map(|(code, name)| LoginRole { code: code.clone(), name: name.clone() }).collect()
+        });
         Ok(LoginStateView {
             state: state.into(),
             card: l.card_serial.clone(),
@@ -402,15 +409,6 @@ impl Vsc {
             approved_by: l.decided_method.clone(),
             expires_at: ts(l.expires_at),
         })
-    }
-
-    /// A card's roles with their names.
-    pub(crate) async fn card_roles(
-        &self,
-        conn: &mut vsc_store::Conn,
-        card_id: &str,
-    ) -> Result<Vec<LoginRole>, ServiceError> {
-        Ok(cards::roles_named(conn, card_id).await?.into_iter().map(|(code, name)| LoginRole { code, name }).collect())
     }
 
     /// Pending push challenges for a device's holder, waiting up to `wait` for one to arrive.
@@ -525,7 +523,9 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Err(vsc_core::DomainError::InvalidState("this challenge was already answered".into()).into());
         }
-        devices::touch(&mut tx, &device.device_id, now).await?;
+        if self.device_keys.should_touch(&device.device_id) {
+            devices::touch(&mut tx, &device.device_id, now).await?;
+        }
         let purpose = match login.purpose.as_str() {
             "portal" if vsc_store::resets::is_reset_login(&mut tx, id).await? => "reset",
             p => p,
@@ -619,7 +619,7 @@ impl Vsc {
         tx.commit().await.map_err(StoreError::from)?;
         self.publish(login_topic(&login.id)).await;
         let decided = self.login_by_token(token).await?;
-        self.login_state_view(&decided).await
+        self.login_state_view(&decided)
     }
 
     /// Check an app code against the current TOTP (±1 step) of each of the holder's active

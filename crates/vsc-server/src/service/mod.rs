@@ -7,6 +7,7 @@ mod audit;
 mod card_session;
 mod cards;
 mod device_auth;
+mod device_keys;
 mod devices;
 mod enrolment;
 mod events;
@@ -115,6 +116,8 @@ pub struct Vsc {
     events: events::Events,
     /// Unsealed keys of card sessions that sign (see `signer_cache`).
     signers: signer_cache::SignerCache,
+    /// Public keys of authenticators this node has authenticated (see `device_keys`).
+    device_keys: device_keys::DeviceKeys,
     /// Group commit of signature authorisations (see `sign_batch`).
     batcher: sign_batch::SignBatcher,
     /// CSV imports of users running or recently finished on this node (see `user_import`).

@@ -146,7 +146,7 @@ impl Vsc {
                 }
                 _ => self.sms.send(&SmsMessage { to: m.recipient.clone(), body: m.body_text.clone() }).await,
             };
-            let mut conn = self.store.conn().await?;
+            let mut conn = self.store.writer().await?;
             let at = self.now().unix_timestamp();
             match result {
                 Ok(Delivery::Sent) => {

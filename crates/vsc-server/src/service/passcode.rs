@@ -12,7 +12,8 @@ use crate::notify::templates;
 /// The outcome of a card passcode check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PasscodeCheck {
-    /// Right passcode; the failure count is cleared.
+    /// Right passcode; the failure count is cleared (by the caller of
+    /// [`Vsc::check_card_passcode_deferred`], in the transaction of the step it unlocks).
     Right,
     /// Wrong passcode (counted; the third locks the cards).
     Wrong,
@@ -45,6 +46,23 @@ impl Vsc {
         passcode: &str,
         purpose: &'static str,
     ) -> Result<PasscodeCheck, ServiceError> {
+        let check = self.check_card_passcode_deferred(user, passcode, purpose).await?;
+        if check == PasscodeCheck::Right {
+            let mut conn = self.store.writer().await?;
+            holders::clear_passcode_failures(&mut conn, &user.id).await?;
+        }
+        Ok(check)
+    }
+
+    /// [`Vsc::check_card_passcode`], except that a right passcode's reserved attempt stays
+    /// counted: the caller clears it (`holders::clear_passcode_failures`) in the transaction of
+    /// the step it unlocks, and commits that transaction whatever the step decides.
+    pub(crate) async fn check_card_passcode_deferred(
+        &self,
+        user: &users::UserRow,
+        passcode: &str,
+        purpose: &'static str,
+    ) -> Result<PasscodeCheck, ServiceError> {
         let now = self.now();
         let reserved = {
             let mut conn = self.store.writer().await?;
@@ -58,9 +76,7 @@ impl Vsc {
         };
         let right = self.verify_secret(passcode, Some(stored)).await?;
         if right {
-            // One statement, no audit: a right passcode is audited by the step it unlocks.
-            let mut conn = self.store.writer().await?;
-            holders::clear_passcode_failures(&mut conn, &user.id).await?;
+            // No audit: a right passcode is audited by the step it unlocks.
             return Ok(PasscodeCheck::Right);
         }
         let mut tx = self.store.begin().await?;

@@ -44,6 +44,7 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         outbox_wake: Arc::new(tokio::sync::Notify::new()),
         events: super::events::Events::new(),
         signers: Default::default(),
+        device_keys: Default::default(),
         batcher: Default::default(),
         imports: Default::default(),
         hash_pool: super::hash_pool::HashPool::start(
