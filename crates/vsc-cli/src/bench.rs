@@ -29,9 +29,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Search { users, database_url, json } => {
             crate::bench_search::search(users, database_url, json).await
         }
-        BenchCommand::Sign { signatures, concurrency, key_algorithm, database_url, json } => {
+        BenchCommand::Sign { signatures, concurrency, key_algorithm, batch, database_url, json } => {
             let algorithm = KeyAlgorithm::parse("--key-algorithm", &key_algorithm)?;
-            crate::bench_sign::sign(signatures, concurrency, algorithm, database_url, json).await
+            let bench = crate::bench_sign::SignBench { signatures, concurrency, batch, algorithm, json };
+            crate::bench_sign::sign(bench, database_url).await
         }
     }
 }

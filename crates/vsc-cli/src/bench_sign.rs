@@ -2,8 +2,9 @@
 //! in-process `vsc serve`, within card sessions opened by real push logins — every signature
 //! checked against its session and card, and audited, in a committed transaction (signatures made
 //! at the same moment share one: group commit) before it is returned — beside the bare signing
-//! rate of the same key type on the same cores in the same run. The run also checks that exactly
-//! one `card.signed` audit event was written per signature.
+//! rate of the same key type on the same cores in the same run. Two passes: one digest per request
+//! (`POST /api/v1/card/sign`) and `--batch` digests per request (`POST /api/v1/card/sign/batch`).
+//! Each pass also checks that the `card.signed` audit events record exactly the signatures made.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,7 @@ use vsc_client::Client;
 use vsc_client::signing::Signed;
 use vsc_core::KeyAlgorithm;
 use vsc_crypto::{CardSigner, GeneratedKey, SignatureScheme};
-use vsc_proto::CardSignRequest;
+use vsc_proto::{CardSignBatchRequest, CardSignRequest};
 use vsc_server::Config;
 use vsc_server::serve::Server;
 
@@ -26,17 +27,31 @@ const RATIO_TARGET: f64 = 0.5;
 /// Card sessions the signatures are spread over.
 const SESSIONS: usize = 4;
 
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct SignBench {
+    /// Timed signatures per pass.
+    pub signatures: usize,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Digests per request in the batch pass.
+    pub batch: usize,
+    /// Card key algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// One JSON object per pass.
+    pub json: bool,
+}
+
 /// Run the signing benchmark.
-pub async fn sign(
-    signatures: usize,
-    concurrency: usize,
-    algorithm: KeyAlgorithm,
-    database_url: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    anyhow::ensure!((1..=1_000_000).contains(&signatures), "--signatures must be between 1 and 1000000");
-    anyhow::ensure!((1..=256).contains(&concurrency), "--concurrency must be between 1 and 256");
-    crate::bench::with_scratch(database_url, 0, |config| run(config, signatures, concurrency, algorithm, json)).await
+pub async fn sign(bench: SignBench, database_url: Option<String>) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=1_000_000).contains(&bench.signatures), "--signatures must be between 1 and 1000000");
+    anyhow::ensure!((1..=256).contains(&bench.concurrency), "--concurrency must be between 1 and 256");
+    anyhow::ensure!(
+        (2..=vsc_proto::MAX_BATCH_DIGESTS).contains(&bench.batch),
+        "--batch must be between 2 and {}",
+        vsc_proto::MAX_BATCH_DIGESTS
+    );
+    crate::bench::with_scratch(database_url, 0, |config| run(config, bench)).await
 }
 
 /// Bare signatures per second of a key of `algorithm`, one signing thread per core.
@@ -68,8 +83,16 @@ async fn raw_rate(algorithm: KeyAlgorithm, budget: Duration) -> anyhow::Result<f
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-/// `n` signatures spread over `sessions`, `concurrency` in flight → per-signature wall times.
-async fn sign_many(sessions: &[Client], n: usize, concurrency: usize) -> anyhow::Result<Vec<Duration>> {
+/// At least `n` signatures, `per_request` digests per request (1: `POST /api/v1/card/sign`, more:
+/// `POST /api/v1/card/sign/batch`), spread over `sessions` with `concurrency` requests in flight →
+/// the number signed and the wall time of each request.
+async fn sign_many(
+    sessions: &[Client],
+    n: usize,
+    per_request: usize,
+    concurrency: usize,
+) -> anyhow::Result<(usize, Vec<Duration>)> {
+    let requests = n.div_ceil(per_request);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for w in 0..concurrency {
@@ -79,34 +102,85 @@ async fn sign_many(sessions: &[Client], n: usize, concurrency: usize) -> anyhow:
             let mut times = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
+                if i >= requests {
                     return Ok::<_, anyhow::Error>(times);
                 }
-                let mut digest = [0u8; 32];
-                digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                let req = CardSignRequest { digest: Some(hex::encode(digest)), ..CardSignRequest::default() };
+                let digests: Vec<String> = (0..per_request)
+                    .map(|k| {
+                        let mut digest = [0u8; 32];
+                        digest[..8].copy_from_slice(&((i * per_request + k) as u64).to_le_bytes());
+                        hex::encode(digest)
+                    })
+                    .collect();
                 let t = Instant::now();
-                match client.card_sign(&req).await? {
-                    Signed::Done(_) => times.push(t.elapsed()),
-                    Signed::Approval(_) => anyhow::bail!("the authentication key asked for an approval"),
+                if per_request == 1 {
+                    let req = CardSignRequest { digest: digests.into_iter().next(), ..CardSignRequest::default() };
+                    match client.card_sign(&req).await? {
+                        Signed::Done(_) => {}
+                        Signed::Approval(_) => anyhow::bail!("the authentication key asked for an approval"),
+                    }
+                } else {
+                    let req = CardSignBatchRequest { digests, ..CardSignBatchRequest::default() };
+                    let got = client.card_sign_batch(&req).await?.signatures.len();
+                    anyhow::ensure!(got == per_request, "{per_request} digests sent, {got} signatures returned");
                 }
+                times.push(t.elapsed());
             }
         }));
     }
-    let mut all = Vec::with_capacity(n);
+    let mut all = Vec::with_capacity(requests);
     for t in tasks {
         all.extend(t.await??);
     }
-    Ok(all)
+    Ok((requests * per_request, all))
 }
 
-async fn run(
-    config: Config,
+/// One timed pass and its figures.
+struct Pass {
+    per_request: usize,
     signatures: usize,
-    concurrency: usize,
-    algorithm: KeyAlgorithm,
-    json: bool,
-) -> anyhow::Result<()> {
+    seconds: f64,
+    signatures_per_s: f64,
+    raw_per_s: f64,
+    ratio: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Warm up, then time `n` signatures `per_request` at a time between two measurements of the
+/// bare signing rate; check the audit trail.
+async fn pass(
+    vsc: &vsc_server::Vsc,
+    sessions: &[Client],
+    bench: &SignBench,
+    per_request: usize,
+) -> anyhow::Result<Pass> {
+    let warm = (bench.signatures / 10).clamp(50, 1000);
+    sign_many(sessions, warm, per_request, bench.concurrency).await?;
+    let (audited_before, _) = audited_signatures(vsc, 0).await?;
+    let raw_before = raw_rate(bench.algorithm, Duration::from_millis(1500)).await?;
+    let start = Instant::now();
+    let (signatures, mut latencies) = sign_many(sessions, bench.signatures, per_request, bench.concurrency).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let raw_after = raw_rate(bench.algorithm, Duration::from_millis(1500)).await?;
+    let (_, audited) = audited_signatures(vsc, audited_before).await?;
+    anyhow::ensure!(audited == signatures, "{signatures} signatures were made but {audited} audit events written");
+    let signatures_per_s = signatures as f64 / seconds;
+    let raw_per_s = (raw_before + raw_after) / 2.0;
+    latencies.sort();
+    Ok(Pass {
+        per_request,
+        signatures,
+        seconds,
+        signatures_per_s,
+        raw_per_s,
+        ratio: signatures_per_s / raw_per_s,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+    })
+}
+
+async fn run(config: Config, bench: SignBench) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let url = server.url();
     let vsc = server.vsc().clone();
@@ -124,7 +198,7 @@ async fn run(
     let mut sessions = Vec::with_capacity(SESSIONS);
     let mut devices = Vec::new();
     for i in 0..SESSIONS {
-        let s = seat(&vsc, &url, i, &passcode_hash, algorithm).await?;
+        let s = seat(&vsc, &url, i, &passcode_hash, bench.algorithm).await?;
         devices.push(tokio::spawn(authenticator(s.device.clone(), numbers.clone(), received.clone(), stop.clone())));
         let (_, token) = one_login(&anon, &s, &format!("session-{i}"), &numbers).await?;
         sessions.push(anon.with_token(&token));
@@ -134,64 +208,74 @@ async fn run(
         d.abort();
     }
 
-    let warm = (signatures / 10).clamp(50, 1000);
-    sign_many(&sessions, warm, concurrency).await?;
-    let audited_before = signed_events(&vsc).await?;
-    let raw_before = raw_rate(algorithm, Duration::from_millis(1500)).await?;
-    let start = Instant::now();
-    let mut latencies = sign_many(&sessions, signatures, concurrency).await?;
-    let total = start.elapsed().as_secs_f64();
-    let raw_after = raw_rate(algorithm, Duration::from_millis(1500)).await?;
-    let audited = signed_events(&vsc).await? - audited_before;
-    anyhow::ensure!(
-        audited == signatures as i64,
-        "{signatures} signatures were made but {audited} audit events written"
-    );
-    let signatures_per_s = signatures as f64 / total;
-    let raw_per_s = (raw_before + raw_after) / 2.0;
-    let ratio = signatures_per_s / raw_per_s;
-    latencies.sort();
-    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    let single = pass(&vsc, &sessions, &bench, 1).await?;
+    let batched = pass(&vsc, &sessions, &bench, bench.batch).await?;
     let backend = vsc.store().backend().name();
     let _ = stop_server.send(());
     let _ = task.await;
 
-    if json {
+    let alg = bench.algorithm.as_str();
+    for p in [&single, &batched] {
+        let route = if p.per_request == 1 { "/api/v1/card/sign" } else { "/api/v1/card/sign/batch" };
+        if bench.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "scenario": "sign",
+                    "mode": if p.per_request == 1 { "single" } else { "batch" },
+                    "route": route,
+                    "backend": backend,
+                    "key_algorithm": alg,
+                    "signatures": p.signatures,
+                    "digests_per_request": p.per_request,
+                    "concurrency": bench.concurrency,
+                    "signatures_per_s": p.signatures_per_s,
+                    "raw_per_s": p.raw_per_s,
+                    "ratio": p.ratio,
+                    "request_p50_ms": p.p50,
+                    "request_p99_ms": p.p99,
+                })
+            );
+            continue;
+        }
+        let verdict = if p.ratio >= RATIO_TARGET { "met" } else { "MISSED" };
         println!(
-            "{}",
-            serde_json::json!({
-                "scenario": "sign",
-                "backend": backend,
-                "key_algorithm": algorithm.as_str(),
-                "signatures": signatures,
-                "concurrency": concurrency,
-                "signatures_per_s": signatures_per_s,
-                "raw_per_s": raw_per_s,
-                "ratio": ratio,
-                "sign_p50_ms": p50,
-                "sign_p99_ms": p99,
-            })
-        );
-    } else {
-        let verdict = if ratio >= RATIO_TARGET { "met" } else { "MISSED" };
-        let alg = algorithm.as_str();
-        println!(
-            "sign: {signatures} raw signatures with {alg} authentication keys through the API ({backend}, {concurrency} in flight over {SESSIONS} card sessions) in {total:.2} s"
+            "sign: {} raw signatures with {alg} authentication keys through POST {route}, {} per request ({backend}, {} requests in flight over {SESSIONS} card sessions) in {:.2} s",
+            p.signatures, p.per_request, bench.concurrency, p.seconds
         );
         println!(
-            "  signatures/s {signatures_per_s:10.1}   (each one authorised and audited in a committed transaction before it is returned)"
+            "  signatures/s {:10.1}   (each one authorised and audited in a committed transaction before it is returned)",
+            p.signatures_per_s
         );
-        println!("  sign p50     {p50:10.2} ms   p99 {p99:.2} ms");
+        println!("  request p50  {:10.2} ms   p99 {:.2} ms", p.p50, p.p99);
         println!(
-            "  raw/s        {raw_per_s:10.1}   (bare {alg} signatures, one thread per core, same run: mean of before and after)"
+            "  raw/s        {:10.1}   (bare {alg} signatures, one thread per core, same run: mean of before and after)",
+            p.raw_per_s
         );
-        println!("  ratio        {ratio:10.3}   (signatures/s ÷ raw/s; target ≥ {RATIO_TARGET}: {verdict})");
+        println!("  ratio        {:10.3}   (signatures/s ÷ raw/s; target ≥ {RATIO_TARGET}: {verdict})", p.ratio);
     }
     Ok(())
 }
 
-/// `card.signed` audit events so far.
-async fn signed_events(vsc: &vsc_server::Vsc) -> anyhow::Result<i64> {
+/// Signatures recorded by `card.signed` events after event `after` (one per event, or the
+/// `count` of a batch's event) → (the newest event's id, signatures).
+async fn audited_signatures(vsc: &vsc_server::Vsc, after: i64) -> anyhow::Result<(i64, usize)> {
     let mut conn = vsc.store().conn().await?;
-    Ok(vsc_store::audit::count_action(&mut conn, "card.signed").await?)
+    let events = vsc_store::audit::details_after(&mut conn, "card.signed", after).await?;
+    let mut signatures = 0;
+    for (_, detail) in &events {
+        let detail: serde_json::Value = serde_json::from_str(detail)?;
+        signatures += match detail.get("digests").and_then(|d| d.as_array()) {
+            Some(digests) => {
+                let count = detail.get("count").and_then(serde_json::Value::as_u64);
+                anyhow::ensure!(
+                    count == Some(digests.len() as u64),
+                    "a batch event's count does not match its digests"
+                );
+                digests.len()
+            }
+            None => 1,
+        };
+    }
+    Ok((events.last().map_or(after, |(id, _)| *id), signatures))
 }

@@ -601,6 +601,25 @@ fn bench_issuance_prints_one_json_object() {
 }
 
 #[test]
+fn bench_sign_prints_one_json_object_per_pass() {
+    let tmp = TempDir::new().unwrap();
+    let args = ["bench", "sign", "-n", "24", "--batch", "8", "--concurrency", "2", "--json"];
+    let out = ok(run(command(tmp.path()).args(args)));
+    let passes: Vec<serde_json::Value> = out.lines().map(json).collect();
+    assert_eq!(passes.len(), 2, "{out}");
+    for (v, (mode, per_request)) in passes.iter().zip([("single", 1), ("batch", 8)]) {
+        assert_eq!((v["mode"].as_str(), v["digests_per_request"].as_u64()), (Some(mode), Some(per_request)), "{v}");
+        assert_eq!(v["signatures"], 24, "{v}");
+        for key in ["signatures_per_s", "raw_per_s", "ratio"] {
+            let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} is not a number: {v}"));
+            assert!(x > 0.0 && x.is_finite(), "{key} = {x}");
+        }
+    }
+    let e = err(run(command(tmp.path()).args(["bench", "sign", "--batch", "1"])));
+    assert!(e.contains("--batch"), "{e}");
+}
+
+#[test]
 fn admin_commands_on_postgres() {
     let Some(base) = vsc_testkit::postgres_url() else {
         eprintln!("SKIPPED: admin_commands_on_postgres needs DATABASE_URL");

@@ -5,7 +5,10 @@
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use vsc_proto::{ApprovalView, CadesSignRequest, CadesSignature, CardCertificatesView, CardSignRequest, CardSignature};
+use vsc_proto::{
+    ApprovalView, CadesSignRequest, CadesSignature, CardCertificatesView, CardSignBatchRequest, CardSignRequest,
+    CardSignature, CardSignatureBatch,
+};
 
 use crate::{Client, ClientError, decode, segment};
 
@@ -37,6 +40,11 @@ impl Client {
     /// `POST /api/v1/card/sign`: a raw signature (or the approval it needs).
     pub async fn card_sign(&self, req: &CardSignRequest) -> Result<Signed<CardSignature>, ClientError> {
         self.sign_call("/api/v1/card/sign", req).await
+    }
+
+    /// `POST /api/v1/card/sign/batch`: raw signatures of several digests with one key.
+    pub async fn card_sign_batch(&self, req: &CardSignBatchRequest) -> Result<CardSignatureBatch, ClientError> {
+        self.call(Method::POST, "/api/v1/card/sign/batch", Some(req)).await
     }
 
     /// `POST /api/v1/card/cades`: a CAdES-BES signature (or the approval it needs).

@@ -42,8 +42,8 @@ pub use settings::{
     OrganisationPolicyView, RenameRoleRequest, RoleView, SecurityQuestionView, UpdateQuestionRequest,
 };
 pub use signing::{
-    ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignRequest,
-    CardSignature,
+    ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignBatchRequest,
+    CardSignRequest, CardSignature, CardSignatureBatch, DigestSignature, MAX_BATCH_DIGESTS,
 };
 pub use staff::{InviteStaffRequest, StaffInvited, StaffList, StaffPasswordLink, StaffView, UpdateStaffRequest};
 pub use user::{CreateUserRequest, UserView};

@@ -49,6 +49,54 @@ pub struct CardSignature {
     pub certificate: String,
 }
 
+/// Most digests one batch request may carry.
+pub const MAX_BATCH_DIGESTS: usize = 256;
+
+/// `POST /api/v1/card/sign/batch`: raw signatures of several digests with one card key in one
+/// request (like the CSC API's signHash) — for keys the policy lets sign within the session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CardSignBatchRequest {
+    /// `authentication` (default) or `signing` (V2 cards, only where the policy needs no approval
+    /// per signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// As for a single signature; default: the key's usual scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// The SHA-256 digests to sign, hex (64 characters each); 1 to 256 of them.
+    pub digests: Vec<String>,
+    /// What is being signed, recorded with each signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Name of the registered relying app the signatures are made for, if any (audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+}
+
+/// One signature of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DigestSignature {
+    /// The SHA-256 digest signed, hex.
+    pub digest: String,
+    /// The signature, base64 (ECDSA: DER-encoded).
+    pub signature: String,
+}
+
+/// The signatures of a batch, in the order of the request's digests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CardSignatureBatch {
+    /// Key used: `authentication` or `signing`.
+    pub key: String,
+    /// Scheme used.
+    pub algorithm: String,
+    /// Serial (hex) of the certificate of the key that signed.
+    pub certificate_serial: String,
+    /// That certificate, PEM.
+    pub certificate: String,
+    /// One signature per digest, in request order.
+    pub signatures: Vec<DigestSignature>,
+}
+
 /// `POST /api/v1/card/cades`: a CAdES-BES signature with the V2 signing key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct CadesSignRequest {

@@ -97,3 +97,13 @@ pub async fn count_action(conn: &mut Conn, action: &str) -> Result<i64, StoreErr
         sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = $1").bind(action).fetch_one(conn).await?;
     Ok(r.try_get("n")?)
 }
+
+/// The id and detail of each event with `action` after event `after`, oldest first.
+pub async fn details_after(conn: &mut Conn, action: &str, after: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query("SELECT id, detail FROM audit_events WHERE action = $1 AND id > $2 ORDER BY id")
+        .bind(action)
+        .bind(after)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("detail")?))).collect()
+}

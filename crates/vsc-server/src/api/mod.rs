@@ -134,6 +134,7 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(card::ticket))
         .routes(routes!(card::validate_ticket))
         .routes(routes!(signing::sign))
+        .routes(routes!(signing::sign_batch))
         .routes(routes!(signing::cades))
         .routes(routes!(signing::approval))
         .routes(routes!(signing::certificates))

@@ -1,4 +1,4 @@
-//! `/api/v1/card/sign`, `/api/v1/card/cades`, `/api/v1/card/approvals/{id}` and
+//! `/api/v1/card/sign`, `/api/v1/card/sign/batch`, `/api/v1/card/cades`, `/api/v1/card/approvals/{id}` and
 //! `/api/v1/card/certificates`: card operations with an open card session (`Authorization: Bearer`).
 
 use axum::Json;
@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use vsc_proto::{
-    ApprovalView, CadesSignRequest, CadesSignature, CardCertificatesView, CardSignRequest, CardSignature, ErrorBody,
+    ApprovalView, CadesSignRequest, CadesSignature, CardCertificatesView, CardSignBatchRequest, CardSignRequest,
+    CardSignature, CardSignatureBatch, ErrorBody,
 };
 
 use super::card::{Bearer, ClientIp, WaitQuery};
@@ -83,4 +84,22 @@ pub async fn certificates(
     Bearer(token): Bearer,
 ) -> Result<Json<CardCertificatesView>, ApiError> {
     Ok(Json(vsc.card_certificates(&token).await?))
+}
+
+/// Raw signatures of 1–256 SHA-256 digests with one card key in one request (like the CSC API's
+/// signHash), in the order given, each audited as a `card.signed` event; all or none are
+/// released. For keys the policy lets sign within the session (the authentication key by
+/// default); a key that needs the holder's approval per signature is refused (`409`).
+#[utoipa::path(post, path = "/api/v1/card/sign/batch", tag = "card", security(("bearer" = [])),
+    request_body = CardSignBatchRequest,
+    responses((status = 200, body = CardSignatureBatch),
+        (status = 401, body = ErrorBody, description = "no open card session"),
+        (status = 409, body = ErrorBody, description = "the key needs an approval per signature; card locked, revoked or expired; no signing key (V1)"),
+        (status = 422, body = ErrorBody, description = "no digests, more than 256, a bad digest, key, algorithm or app")))]
+pub async fn sign_batch(
+    State(vsc): State<Vsc>,
+    Bearer(token): Bearer,
+    ApiJson(req): ApiJson<CardSignBatchRequest>,
+) -> Result<Json<CardSignatureBatch>, ApiError> {
+    Ok(Json(vsc.card_sign_batch(&token, &req).await?))
 }

@@ -9,8 +9,8 @@ use vsc_core::{DomainError, KeyAlgorithm, KeyPurpose};
 use vsc_crypto::cades::{CadesContent, CadesRequest};
 use vsc_crypto::{CardSigner, SealedKey, SignatureScheme, TokenHash};
 use vsc_proto::{
-    ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignRequest,
-    CardSignature,
+    ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignBatchRequest,
+    CardSignRequest, CardSignature, CardSignatureBatch, DigestSignature, MAX_BATCH_DIGESTS,
 };
 use vsc_store::signing::{self, Authorisation, SigningContext, SigningKey};
 use vsc_store::{StoreError, apps, cards, logins};
@@ -181,8 +181,7 @@ impl Vsc {
         key: &SigningKey,
         purpose: KeyPurpose,
     ) -> Result<CardSigner, ServiceError> {
-        let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
-            .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
+        let algorithm = key_algorithm(key)?;
         let der =
             SealedKey(key.sealed_private_key.clone()).open(&self.kek, &card_key_context(&ctx.card_id, purpose))?;
         Ok(CardSigner::from_pkcs8(algorithm, &der)?)
@@ -207,32 +206,9 @@ impl Vsc {
         rec: &SignatureRecord<'_>,
     ) -> Result<(), ServiceError> {
         let now = self.now().unix_timestamp();
-        let event = vsc_core::AuditRecord {
-            actor: vsc_core::Actor::Holder(ctx.email.clone()),
-            action: "card.signed",
-            org_id: Some(ctx.org_id.clone()),
-            target: Some(format!("user:{}", ctx.user_id)),
-            detail: serde_json::json!({
-                "session": ctx.session_id, "card": ctx.card_serial, "key": rec.purpose.as_str(),
-                "operation": rec.operation, "algorithm": rec.scheme.as_str(), "digest": rec.digest_hex,
-                "document": rec.document, "certificate": key.cert_serial, "app": rec.app, "approval": rec.approval,
-            })
-            .to_string(),
-        };
+        let event = signed_event(ctx, key, rec);
         if rec.approval.is_none() {
-            let item = signing::BatchItem {
-                event,
-                session_id: ctx.session_id.clone(),
-                purpose: rec.purpose.as_str(),
-                cert_serial: key.cert_serial.clone(),
-                touch: true,
-            };
-            if !self.authorise_in_batch(item, TOUCH_EVERY_SECONDS).await? {
-                return Err(ServiceError::Unauthenticated(
-                    "the card session ended or the card changed while signing; log in again".into(),
-                ));
-            }
-            return Ok(());
+            return self.authorise_group(ctx, key, rec.purpose, vec![event]).await;
         }
         let mut tx = self.store.begin().await?;
         if let Some(id) = rec.approval {
@@ -254,6 +230,127 @@ impl Vsc {
         }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Release signatures that need no approval: authorised and audited (`events`) in the node's
+    /// next group commit, all or none.
+    async fn authorise_group(
+        &self,
+        ctx: &SigningContext,
+        key: &SigningKey,
+        purpose: KeyPurpose,
+        events: Vec<vsc_core::AuditRecord>,
+    ) -> Result<(), ServiceError> {
+        let items = events
+            .into_iter()
+            .map(|event| signing::BatchItem {
+                event,
+                session_id: ctx.session_id.clone(),
+                purpose: purpose.as_str(),
+                cert_serial: key.cert_serial.clone(),
+                touch: true,
+            })
+            .collect();
+        if !self.authorise_in_batch(items, TOUCH_EVERY_SECONDS).await? {
+            return Err(ServiceError::Unauthenticated(
+                "the card session ended or the card changed while signing; log in again".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `POST /api/v1/card/sign/batch`: raw signatures of up to 256 digests with one card key,
+    /// released together once authorised and audited (one `card.signed` event naming every
+    /// digest, in request order).
+    /// Refused for a key whose policy asks for the holder's approval of every signature.
+    pub async fn card_sign_batch(
+        &self,
+        token: &str,
+        req: &CardSignBatchRequest,
+    ) -> Result<CardSignatureBatch, ServiceError> {
+        let purpose = purpose_of(req.key.as_deref())?;
+        if req.digests.is_empty() || req.digests.len() > MAX_BATCH_DIGESTS {
+            return Err(DomainError::invalid(
+                "digests",
+                format!("give 1 to {MAX_BATCH_DIGESTS} SHA-256 digests (hex); got {}", req.digests.len()),
+            )
+            .into());
+        }
+        let digests = req
+            .digests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                digest_of(None, Some(d)).map(|(digest, _)| digest).map_err(|_| {
+                    DomainError::invalid("digests", format!("digests[{i}] is not a SHA-256 digest: 64 hex characters"))
+                        .into()
+                })
+            })
+            .collect::<Result<Vec<[u8; 32]>, ServiceError>>()?;
+        if self.approval_needed(purpose) {
+            return Err(DomainError::InvalidState(format!(
+                "the {} key needs the holder's approval for every signature: sign one digest at a time with \
+                 POST /api/v1/card/sign",
+                purpose.as_str()
+            ))
+            .into());
+        }
+        self.with_signer(token, purpose, |c| {
+            let digests = digests.clone();
+            async move { self.raw_batch(&c, req, purpose, digests).await }
+        })
+        .await
+    }
+
+    async fn raw_batch(
+        &self,
+        c: &CachedSigner,
+        req: &CardSignBatchRequest,
+        purpose: KeyPurpose,
+        digests: Vec<[u8; 32]>,
+    ) -> Result<CardSignatureBatch, ServiceError> {
+        let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
+        let scheme = scheme_for(key, req.algorithm.as_deref())?;
+        let app = self.check_app(req.app.as_deref()).await?;
+        let document = document_name(req.name.as_deref(), "data to sign");
+        let signer = c.signer.clone();
+        // Off the async threads: up to 256 signatures (RSA: tens of milliseconds).
+        let (digests, signatures) = tokio::task::spawn_blocking(move || {
+            let signatures = digests.iter().map(|d| signer.sign_digest(scheme, d)).collect::<Result<Vec<_>, _>>();
+            (digests, signatures)
+        })
+        .await
+        .map_err(|e| ServiceError::Startup(format!("signing task failed: {e}")))?;
+        let signatures = signatures?;
+        let hexes: Vec<String> = digests.iter().map(hex::encode).collect();
+        // One event for the request, naming every digest it signed.
+        let rec = SignatureRecord {
+            operation: "raw",
+            purpose,
+            scheme,
+            digest_hex: "",
+            document: &document,
+            app: app.as_deref(),
+            approval: None,
+        };
+        let mut detail = signed_detail(ctx, key, &rec);
+        if let Some(d) = detail.as_object_mut() {
+            d.remove("digest");
+            d.insert("digests".into(), hexes.clone().into());
+            d.insert("count".into(), hexes.len().into());
+        }
+        self.authorise_group(ctx, key, purpose, vec![event_with(ctx, detail)]).await?;
+        Ok(CardSignatureBatch {
+            key: purpose.as_str().into(),
+            algorithm: scheme.as_str().into(),
+            certificate_serial: key.cert_serial.clone(),
+            certificate: vsc_crypto::pem::certificate(&key.cert_der),
+            signatures: hexes
+                .into_iter()
+                .zip(signatures)
+                .map(|(digest, s)| DigestSignature { digest, signature: B64.encode(s) })
+                .collect(),
+        })
     }
 
     /// `POST /api/v1/card/sign`: a raw signature with a card key.
@@ -296,21 +393,8 @@ impl Vsc {
         origin: &RequestOrigin,
     ) -> Result<SignOutcome<CardSignature>, ServiceError> {
         let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
-        let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
-            .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
-        let scheme = match req.algorithm.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-            None => SignatureScheme::default_for(algorithm),
-            Some(a) => SignatureScheme::parse(a).filter(|s| s.fits(algorithm)).ok_or_else(|| {
-                DomainError::invalid(
-                    "algorithm",
-                    format!(
-                        "{a:?} does not fit this {} key (use {})",
-                        algorithm.as_str(),
-                        SignatureScheme::default_for(algorithm).as_str()
-                    ),
-                )
-            })?,
-        };
+        let algorithm = key_algorithm(key)?;
+        let scheme = scheme_for(key, req.algorithm.as_deref())?;
         let ask =
             Ask { purpose, operation: "raw", digest: &digest, name: req.name.as_deref(), fallback: "data to sign" };
         let Admitted { digest_hex, document, app } =
@@ -381,8 +465,7 @@ impl Vsc {
     ) -> Result<SignOutcome<CadesSignature>, ServiceError> {
         let purpose = KeyPurpose::Signing;
         let (ctx, key) = (c.ctx.as_ref(), c.key.as_ref());
-        let algorithm = KeyAlgorithm::parse("key_algorithm", &key.algorithm)
-            .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?;
+        let algorithm = key_algorithm(key)?;
         let ask = Ask { purpose, operation: "cades", digest: &digest, name: req.name.as_deref(), fallback: "document" };
         let Admitted { digest_hex, document, app } =
             match self.admit(ctx, &ask, req.app.as_deref(), req.approval.as_deref(), origin).await? {
@@ -460,6 +543,56 @@ impl Vsc {
             crl_url: format!("{base}/api/v1/pki/crl.der"),
             ocsp_url: format!("{base}/api/v1/pki/ocsp"),
         })
+    }
+}
+
+/// A card key's algorithm.
+fn key_algorithm(key: &SigningKey) -> Result<KeyAlgorithm, ServiceError> {
+    Ok(KeyAlgorithm::parse("key_algorithm", &key.algorithm)
+        .map_err(|_| StoreError::Corrupt(format!("card key algorithm {:?}", key.algorithm)))?)
+}
+
+/// The scheme a request asks for (`None` or blank: the key's usual one), if it fits the key.
+fn scheme_for(key: &SigningKey, asked: Option<&str>) -> Result<SignatureScheme, ServiceError> {
+    let algorithm = key_algorithm(key)?;
+    match asked.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(SignatureScheme::default_for(algorithm)),
+        Some(a) => SignatureScheme::parse(a).filter(|s| s.fits(algorithm)).ok_or_else(|| {
+            DomainError::invalid(
+                "algorithm",
+                format!(
+                    "{a:?} does not fit this {} key (use {})",
+                    algorithm.as_str(),
+                    SignatureScheme::default_for(algorithm).as_str()
+                ),
+            )
+            .into()
+        }),
+    }
+}
+
+/// The `card.signed` audit event of one signature.
+fn signed_event(ctx: &SigningContext, key: &SigningKey, rec: &SignatureRecord<'_>) -> vsc_core::AuditRecord {
+    event_with(ctx, signed_detail(ctx, key, rec))
+}
+
+/// What a `card.signed` event records of a signature.
+fn signed_detail(ctx: &SigningContext, key: &SigningKey, rec: &SignatureRecord<'_>) -> serde_json::Value {
+    serde_json::json!({
+        "session": ctx.session_id, "card": ctx.card_serial, "key": rec.purpose.as_str(),
+        "operation": rec.operation, "algorithm": rec.scheme.as_str(), "digest": rec.digest_hex,
+        "document": rec.document, "certificate": key.cert_serial, "app": rec.app, "approval": rec.approval,
+    })
+}
+
+/// A `card.signed` event of the session's holder with `detail`.
+fn event_with(ctx: &SigningContext, detail: serde_json::Value) -> vsc_core::AuditRecord {
+    vsc_core::AuditRecord {
+        actor: vsc_core::Actor::Holder(ctx.email.clone()),
+        action: "card.signed",
+        org_id: Some(ctx.org_id.clone()),
+        target: Some(format!("user:{}", ctx.user_id)),
+        detail: detail.to_string(),
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use vsc_client::Client;
 use vsc_client::device::Decision;
 use vsc_client::signing::Signed;
-use vsc_proto::{ApprovalView, CadesSignRequest, CardSignRequest};
+use vsc_proto::{ApprovalView, CadesSignRequest, CardSignBatchRequest, CardSignRequest};
 use vsc_server::{Principal, Vsc};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
@@ -20,6 +20,7 @@ use crate::devices::{Holder, TestDevice, enrolled_holder, enrolled_holder_with, 
 on_both_backends!(
     cades_signatures_wait_for_the_holders_yes_and_openssl_verifies_them,
     raw_signatures_use_the_session_and_refuse_bad_input_and_dead_cards,
+    batch_signatures_verify_in_order_are_audited_per_request_and_refuse_bad_input,
     concurrent_signatures_are_each_audited_once_and_stop_at_logout,
     revoked_and_superseded_certificates_show_in_the_crl_and_ocsp,
 );
@@ -259,6 +260,73 @@ async fn raw_signatures_use_the_session_and_refuse_bad_input_and_dead_cards(b: B
     ts.stop().await;
 }
 
+async fn batch_signatures_verify_in_order_are_audited_per_request_and_refuse_bad_input(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "sign.batch@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let sc = session(&ts, &h, &device).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let contents: Vec<Vec<u8>> = (0..3).map(|i| format!("page {i} of the referral\n").into_bytes()).collect();
+    let digests: Vec<String> = contents.iter().map(|c| hex::encode(vsc_crypto::sha256(c))).collect();
+    let req = CardSignBatchRequest { digests: digests.clone(), app: None, ..CardSignBatchRequest::default() };
+    let batch = sc.card_sign_batch(&req).await.unwrap();
+    assert_eq!((batch.key.as_str(), batch.algorithm.as_str()), ("authentication", "ecdsa-sha256"));
+    let got: Vec<&str> = batch.signatures.iter().map(|s| s.digest.as_str()).collect();
+    assert_eq!(got, digests.iter().map(String::as_str).collect::<Vec<_>>(), "in request order");
+    std::fs::write(d.join("cert.pem"), &batch.certificate).unwrap();
+    openssl(d, &["x509", "-in", "cert.pem", "-pubkey", "-noout", "-out", "pub.pem"]);
+    for (i, (content, sig)) in contents.iter().zip(&batch.signatures).enumerate() {
+        std::fs::write(d.join(format!("page{i}")), content).unwrap();
+        std::fs::write(d.join(format!("page{i}.sig")), B64.decode(&sig.signature).unwrap()).unwrap();
+        let (ok, out) = openssl(
+            d,
+            &["dgst", "-sha256", "-verify", "pub.pem", "-signature", &format!("page{i}.sig"), &format!("page{i}")],
+        );
+        assert!(ok && out.contains("Verified OK"), "page {i}: {out}");
+    }
+    // A signature does not verify another page.
+    let (ok, _) = openssl(d, &["dgst", "-sha256", "-verify", "pub.pem", "-signature", "page0.sig", "page1"]);
+    assert!(!ok);
+    // One event for the request, naming every digest.
+    let log = ts.vsc.audit_log(&Principal::Operator, 50).await.unwrap();
+    let signed: Vec<_> = log.iter().filter(|e| e.action == "card.signed").collect();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].detail["digests"], json!(digests));
+    assert_eq!(signed[0].detail["count"], 3);
+    assert_eq!(signed[0].detail["key"], "authentication");
+    assert!(signed[0].detail["session"].is_string());
+
+    let many: Vec<String> = (0..257).map(|_| digests[0].clone()).collect();
+    for (body, status, field, says) in [
+        (json!({ "digests": [] }), 422, "digests", "1 to 256"),
+        (json!({ "digests": many }), 422, "digests", "got 257"),
+        (json!({ "digests": [digests[0], "abcd"] }), 422, "digests", "digests[1]"),
+        (json!({ "digests": [digests[0]], "key": "master" }), 422, "key", "not a card key"),
+        (json!({ "digests": [digests[0]], "algorithm": "rsa-pss-sha256" }), 422, "algorithm", "does not fit"),
+        (json!({ "digests": [digests[0]], "app": "nope" }), 404, "app", "no relying app"),
+        (json!({ "digests": [digests[0]], "key": "signing" }), 409, "", "approval for every signature"),
+    ] {
+        let (got, err) = post(&sc, "/api/v1/card/sign/batch", body.clone()).await;
+        assert_eq!(got, status, "{body}: {err}");
+        if !field.is_empty() {
+            assert_eq!(err["error"]["field"], field, "{body}: {err}");
+        }
+        assert!(err["error"]["message"].as_str().unwrap_or_default().contains(says), "{body}: {err}");
+    }
+    assert_eq!(count(&ts.vsc, "card.signed").await, 1, "refused batches sign nothing");
+    // A registered app is recorded; after logout nothing is signed.
+    ts.vsc.create_app("ehr").await.unwrap();
+    let for_app = CardSignBatchRequest { app: Some("ehr".into()), ..req.clone() };
+    assert_eq!(sc.card_sign_batch(&for_app).await.unwrap().signatures.len(), 3);
+    let log = ts.vsc.audit_log(&Principal::Operator, 50).await.unwrap();
+    assert_eq!(log.iter().find(|e| e.action == "card.signed").unwrap().detail["app"], "ehr");
+    sc.card_logout().await.unwrap();
+    assert_eq!(sc.card_sign_batch(&req).await.unwrap_err().status(), Some(401));
+    assert_eq!(count(&ts.vsc, "card.signed").await, 2);
+    ts.stop().await;
+}
+
 /// `openssl verify -crl_check` of `cert` against the CA chain and the service's CRL.
 async fn crl_verdict(ts: &TestServer, d: &Path, cert: &str) -> (bool, String) {
     std::fs::write(d.join("crl.der"), ts.anon.crl().await.unwrap()).unwrap();
@@ -385,6 +453,7 @@ fn the_card_operation_routes_are_documented() {
     let doc = serde_json::to_value(vsc_server::api::openapi()).unwrap();
     for (method, path) in [
         ("post", "/api/v1/card/sign"),
+        ("post", "/api/v1/card/sign/batch"),
         ("post", "/api/v1/card/cades"),
         ("get", "/api/v1/card/approvals/{id}"),
         ("get", "/api/v1/card/certificates"),
@@ -399,4 +468,8 @@ fn the_card_operation_routes_are_documented() {
         assert!(cades[field].is_object(), "CadesSignRequest.{field}");
     }
     assert!(doc["components"]["schemas"]["ChallengeView"]["properties"]["document"].is_object());
+    let batch = &doc["components"]["schemas"]["CardSignBatchRequest"]["properties"];
+    for field in ["key", "algorithm", "digests", "name", "app"] {
+        assert!(batch[field].is_object(), "CardSignBatchRequest.{field}");
+    }
 }
