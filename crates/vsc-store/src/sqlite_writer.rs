@@ -36,7 +36,11 @@ impl SqliteWriter {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
         if slot.in_tx {
-            slot.conn.execute("ROLLBACK").await?;
+            // Fails only when SQLite already ended the transaction itself (after some errors):
+            // either way none is open afterwards.
+            if let Err(e) = slot.conn.execute("ROLLBACK").await {
+                tracing::debug!(error = %e, "rolling back a dropped write transaction");
+            }
             slot.in_tx = false;
         }
         Ok(WriterTurn { slot })
@@ -57,7 +61,14 @@ pub struct WriterTurn {
 impl WriterTurn {
     /// `BEGIN IMMEDIATE`: the write lock at once, so the transaction never fails on lock upgrade.
     pub(crate) async fn begin(&mut self) -> Result<(), StoreError> {
-        self.slot.conn.execute("BEGIN IMMEDIATE").await?;
+        if let Err(e) = self.slot.conn.execute("BEGIN IMMEDIATE").await {
+            // A transaction the bookkeeping missed (a failed commit): end it and begin again, once.
+            if !e.to_string().contains("within a transaction") {
+                return Err(e.into());
+            }
+            self.slot.conn.execute("ROLLBACK").await?;
+            self.slot.conn.execute("BEGIN IMMEDIATE").await?;
+        }
         self.slot.in_tx = true;
         Ok(())
     }
@@ -96,7 +107,10 @@ impl Drop for WriterTurn {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let mut slot = writer.lock().await;
-                if slot.in_tx && slot.conn.execute("ROLLBACK").await.is_ok() {
+                if slot.in_tx {
+                    if let Err(e) = slot.conn.execute("ROLLBACK").await {
+                        tracing::debug!(error = %e, "rolling back a dropped write transaction");
+                    }
                     slot.in_tx = false;
                 }
             });

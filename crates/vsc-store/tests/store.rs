@@ -414,6 +414,36 @@ store_test!(dropped_transaction_rolls_back_sqlite, dropped_transaction_rolls_bac
     let mut conn = store.conn().await.unwrap();
     assert!(organisations::by_code(&mut conn, "KEPT").await.unwrap().is_some());
     assert_eq!(count_rows(&mut conn, "organisations").await.unwrap(), 1);
+    drop(conn);
+
+    // An autocommit write straight after a dropped transaction commits on its own (it does not
+    // land in the abandoned transaction).
+    let mut tx = store.begin().await.unwrap();
+    add_org(&mut tx, "LOST").await.unwrap();
+    drop(tx);
+    {
+        let mut writer = store.writer().await.unwrap();
+        add_org(&mut writer, "AUTO").await.unwrap();
+    }
+    let mut conn = store.conn().await.unwrap();
+    assert!(organisations::by_code(&mut conn, "AUTO").await.unwrap().is_some());
+    assert_eq!(organisations::by_code(&mut conn, "LOST").await.unwrap(), None);
+    drop(conn);
+
+    if store.backend() == Backend::Sqlite {
+        // A transaction the writer's bookkeeping missed is ended before the next one begins.
+        {
+            let mut writer = store.writer().await.unwrap();
+            sqlx::query("BEGIN").execute(&mut *writer).await.unwrap();
+            add_org(&mut writer, "STRAY").await.unwrap();
+        }
+        let mut tx = store.begin().await.unwrap();
+        add_org(&mut tx, "NEXT").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut conn = store.conn().await.unwrap();
+        assert!(organisations::by_code(&mut conn, "NEXT").await.unwrap().is_some());
+        assert_eq!(organisations::by_code(&mut conn, "STRAY").await.unwrap(), None);
+    }
 });
 
 // 6. The audit log is append-only, newest first, and scoped to a staff member's organisations.
