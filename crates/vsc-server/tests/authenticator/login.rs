@@ -238,7 +238,7 @@ async fn unknown_email_and_wrong_passcode_answer_alike(b: Backend) {
     assert_eq!(wrong.to_string(), unknown.to_string(), "the same answer");
     let bad_method = ts.anon.card_login(&login_req(&h, Some(&h.passcode), "sms")).await.unwrap_err();
     assert_eq!(bad_method.status(), Some(422));
-    // About the same time: one Argon2id verification either way (medians of interleaved runs).
+    // About the same time: one Argon2id verification either way.
     let (mut wrong_ms, mut unknown_ms) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
@@ -250,11 +250,10 @@ async fn unknown_email_and_wrong_passcode_answer_alike(b: Backend) {
         // A right passcode clears the count, so the wrong ones never lock.
         ts.anon.card_login(&login_req(&h, Some(&h.passcode), "code")).await.unwrap();
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (w, u) = (median(&mut wrong_ms), median(&mut unknown_ms));
+    // The fastest of interleaved runs: the work each answer takes, without the noise of the other
+    // tests sharing the cores.
+    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (w, u) = (fastest(&wrong_ms), fastest(&unknown_ms));
     assert!((0.5..2.0).contains(&(w / u)), "wrong passcode {w:.4} s vs unknown email {u:.4} s");
     // A right passcode clears the count.
     ts.anon.card_login(&login_req(&h, Some(&h.passcode), "code")).await.unwrap();

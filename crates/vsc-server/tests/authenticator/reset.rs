@@ -271,11 +271,10 @@ async fn unknown_addresses_get_the_same_answer_in_about_the_same_time(b: Backend
         known_s.push(ask(&h.email).await.2);
         unknown_s.push(ask("nobody.here@example.nhs.uk").await.2);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (k, u) = (median(&mut known_s), median(&mut unknown_s));
+    // The fastest of interleaved runs: the work each answer takes, without the noise of the other
+    // tests sharing the cores.
+    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (k, u) = (fastest(&known_s), fastest(&unknown_s));
     assert!((0.5..2.0).contains(&(k / u)), "known email {k:.4} s vs unknown email {u:.4} s");
     assert_eq!(count(&ts.vsc, "holder.reset_rate_limited").await, 0);
     ts.stop().await;
