@@ -12,13 +12,11 @@ use vsc_store::{Store, StoreError};
 use super::Vsc;
 use crate::ServiceError;
 
-/// Signatures authorised in one transaction at most (more only when one request carries more: a
-/// request's signatures are never split between transactions).
+/// Signatures authorised in one transaction at most.
 const MAX_BATCH: usize = 128;
 
-/// One request's signatures: authorised together, or not at all.
 struct Pending {
-    items: Vec<BatchItem>,
+    item: BatchItem,
     reply: oneshot::Sender<Result<bool, String>>,
 }
 
@@ -38,25 +36,18 @@ struct Worker {
 impl Worker {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
         while let Some(first) = rx.recv().await {
-            let mut size = first.items.len();
             let mut batch = vec![first];
-            while size < MAX_BATCH {
+            while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(p) => {
-                        size += p.items.len();
-                        batch.push(p);
-                    }
+                    Ok(p) => batch.push(p),
                     Err(_) => break,
                 }
             }
-            let items: Vec<BatchItem> = batch.iter().flat_map(|p| p.items.iter().cloned()).collect();
+            let items: Vec<BatchItem> = batch.iter().map(|p| p.item.clone()).collect();
             match self.commit(&items).await {
                 Ok(ok) => {
-                    let mut ok = ok.into_iter();
-                    for p in batch {
-                        // Counted, not `all()`: every one of the request's results must be consumed.
-                        let all = ok.by_ref().take(p.items.len()).filter(|one| !one).count() == 0;
-                        let _ = p.reply.send(Ok(all));
+                    for (p, ok) in batch.into_iter().zip(ok) {
+                        let _ = p.reply.send(Ok(ok));
                     }
                 }
                 Err(e) => {
@@ -79,13 +70,9 @@ impl Worker {
 }
 
 impl Vsc {
-    /// Authorise and audit one request's signatures (all of one session and key) in the next
-    /// batch; `true` once committed, `false` when the session or card can no longer sign.
-    pub(super) async fn authorise_in_batch(
-        &self,
-        items: Vec<BatchItem>,
-        touch_every: i64,
-    ) -> Result<bool, ServiceError> {
+    /// Authorise and audit one signature in the next batch; `true` once committed, `false` when
+    /// the session or card can no longer sign.
+    pub(super) async fn authorise_in_batch(&self, item: BatchItem, touch_every: i64) -> Result<bool, ServiceError> {
         let queue = self.batcher.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let worker = Worker { store: self.store.clone(), clock: self.clock.clone(), touch_every };
@@ -94,7 +81,7 @@ impl Vsc {
         });
         let (reply, answer) = oneshot::channel();
         queue
-            .send(Pending { items, reply })
+            .send(Pending { item, reply })
             .map_err(|_| ServiceError::Startup("the signature queue has stopped".into()))?;
         answer
             .await

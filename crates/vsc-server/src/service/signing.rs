@@ -208,7 +208,7 @@ impl Vsc {
         let now = self.now().unix_timestamp();
         let event = signed_event(ctx, key, rec);
         if rec.approval.is_none() {
-            return self.authorise_group(ctx, key, rec.purpose, vec![event]).await;
+            return self.authorise_group(ctx, key, rec.purpose, event).await;
         }
         let mut tx = self.store.begin().await?;
         if let Some(id) = rec.approval {
@@ -232,26 +232,23 @@ impl Vsc {
         Ok(())
     }
 
-    /// Release signatures that need no approval: authorised and audited (`events`) in the node's
-    /// next group commit, all or none.
+    /// Release a request's signature(s) that need no approval: authorised and audited by `event`
+    /// in the node's next group commit.
     async fn authorise_group(
         &self,
         ctx: &SigningContext,
         key: &SigningKey,
         purpose: KeyPurpose,
-        events: Vec<vsc_core::AuditRecord>,
+        event: vsc_core::AuditRecord,
     ) -> Result<(), ServiceError> {
-        let items = events
-            .into_iter()
-            .map(|event| signing::BatchItem {
-                event,
-                session_id: ctx.session_id.clone(),
-                purpose: purpose.as_str(),
-                cert_serial: key.cert_serial.clone(),
-                touch: true,
-            })
-            .collect();
-        if !self.authorise_in_batch(items, TOUCH_EVERY_SECONDS).await? {
+        let item = signing::BatchItem {
+            event,
+            session_id: ctx.session_id.clone(),
+            purpose: purpose.as_str(),
+            cert_serial: key.cert_serial.clone(),
+            touch: true,
+        };
+        if !self.authorise_in_batch(item, TOUCH_EVERY_SECONDS).await? {
             return Err(ServiceError::Unauthenticated(
                 "the card session ended or the card changed while signing; log in again".into(),
             ));
@@ -339,7 +336,7 @@ impl Vsc {
             d.insert("digests".into(), hexes.clone().into());
             d.insert("count".into(), hexes.len().into());
         }
-        self.authorise_group(ctx, key, purpose, vec![event_with(ctx, detail)]).await?;
+        self.authorise_group(ctx, key, purpose, event_with(ctx, detail)).await?;
         Ok(CardSignatureBatch {
             key: purpose.as_str().into(),
             algorithm: scheme.as_str().into(),
