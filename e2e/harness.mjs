@@ -99,15 +99,26 @@ export function pythonWithAiosmtpd(...also) {
   assert.fail('the SMTP server needs the Python module aiosmtpd: apt-get install -y python3-aiosmtpd');
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/** Whether `port` can be listened on now. */
+function canListen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port below Linux's ephemeral range (32768–60999), so that between this check and the
+ * server's bind no outgoing connection of a parallel test (browser, HTTP client) takes it as its
+ * source port — a port the kernel handed out from that range could be.
+ */
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port between 20000 and 32000');
 }
 
 export function portOpen(port) {

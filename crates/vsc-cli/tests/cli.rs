@@ -9,10 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use vsc_testkit::free_port;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -119,11 +120,6 @@ fn issue_v2(dir: &Path) -> Value {
 fn card_count(dir: &Path, email: &str) -> usize {
     let u = vsc_json(dir, &["admin", "user", "show", "--email", email, "--json"]);
     u["cards"].as_array().expect("cards").len()
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
 }
 
 /// `GET path` over plain HTTP/1.1; returns the status code and body.

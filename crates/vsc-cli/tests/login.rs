@@ -5,11 +5,12 @@
 //! through the server, as a holder's laptop and phone would.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use vsc_testkit::free_port;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -53,10 +54,6 @@ fn err(out: Output) -> String {
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn healthy(port: u16) -> bool {

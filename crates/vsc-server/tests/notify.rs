@@ -4,11 +4,12 @@
 // Tests may unwrap, expect, panic and index: a failure is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vsc_testkit::free_port;
 
 use axum::Json;
 use axum::extract::State;
@@ -48,11 +49,6 @@ fn python_with_aiosmtpd() -> String {
         "these tests need a real SMTP server: the Python module aiosmtpd is missing. \
          Install the Debian package python3-aiosmtpd (apt-get install -y python3-aiosmtpd)"
     );
-}
-
-/// A TCP port nothing listens on (right now).
-fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The SMTP server process; killed when dropped, so also when a test panics.

@@ -16,6 +16,23 @@ pub enum Backend {
     Postgres,
 }
 
+/// A free loopback port for a server a test starts as a separate process: below Linux's
+/// ephemeral range (32768–60999), so that between this check and the server's bind no outgoing
+/// connection of a parallel test takes it as its source port — which a port the kernel handed out
+/// from that range (`bind(":0")`) could be.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for attempt in 0u64..500 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
+}
+
 /// The PostgreSQL URL tests use, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
