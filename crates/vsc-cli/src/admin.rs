@@ -182,10 +182,14 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 }
             }
         }
-        AdminCommand::Remind => {
+        AdminCommand::Remind { json } => {
             let n = vsc.send_reminders().await?;
             vsc.deliver_due().await?;
-            println!("{n} reminder(s) sent");
+            if json {
+                println!("{}", serde_json::json!({ "reminders_sent": n }))
+            } else {
+                println!("{n} reminder(s) sent")
+            }
         }
         AdminCommand::Card(CardCommand::Renew { serial, json }) => {
             let c = vsc.renew_card(op, &serial).await?;

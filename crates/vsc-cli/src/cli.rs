@@ -65,6 +65,9 @@ pub enum ConfigCommand {
     Check {
         /// The file to check.
         file: PathBuf,
+        /// Print `{file, valid, listen, data_dir}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -108,7 +111,11 @@ pub enum AdminCommand {
         json: bool,
     },
     /// Send enrolment reminders that are due now (the server also does this every 10 minutes).
-    Remind,
+    Remind {
+        /// Print `{"reminders_sent": N}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the newest audit events.
     Audit {
         /// How many events.

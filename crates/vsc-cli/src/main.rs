@@ -24,8 +24,36 @@ fn init_tracing(default: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// A command-line usage error as one line (`error: …; see --help`), like every other failure;
+/// help and version go to stdout as clap prints them.
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            Err(ExitCode::from(2))
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let message = text.split("\n\nUsage:").next().unwrap_or_default();
+            let message = message.split("\n\nFor more information").next().unwrap_or_default();
+            let message = message.strip_prefix("error: ").unwrap_or(message);
+            eprintln!("error: {}; see --help", message.split_whitespace().collect::<Vec<_>>().join(" "));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -74,9 +102,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", vsc_server::Config::example());
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { file }) => {
+        Command::Config(ConfigCommand::Check { file, json }) => {
             let c = vsc_server::Config::load(Some(&file), &Default::default()).map_err(anyhow::Error::msg)?;
-            println!("{} is valid (listen {}, data dir {})", file.display(), c.listen, c.data_dir.display());
+            if json {
+                let out = serde_json::json!({
+                    "file": file.display().to_string(), "valid": true,
+                    "listen": c.listen.to_string(), "data_dir": c.data_dir.display().to_string(),
+                });
+                println!("{out}");
+            } else {
+                println!("{} is valid (listen {}, data dir {})", file.display(), c.listen, c.data_dir.display());
+            }
             Ok(())
         }
     }

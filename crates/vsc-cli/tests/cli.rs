@@ -418,6 +418,8 @@ fn issued_cards_invite_through_the_local_outbox() {
     assert_eq!(bodies.len(), 2);
     assert_ne!(bodies[0], bodies[1]);
     assert!(ok(vsc(dir, &["admin", "outbox", "--json", "--to", "nobody@nhs.net"])).trim().is_empty());
+    // Nobody is due a reminder yet (the invitation was just sent).
+    assert_eq!(vsc_json(dir, &["admin", "remind", "--json"])["reminders_sent"], 0);
     let text = ok(vsc(dir, &["admin", "outbox"]));
     assert!(text.contains("Subject: ") && text.contains("/self-service/enrol/"), "{text}");
 }
@@ -498,6 +500,22 @@ fn every_command_answers_help() {
 }
 
 #[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    let tmp = TempDir::new().unwrap();
+    for (args, says) in [
+        (&["admin", "card", "issue", "--email", "a@b.c"][..], "--type"),
+        (&["admin", "user", "show", "--nope"][..], "--nope"),
+        (&["bench", "sign", "-n", "many"][..], "many"),
+    ] {
+        let out = run(command(tmp.path()).args(args));
+        assert_eq!(out.status.code(), Some(2), "vsc {}", args.join(" "));
+        let e = err(out);
+        assert!(e.contains(says) && e.ends_with("see --help"), "vsc {}: {e}", args.join(" "));
+    }
+    assert!(!tmp.path().join("vsc-data").exists(), "a usage error touches no data dir");
+}
+
+#[test]
 fn config_example_passes_config_check() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path();
@@ -505,6 +523,9 @@ fn config_example_passes_config_check() {
     std::fs::write(dir.join("vsc.toml"), &example).unwrap();
     let out = ok(run(command(dir).args(["config", "check", "vsc.toml"])));
     assert!(out.contains("is valid"), "{out}");
+    let v = json(&ok(run(command(dir).args(["config", "check", "vsc.toml", "--json"]))));
+    assert_eq!((v["valid"].as_bool(), v["file"].as_str()), (Some(true), Some("vsc.toml")), "{v}");
+    assert!(v["listen"].is_string() && v["data_dir"].is_string(), "{v}");
     std::fs::write(dir.join("bad.toml"), "listen = \"nope\"\n").unwrap();
     let e = err(run(command(dir).args(["config", "check", "bad.toml"])));
     assert!(e.contains("listen"), "{e}");
