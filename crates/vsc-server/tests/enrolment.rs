@@ -337,7 +337,7 @@ async fn sign_in_never_reveals_which_part_was_wrong_and_locks(b: Backend) {
 async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
     let ts = TestServer::start(b).await;
     let a = holder(&ts.client, "slow@example.nhs.uk", Some(MOBILE)).await;
-    issue(&ts.client, &a).await;
+    let serial = issue(&ts.client, &a).await;
     let invited = link_token(&message(&ts.vsc, "slow@example.nhs.uk", "invitation").await.body);
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0, "not due yet");
 
@@ -349,6 +349,29 @@ async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
     let fresh = link_token(&reminder.body);
     assert_ne!(fresh, invited);
     assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{fresh}")).await.0, 200);
+    // The invitation's link still works: the holder may open either email.
+    assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{invited}")).await.0, 200);
+    // A second reminder adds another; all three work until one of them is used.
+    sqlx::query("UPDATE enrolments SET reminded_at = reminded_at - 4 * 86400").execute(&mut *conn).await.unwrap();
+    assert_eq!(ts.vsc.send_reminders().await.unwrap(), 1);
+    let mut second = fresh.clone();
+    for _ in 0..100 {
+        second = link_token(&message(&ts.vsc, "slow@example.nhs.uk", "reminder").await.body);
+        if second != fresh {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(second, fresh);
+    for token in [&invited, &fresh, &second] {
+        assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{token}")).await.0, 200, "{token}");
+    }
+    // An RA resend replaces them all.
+    let (status, _) = ts.client.raw(Method::POST, &format!("/api/v1/cards/{serial}/invitation"), None).await.unwrap();
+    assert_eq!(status, 202);
+    for token in [&invited, &fresh, &second] {
+        assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{token}")).await.0, 404, "{token}");
+    }
 
     // Expired links get no reminder.
     sqlx::query("UPDATE enrolments SET reminded_at = reminded_at - 4 * 86400, expires_at = 1")

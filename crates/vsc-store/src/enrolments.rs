@@ -54,7 +54,7 @@ fn row(r: &AnyRow) -> Result<EnrolmentRow, StoreError> {
     })
 }
 
-/// Start (or restart, with a new link that kills the old one) a card's enrolment.
+/// Start (or restart, with a new link that kills every earlier one) a card's enrolment.
 pub async fn upsert_link(
     conn: &mut Conn,
     card_id: &str,
@@ -62,6 +62,7 @@ pub async fn upsert_link(
     at: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM enrolment_links WHERE card_id = $1").bind(card_id).execute(&mut *conn).await?;
     sqlx::query(
         "INSERT INTO enrolments (card_id, token_hash, invited_at, expires_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (card_id) DO UPDATE SET token_hash = $2, invited_at = $3, expires_at = $4, reminded_at = NULL, \
@@ -77,13 +78,22 @@ pub async fn upsert_link(
     Ok(())
 }
 
-/// Replace the link for a reminder, keeping its expiry and progress.
+/// A reminder's new link, keeping the enrolment's expiry and progress; the earlier links (of the
+/// invitation and earlier reminders) stay valid too.
 pub async fn replace_token(
     conn: &mut Conn,
     card_id: &str,
     token_hash: &[u8],
     reminded_at: i64,
 ) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO enrolment_links (token_hash, card_id, created_at) \
+         SELECT token_hash, card_id, $2 FROM enrolments WHERE card_id = $1",
+    )
+    .bind(card_id)
+    .bind(reminded_at)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE enrolments SET token_hash = $2, reminded_at = $3 WHERE card_id = $1")
         .bind(card_id)
         .bind(token_hash.to_vec())
@@ -93,11 +103,17 @@ pub async fn replace_token(
     Ok(())
 }
 
-/// Find an enrolment by the hash of its link token, with the stored hash for a constant-time check.
+/// Find an enrolment by the hash of one of its live link tokens (the newest, or an earlier email's),
+/// with the stored hash it matched for a constant-time check.
 pub async fn by_token(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<(EnrolmentRow, Vec<u8>)>, StoreError> {
-    let sql = format!("SELECT {COLUMNS}, token_hash FROM enrolments WHERE token_hash = $1");
+    let sql = format!(
+        "SELECT {COLUMNS}, m.link_hash FROM enrolments JOIN (\
+         SELECT card_id AS link_card, token_hash AS link_hash FROM enrolments WHERE token_hash = $1 \
+         UNION ALL SELECT card_id, token_hash FROM enrolment_links WHERE token_hash = $1\
+         ) m ON m.link_card = enrolments.card_id"
+    );
     match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token_hash.to_vec()).fetch_optional(conn).await? {
-        Some(r) => Ok(Some((row(&r)?, r.try_get("token_hash")?))),
+        Some(r) => Ok(Some((row(&r)?, r.try_get("link_hash")?))),
         None => Ok(None),
     }
 }
