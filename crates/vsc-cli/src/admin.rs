@@ -134,8 +134,9 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             let req = IssueCard::parse(&IssueCardRequest { card_type, roles, key_algorithm })?;
             let user = vsc.user_by_email(op, &email).await?;
             let c = vsc.issue_card(op, &user.id.to_string(), &req).await?;
-            // Deliver the invitation now: without a running server nothing else would.
-            vsc.deliver_due().await?;
+            // Send the invitation now when this command has an SMTP server; otherwise the running
+            // server sends it (or keeps it in the local outbox).
+            vsc.deliver_due_if_configured().await?;
             if json { print_json(&c)? } else { print_card(&c) }
         }
         AdminCommand::Card(CardCommand::Show { serial, json }) => {
@@ -144,14 +145,14 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
         }
         AdminCommand::Card(CardCommand::Resend { serial, json }) => {
             let c = vsc.resend_invitation(op, &serial).await?;
-            // Deliver now: without a running server nothing else would.
-            vsc.deliver_due().await?;
+            // Send now when this command has an SMTP server; otherwise the running server does.
+            vsc.deliver_due_if_configured().await?;
             if json { print_json(&c)? } else { print_card(&c) }
         }
         AdminCommand::Card(CardCommand::Unlock { serial, json }) => {
             let c = vsc.issue_reset_link_for_unlock(op, &serial).await?;
-            // Deliver now: without a running server nothing else would.
-            vsc.deliver_due().await?;
+            // Send now when this command has an SMTP server; otherwise the running server does.
+            vsc.deliver_due_if_configured().await?;
             if json { print_json(&c)? } else { print_card(&c) }
         }
         AdminCommand::Device(DeviceCommand::PinReset { device_id, json }) => {
@@ -184,7 +185,7 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
         }
         AdminCommand::Remind { json } => {
             let n = vsc.send_reminders().await?;
-            vsc.deliver_due().await?;
+            vsc.deliver_due_if_configured().await?;
             if json {
                 println!("{}", serde_json::json!({ "reminders_sent": n }))
             } else {

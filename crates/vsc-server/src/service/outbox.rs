@@ -123,6 +123,19 @@ impl Vsc {
         self.outbox_wake.notify_one();
     }
 
+    /// Deliver the due messages now when this process has a real channel (an SMTP server or an SMS
+    /// gateway); without one, leave them pending for the running server, which may have one — an
+    /// operator command run without the server's SMTP settings must not mark an invitation as
+    /// kept locally. Returns how many were handled.
+    pub async fn deliver_due_if_configured(&self) -> Result<usize, ServiceError> {
+        let local_only = matches!(*self.email, crate::notify::email::EmailChannel::Local)
+            && matches!(*self.sms, crate::notify::sms::SmsChannel::Local);
+        if local_only {
+            return Ok(0);
+        }
+        self.deliver_due().await
+    }
+
     /// Deliver the messages that are due now; returns how many were handled.
     pub async fn deliver_due(&self) -> Result<usize, ServiceError> {
         let now = self.now().unix_timestamp();
