@@ -39,6 +39,15 @@ fn print_card(c: &CardView) {
 /// Run an admin command.
 pub async fn run(global: &Global, cmd: AdminCommand) -> anyhow::Result<()> {
     let config = global.load()?;
+    // Only bootstrap starts an installation: any other command on a data dir without a database
+    // (a mistyped --data-dir) fails instead of creating a new key-encryption key and CA there.
+    if config.database_url.is_none() && !matches!(cmd, AdminCommand::Bootstrap(_)) {
+        anyhow::ensure!(
+            vsc_store::sqlite_path(&config.data_dir).exists(),
+            "no vsc database in {}: check --data-dir (or VSC_DATA_DIR); `vsc admin bootstrap` or `vsc serve` creates one",
+            config.data_dir.display()
+        );
+    }
     let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
     let op = Principal::Operator;
     let result = dispatch(&vsc, &op, cmd).await;

@@ -267,6 +267,13 @@ fn token_create_issues_new_tokens_for_known_accounts_only() {
 
     let e = err(vsc(dir, &["admin", "token", "create", "--email", "nobody@nhs.net"]));
     assert!(e.contains("nobody@nhs.net"), "{e}");
+
+    // A mistyped data dir is an error, not a new installation.
+    let typo = dir.join("vsc-dat");
+    let typo_arg = typo.to_str().unwrap();
+    let e = err(run(command(dir).args(["admin", "token", "create", "--email", "ra@nhs.net", "--data-dir", typo_arg])));
+    assert!(e.contains("no vsc database") && e.contains("vsc-dat"), "{e}");
+    assert!(!typo.exists(), "nothing is created there");
 }
 
 #[test]

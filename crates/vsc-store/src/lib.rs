@@ -154,9 +154,14 @@ pub struct Store {
     sqlite_writer: Option<sqlite_writer::SqliteWriter>,
 }
 
+/// The embedded SQLite database file in `data_dir`.
+pub fn sqlite_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("vsc.db")
+}
+
 /// The SQLite URL of the embedded database in `data_dir`.
 pub fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("vsc.db").display())
+    format!("sqlite://{}?mode=rwc", sqlite_path(data_dir).display())
 }
 
 impl Store {
