@@ -287,15 +287,6 @@ pub async fn activate_directory_accounts(conn: &mut Conn, user_id: &str, at: i64
     rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
 }
 
-/// A holder's directory accounts as (name, state).
-pub async fn directory_accounts(conn: &mut Conn, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query("SELECT name, state FROM directory_accounts WHERE user_id = $1 ORDER BY name")
-        .bind(user_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("state")?))).collect()
-}
-
 /// A directory (AD) account of a holder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryAccount {
@@ -310,7 +301,7 @@ pub struct DirectoryAccount {
 }
 
 /// A holder's directory accounts with their dates, by name.
-pub async fn directory_account_rows(conn: &mut Conn, user_id: &str) -> Result<Vec<DirectoryAccount>, StoreError> {
+pub async fn directory_accounts(conn: &mut Conn, user_id: &str) -> Result<Vec<DirectoryAccount>, StoreError> {
     let rows = sqlx::query(
         "SELECT name, state, created_at, activated_at FROM directory_accounts WHERE user_id = $1 ORDER BY name",
     )
@@ -353,7 +344,7 @@ pub async fn remove_directory_account(
     user_id: &str,
     name: &str,
 ) -> Result<Option<DirectoryAccount>, StoreError> {
-    let found = directory_account_rows(conn, user_id).await?.into_iter().find(|a| a.name == name);
+    let found = directory_accounts(conn, user_id).await?.into_iter().find(|a| a.name == name);
     if found.is_some() {
         sqlx::query("DELETE FROM directory_accounts WHERE user_id = $1 AND name = $2")
             .bind(user_id)

@@ -63,12 +63,7 @@ impl Vsc {
                     .await?
                 };
                 if spent {
-                    return Ok(DeviceIdentity {
-                        device_id: c.device.clone(),
-                        user_id: known.user_id,
-                        public_key: known.public_key,
-                        has_pin: known.has_pin,
-                    });
+                    return Ok(identity(c.device.clone(), known));
                 }
             }
             // Deleted, its PIN set or removed, or the token used before: the full check says which.
@@ -108,12 +103,7 @@ impl Vsc {
         }
         let known = KnownDevice { user_id: device.user_id, public_key: key, has_pin: device.has_pin };
         self.device_keys.put(&device.id, known.clone());
-        Ok(DeviceIdentity {
-            device_id: device.id,
-            user_id: known.user_id,
-            public_key: known.public_key,
-            has_pin: known.has_pin,
-        })
+        Ok(identity(device.id, known))
     }
 
     /// Forget spent device-token ids whose tokens have expired.
@@ -121,4 +111,9 @@ impl Vsc {
         let mut writer = self.store.writer().await?;
         Ok(devices::prune_jtis(&mut writer, self.now().unix_timestamp()).await?)
     }
+}
+
+/// The identity of device `device_id`, as authenticated.
+fn identity(device_id: String, d: KnownDevice) -> DeviceIdentity {
+    DeviceIdentity { device_id, user_id: d.user_id, public_key: d.public_key, has_pin: d.has_pin }
 }

@@ -310,7 +310,7 @@ impl Vsc {
             devices: devices.iter().map(super::devices::device_view).collect(),
             directory_accounts: directory
                 .into_iter()
-                .map(|(name, state)| serde_json::json!({ "name": name, "state": state }))
+                .map(|a| serde_json::json!({ "name": a.name, "state": a.state }))
                 .collect(),
         })
     }

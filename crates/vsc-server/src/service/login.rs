@@ -393,22 +393,22 @@ impl Vsc {
                 }
             })
             .await?;
-        self.login_state_view(&l)
+        Ok(self.login_state_view(&l))
     }
 
-    fn login_state_view(&self, l: &LoginRow) -> Result<LoginStateView, ServiceError> {
+    fn login_state_view(&self, l: &LoginRow) -> LoginStateView {
         let state = state_of(l, self.now().unix_timestamp());
         // The roles as read with the login.
         let roles = (l.card_id.is_some() && state == "approved").then(|| {
             l.card_roles.iter().map(|(code, name)| LoginRole { code: code.clone(), name: name.clone() }).collect()
         });
-        Ok(LoginStateView {
+        LoginStateView {
             state: state.into(),
             card: l.card_serial.clone(),
             roles,
             approved_by: l.decided_method.clone(),
             expires_at: ts(l.expires_at),
-        })
+        }
     }
 
     /// Pending push challenges for a device's holder, waiting up to `wait` for one to arrive.
@@ -619,7 +619,7 @@ impl Vsc {
         tx.commit().await.map_err(StoreError::from)?;
         self.publish(login_topic(&login.id)).await;
         let decided = self.login_by_token(token).await?;
-        self.login_state_view(&decided)
+        Ok(self.login_state_view(&decided))
     }
 
     /// Check an app code against the current TOTP (±1 step) of each of the holder's active

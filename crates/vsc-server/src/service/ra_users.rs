@@ -63,7 +63,7 @@ impl Vsc {
         let user = views::load_user(&mut conn, row.clone(), self.now()).await?;
         let serials: Vec<String> = user.cards.iter().map(|c| c.serial.clone()).collect();
         let audit = audit_trail(&mut conn, &row, &serials).await?;
-        let directory_accounts = holders::directory_account_rows(&mut conn, &row.id).await?;
+        let directory_accounts = holders::directory_accounts(&mut conn, &row.id).await?;
         let last_active_at = vsc_store::user_search::last_active(&mut conn, &row.id).await?.map(ts);
         let devices = devices::for_user(&mut conn, &row.id).await?.iter().map(device_view).collect();
         Ok(StaffUserPage { user, last_active_at, devices, directory_accounts, audit })
@@ -93,7 +93,7 @@ impl Vsc {
         let user = self.visible_user(&mut tx, who, user_id).await?;
         let taken =
             || ServiceError::conflict("directory_account", format!("the user already has directory account {name}"));
-        if holders::directory_account_rows(&mut tx, &user.id).await?.iter().any(|a| a.name == name) {
+        if holders::directory_accounts(&mut tx, &user.id).await?.iter().any(|a| a.name == name) {
             return Err(taken());
         }
         let enrolled = holders::credentials(&mut tx, &user.id).await?.is_some();
