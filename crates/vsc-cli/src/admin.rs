@@ -159,7 +159,7 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
             if json { print_json(&c)? } else { print_card(&c) }
         }
         AdminCommand::Card(CardCommand::Unlock { serial, json }) => {
-            let c = vsc.issue_reset_link_for_unlock(op, &serial).await?;
+            let c = vsc.issue_reset_link_for_unlock(op, &serial).await?.applied()?;
             // Send now when this command has an SMTP server; otherwise the running server does.
             vsc.deliver_due_if_configured().await?;
             if json { print_json(&c)? } else { print_card(&c) }
@@ -219,10 +219,17 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 }
             }
         }
-        AdminCommand::Org(OrgCommand::Policy { code, push_only }) => {
-            let on = push_only == "on";
-            vsc.set_push_only(op, &code, on).await?;
-            println!("{code}: push-only card login {}", if on { "allowed" } else { "off" });
+        AdminCommand::Org(OrgCommand::Policy { code, push_only, dual_control }) => {
+            if let Some(push_only) = push_only {
+                let on = push_only == "on";
+                vsc.set_push_only(op, &code, on).await?;
+                println!("{code}: push-only card login {}", if on { "allowed" } else { "off" });
+            }
+            if let Some(dual) = dual_control {
+                let on = dual == "on";
+                vsc.set_dual_control(op, &code, on).await?;
+                println!("{code}: dual control {}", if on { "on" } else { "off" });
+            }
         }
         AdminCommand::App(AppCommand::Create { name, json }) => {
             let app = vsc.create_app(&name).await?;

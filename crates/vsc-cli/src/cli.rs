@@ -328,13 +328,17 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set an organisation's card-login policy.
+    /// Set an organisation's card-login policy and dual control (at least one of the flags).
     Policy {
         /// Organisation code.
         code: String,
         /// Allow push-only (passwordless) card login: email → push → Yes.
+        #[arg(long, value_name = "on|off", value_parser = ["on", "off"], required_unless_present = "dual_control")]
+        push_only: Option<String>,
+        /// Dual control: an enrolled holder's email, mobile, last authenticator, unlock, restart and
+        /// resume need a second staff member's approval (on by default).
         #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
-        push_only: String,
+        dual_control: Option<String>,
     },
 }
 

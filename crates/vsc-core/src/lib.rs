@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod card;
+pub mod change_request;
 pub mod clock;
 pub mod email;
 pub mod enrolment;

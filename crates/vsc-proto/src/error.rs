@@ -39,6 +39,15 @@ pub enum ErrorCode {
     /// Too many requests; retry later.
     #[serde(rename = "RL0001RateLimited")]
     RateLimited,
+    /// Dual control: the requester of a change request cannot approve it.
+    #[serde(rename = "CR0001OwnRequest")]
+    OwnChangeRequest,
+    /// Dual control: only a manager of the holder's organisation, or an operator, approves.
+    #[serde(rename = "CR0002NotAnApprover")]
+    NotAnApprover,
+    /// Dual control: the change request is no longer pending (approved, rejected or expired).
+    #[serde(rename = "CR0003NotPending")]
+    ChangeRequestNotPending,
     /// Something failed inside the service; `id` identifies the logged detail.
     #[serde(rename = "SV0001Internal")]
     Internal,

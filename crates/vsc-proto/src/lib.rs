@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod card;
+pub mod change_request;
 pub mod device;
 pub mod error;
 pub mod holder;
@@ -20,6 +21,10 @@ pub mod user_search;
 
 pub use audit::{AuditEventView, AuditPage};
 pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
+pub use change_request::{
+    ChangeApproved, ChangeRequestList, ChangeRequestQuery, ChangeRequestView, ChangeRequested, DualControlView,
+    NotMeOutcome, RejectChangeRequest, SetDualControl,
+};
 pub use device::{
     AddDeviceRequest, AnswerOutcome, AuthenticatorView, ChallengeAnswer, ChallengeList, ChallengeView, DeviceCreated,
     DeviceList, DeviceRegistrationView, DeviceView, RegisterDeviceRequest, RegisteredDevice, TotpParameters,

@@ -30,6 +30,14 @@ pub enum ServiceError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Dual control refused to decide a change request (see [`DualControlRefusal`]).
+    #[error("{message}")]
+    DualControl {
+        /// Why.
+        refusal: DualControlRefusal,
+        /// Explanation.
+        message: String,
+    },
     /// A link (enrolment, reset) expired.
     #[error("{0}")]
     LinkExpired(String),
@@ -56,10 +64,26 @@ pub enum ServiceError {
     Startup(String),
 }
 
+/// Why a change request could not be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DualControlRefusal {
+    /// The requester tried to approve their own request.
+    OwnRequest,
+    /// The caller is neither a manager of the holder's organisation nor an operator.
+    NotAnApprover,
+    /// The request is no longer pending (approved, rejected or expired).
+    NotPending,
+}
+
 impl ServiceError {
     /// A not-found error naming a field.
     pub fn not_found(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::NotFound { field: Some(field), message: message.into() }
+    }
+
+    /// A refusal of dual control.
+    pub fn dual_control(refusal: DualControlRefusal, message: impl Into<String>) -> Self {
+        ServiceError::DualControl { refusal, message: message.into() }
     }
 
     /// A conflict naming a field.

@@ -4,9 +4,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use vsc_proto::{CardView, ErrorBody, ErrorCode, IssueCardRequest, RevokeCardRequest};
 
 use super::auth::Staff;
+use super::change_requests::answer;
 use super::errors::ApiError;
 use super::extract::ApiJson;
 use crate::Vsc;
@@ -102,13 +104,13 @@ pub async fn resend_invitation(
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/restart", tag = "ra", security(("bearer" = [])),
     params(("serial" = String, Path, description = "Card serial")),
     responses(
-        (status = 202, body = CardView),
+        (status = 202, body = CardView, description = "Restarted; or, for a holder with an enrolled card under dual control, `{change_request}` (ChangeRequested) waiting for approval"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Card is not awaiting enrolment")))]
 pub async fn restart_issuance(
     State(vsc): State<Vsc>,
     Staff(who): Staff,
     Path(serial): Path<String>,
-) -> Result<(StatusCode, Json<CardView>), ApiError> {
-    Ok((StatusCode::ACCEPTED, Json(vsc.restart_issuance(&who, &serial).await?)))
+) -> Result<Response, ApiError> {
+    Ok(answer(StatusCode::ACCEPTED, vsc.restart_issuance(&who, &serial).await?))
 }

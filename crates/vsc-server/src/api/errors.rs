@@ -6,6 +6,7 @@ use vsc_core::DomainError;
 use vsc_proto::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::ServiceError;
+use crate::error::DualControlRefusal;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -53,6 +54,14 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message.clone(), *field)
             }
             ServiceError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m.clone(), None),
+            ServiceError::DualControl { refusal, message } => {
+                let (status, code) = match refusal {
+                    DualControlRefusal::OwnRequest => (StatusCode::FORBIDDEN, ErrorCode::OwnChangeRequest),
+                    DualControlRefusal::NotAnApprover => (StatusCode::FORBIDDEN, ErrorCode::NotAnApprover),
+                    DualControlRefusal::NotPending => (StatusCode::CONFLICT, ErrorCode::ChangeRequestNotPending),
+                };
+                ApiError::new(status, code, message.clone(), None)
+            }
             ServiceError::LinkExpired(m) => ApiError::new(StatusCode::GONE, ErrorCode::LinkExpired, m.clone(), None),
             ServiceError::LinkUsed(m) => ApiError::new(StatusCode::GONE, ErrorCode::LinkUsed, m.clone(), None),
             ServiceError::RateLimited(m) => {

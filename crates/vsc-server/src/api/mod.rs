@@ -5,6 +5,7 @@ mod auth;
 mod card;
 mod cards;
 mod challenges;
+mod change_requests;
 pub mod device_auth;
 mod devices;
 mod enrolment;
@@ -145,6 +146,11 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(staff::list, staff::invite))
         .routes(routes!(staff::get, staff::update))
         .routes(routes!(staff::password_link))
+        .routes(routes!(change_requests::list))
+        .routes(routes!(change_requests::approve))
+        .routes(routes!(change_requests::reject))
+        .routes(routes!(change_requests::not_me))
+        .routes(routes!(change_requests::get_dual_control, change_requests::set_dual_control))
 }
 
 /// The OpenAPI document (also served at `/api/openapi.json`).

@@ -114,12 +114,14 @@ pub async fn set_passcode(
 /// factor is still needed); the previous link stops working.
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock", tag = "ra", security(("bearer" = [])),
     params(("serial" = String, Path, description = "Card serial")),
-    responses((status = 202, body = CardView), (status = 404, body = ErrorBody),
+    responses(
+        (status = 202, body = CardView, description = "The link is sent; or, under dual control, `{change_request}` (ChangeRequested) waiting for approval"),
+        (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "card not active or locked")))]
 pub async fn unlock(
     State(vsc): State<Vsc>,
     Staff(who): Staff,
     Path(serial): Path<String>,
-) -> Result<(StatusCode, Json<CardView>), ApiError> {
-    Ok((StatusCode::ACCEPTED, Json(vsc.issue_reset_link_for_unlock(&who, &serial).await?)))
+) -> Result<axum::response::Response, ApiError> {
+    Ok(super::change_requests::answer(StatusCode::ACCEPTED, vsc.issue_reset_link_for_unlock(&who, &serial).await?))
 }

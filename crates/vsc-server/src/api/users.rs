@@ -3,12 +3,15 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use vsc_proto::{CreateUserRequest, ErrorBody, UserSearchPage, UserSearchQuery, UserView};
+use axum::response::{IntoResponse, Response};
+use vsc_proto::{ChangeRequested, CreateUserRequest, ErrorBody, UserSearchPage, UserSearchQuery, UserView};
 
 use super::auth::Staff;
+use super::change_requests::answer;
 use super::errors::ApiError;
 use super::extract::ApiJson;
 use crate::Vsc;
+use crate::service::Outcome;
 
 /// Create a user in one of the caller's organisations.
 #[utoipa::path(post, path = "/api/v1/users", tag = "ra", security(("bearer" = [])),
@@ -55,12 +58,14 @@ pub async fn search(
 
 /// Change a user's names, mobile (an empty string removes it), subject CN (must be free) and/or
 /// email; each change is audited old → new, and for an email change the holder is emailed at both
-/// the old and the new address.
+/// the old and the new address. For a holder with an enrolled card under dual control, an email
+/// or mobile change is a change request (202) that applies when a second staff member approves.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "ra", security(("bearer" = [])),
     params(("id" = String, Path, description = "User UUID")),
     request_body = vsc_proto::user::UpdateUserRequest,
     responses(
         (status = 200, body = UserView),
+        (status = 202, body = ChangeRequested, description = "Email or mobile change waiting for approval (other fields applied)"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Email or subject CN taken"),
         (status = 422, body = ErrorBody, description = "Invalid field, e.g. email domain not allowed")))]
@@ -69,8 +74,8 @@ pub async fn update(
     Staff(who): Staff,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<vsc_proto::user::UpdateUserRequest>,
-) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(vsc.update_user(&who, &id, &req).await?))
+) -> Result<Response, ApiError> {
+    Ok(answer(StatusCode::OK, vsc.update_user(&who, &id, &req).await?))
 }
 
 /// Delete a user: their cards are revoked (and listed on a new CRL), their devices and directory
@@ -89,12 +94,15 @@ pub async fn delete(State(vsc): State<Vsc>, Staff(who): Staff, Path(id): Path<St
     params(("id" = String, Path, description = "User UUID"), ("device" = String, Path, description = "Device id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 202, body = ChangeRequested, description = "The last active authenticator of an enrolled holder under dual control: waiting for approval"),
         (status = 404, body = ErrorBody, description = "No such user among the caller's organisations, or no such device of theirs")))]
 pub async fn delete_device(
     State(vsc): State<Vsc>,
     Staff(who): Staff,
     Path((id, device)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    vsc.staff_delete_device(&who, &id, &device).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Response, ApiError> {
+    Ok(match vsc.staff_delete_device(&who, &id, &device).await? {
+        Outcome::Done(()) => StatusCode::NO_CONTENT.into_response(),
+        requested => answer(StatusCode::NO_CONTENT, requested),
+    })
 }

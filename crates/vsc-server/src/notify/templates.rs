@@ -353,7 +353,7 @@ pub fn staff_invitation(
 }
 
 /// "14:05 UTC on 7 December 2026".
-fn time_and_date(at: OffsetDateTime) -> Result<String, String> {
+pub(crate) fn time_and_date(at: OffsetDateTime) -> Result<String, String> {
     let at = at.to_offset(UtcOffset::UTC);
     let time = at.format(TIME).map_err(|e| format!("formatting a time: {e}"))?;
     Ok(format!("{time} UTC on {}", date(at)?))

@@ -145,6 +145,12 @@ impl From<ServiceError> for PageError {
                 PageError::page(StatusCode::CONFLICT, "This cannot be done now", message)
             }
             ServiceError::Forbidden(message) => PageError::page(StatusCode::FORBIDDEN, "You cannot do this", message),
+            ServiceError::DualControl { refusal: crate::error::DualControlRefusal::NotPending, message } => {
+                PageError::page(StatusCode::CONFLICT, "This request is no longer pending", message)
+            }
+            ServiceError::DualControl { message, .. } => {
+                PageError::page(StatusCode::FORBIDDEN, "You cannot approve this request", message)
+            }
             ServiceError::LinkExpired(message) => PageError::page(StatusCode::GONE, "This link has expired", message)
                 .advice("Links to set up a card work for 14 days from the invitation. Your RA can send you a new invitation with a new link."),
             ServiceError::LinkUsed(message) => {

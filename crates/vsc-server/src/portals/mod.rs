@@ -49,7 +49,7 @@ const HTMX_JS: &str = include_str!("../../static/htmx.min.js");
 pub fn router(vsc: Vsc) -> Router<Vsc> {
     Router::new()
         .merge(self_service::routes())
-        .merge(ra::routes())
+        .merge(ra::routes(vsc.clone()))
         .route("/dev/outbox", get(dev_outbox::show))
         .layer(middleware::from_fn_with_state(vsc, csrf::guard))
         // After the CSRF layer: the stylesheet needs no token.

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod card_session;
 mod cards;
+mod change_requests;
 mod device_auth;
 mod device_keys;
 mod devices;
@@ -35,6 +36,7 @@ mod staff;
 pub mod staff_admin;
 mod staff_auth;
 mod startup;
+mod suspension_shim;
 pub mod user_edit;
 mod user_import;
 mod user_lifecycle;
@@ -51,6 +53,7 @@ use vsc_store::{Conn, Store};
 
 pub use card_session::CardSession;
 pub use cards::IssueCard;
+pub use change_requests::{NotMePage, Outcome};
 pub use device_auth::DeviceIdentity;
 pub use events::relay_notifications;
 pub use holder::Holder;
@@ -90,6 +93,11 @@ impl Principal {
             Principal::Operator => vsc_core::Actor::Operator,
             Principal::Staff { email, .. } => vsc_core::Actor::Staff(email.clone()),
         }
+    }
+
+    /// A service-wide operator: the `vsc admin` console (or a staff operator account).
+    pub(crate) fn is_operator(&self) -> bool {
+        matches!(self, Principal::Operator)
     }
 
     fn staff_id(&self) -> Option<&str> {

@@ -4,10 +4,13 @@
 
 use time::OffsetDateTime;
 use vsc_core::AuditRecord;
+use vsc_core::change_request::ChangeAction;
 use vsc_proto::{AuditEventView, DeviceView, UserView};
 use vsc_store::holders::{self, DirectoryAccount};
+use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, devices, users};
 
+use super::change_requests::Outcome;
 use super::devices::device_view;
 use super::{Principal, Vsc, ts, views};
 use crate::ServiceError;
@@ -28,6 +31,8 @@ pub struct StaffUserPage {
     pub directory_accounts: Vec<DirectoryAccount>,
     /// The user's audit events (their own and their cards'), newest first.
     pub audit: Vec<AuditEventView>,
+    /// Changes to the user waiting for a second staff member's approval, oldest first.
+    pub pending_changes: Vec<vsc_proto::ChangeRequestView>,
 }
 
 /// The user's audit trail (events targeting the user or one of their cards), newest first.
@@ -66,7 +71,13 @@ impl Vsc {
         let directory_accounts = holders::directory_accounts(&mut conn, &row.id).await?;
         let last_active_at = vsc_store::user_search::last_active(&mut conn, &row.id).await?.map(ts);
         let devices = devices::for_user(&mut conn, &row.id).await?.iter().map(device_view).collect();
-        Ok(StaffUserPage { user, last_active_at, devices, directory_accounts, audit })
+        let now = self.now().unix_timestamp();
+        let pending_changes = vsc_store::change_requests::pending_for_user(&mut conn, &row.id, now)
+            .await?
+            .iter()
+            .map(|r| super::change_requests::view(r, now))
+            .collect::<Result<_, _>>()?;
+        Ok(StaffUserPage { user, last_active_at, devices, directory_accounts, audit, pending_changes })
     }
 
     /// Just the audit trail of a user of one of the principal's organisations (the user page's
@@ -161,23 +172,51 @@ impl Vsc {
     }
 
     /// Delete one of a user's authenticator devices, in any state (also one that never finished
-    /// registering), for RA staff of the user's organisation; audited as `device.deleted`.
+    /// registering), for RA staff of the user's organisation; audited as `device.deleted`. The
+    /// last active device of an enrolled holder under dual control is a change request.
     pub async fn staff_delete_device(
         &self,
         who: &Principal,
         user_id: &str,
         device_id: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Outcome<()>, ServiceError> {
         let mut tx = self.store.begin().await?;
         let user = self.visible_user(&mut tx, who, user_id).await?;
+        // Two deletes racing must not both see "not the last one".
+        devices::lock_holder(&mut tx, &user.id).await?;
         let not_found = || ServiceError::not_found("device", "no such device");
         let d = devices::by_id(&mut tx, device_id).await?.filter(|d| d.user_id == user.id).ok_or_else(not_found)?;
-        if !devices::delete(&mut tx, &user.id, &d.id).await? {
+        if d.state == "active"
+            && devices::active_count(&mut tx, &user.id).await? == 1
+            && self.needs_approval(&mut tx, who, &user).await?
+        {
+            let payload = serde_json::json!({ "detail": { "device": d.id, "name": d.name } });
+            let request =
+                self.request_change(&mut tx, who, &user, ChangeAction::DeleteLastDevice, &d.id, payload).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Outcome::Requested(vec![request]));
+        }
+        self.delete_device_now(&mut tx, who, &user, &d.id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Outcome::Done(()))
+    }
+
+    /// Delete the holder's device `device_id`, audited as `who` (caller's transaction).
+    pub(crate) async fn delete_device_now(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &UserRow,
+        device_id: &str,
+    ) -> Result<(), ServiceError> {
+        let not_found = || ServiceError::not_found("device", "no such device");
+        let d = devices::by_id(tx, device_id).await?.filter(|d| d.user_id == user.id).ok_or_else(not_found)?;
+        if !devices::delete(tx, &user.id, &d.id).await? {
             return Err(not_found());
         }
         let detail = serde_json::json!({ "device": d.id, "name": d.name, "state": d.state });
         self.audit(
-            &mut tx,
+            tx,
             AuditRecord {
                 actor: who.actor(),
                 action: "device.deleted",
@@ -187,7 +226,6 @@ impl Vsc {
             },
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use crate::ServiceError;
 
 impl Vsc {
     /// Renew a card that is not revoked or expired: every key gets a new key pair and
-    /// certificate, the card a new expiry.
+    /// certificate, the card a new expiry. Refused while a change request on the holder waits.
     pub async fn renew_card(&self, who: &Principal, serial: &str) -> Result<CardView, ServiceError> {
         let now = self.now();
         let expires_at = card_expiry(now, self.config.card_validity_days);
@@ -33,6 +33,8 @@ impl Vsc {
             }
             _ => {}
         }
+        // Renewal certifies the holder's identity as it stands: not while a change to it waits.
+        self.refuse_if_change_pending(&mut tx, &card.user_id).await?;
         let (old, renewed) = self.rekey(&mut tx, &card, now, expires_at).await?;
         cards::set_expiry(&mut tx, &card.id, expires_at.unix_timestamp()).await?;
         self.publish_crl(&mut tx, now).await?;

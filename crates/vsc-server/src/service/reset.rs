@@ -7,14 +7,17 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use vsc_core::change_request::ChangeAction;
 use vsc_core::enrolment::{self as rules, Passcode};
 use vsc_core::{Actor, AuditRecord, CardState, DomainError, EmailAddress};
 use vsc_crypto::{SecretToken, SystemRng, TokenHash};
 use vsc_proto::{AnswerInput, CardView, QuestionView, ResetAccepted, ResetFactorView, ResetView};
+use vsc_store::cards::CardRow;
 use vsc_store::resets::{self, MAX_QUESTION_ROUNDS, NewReset, ResetRow};
 use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, devices, holders, logins, users};
 
+use super::change_requests::Outcome;
 use super::enrolment::code_hash;
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
@@ -51,6 +54,16 @@ impl Step {
             Step::NewPasscode => "new_passcode",
         }
     }
+}
+
+/// An RA unlock is for active or locked cards.
+fn unlockable(card: &CardRow) -> Result<(), ServiceError> {
+    if card.state != CardState::Locked.as_str() && card.state != CardState::Active.as_str() {
+        return Err(
+            DomainError::InvalidState(format!("card {} is {}, not active or locked", card.serial, card.state)).into()
+        );
+    }
+    Ok(())
 }
 
 fn too_many_rounds() -> ServiceError {
@@ -141,22 +154,40 @@ impl Vsc {
     }
 
     /// RA unlock: email the card's holder a reset link that skips the security questions (the
-    /// second factor is still needed). The card must be active or locked.
-    pub async fn issue_reset_link_for_unlock(&self, who: &Principal, serial: &str) -> Result<CardView, ServiceError> {
-        let now = self.now().unix_timestamp();
+    /// second factor is still needed). The card must be active or locked. Under dual control
+    /// (always an enrolled holder here) it is a change request.
+    pub async fn issue_reset_link_for_unlock(
+        &self,
+        who: &Principal,
+        serial: &str,
+    ) -> Result<Outcome<CardView>, ServiceError> {
         let mut tx = self.store.begin().await?;
         let card = self.visible_card(&mut tx, who, serial).await?;
-        if card.state != CardState::Locked.as_str() && card.state != CardState::Active.as_str() {
-            return Err(DomainError::InvalidState(format!(
-                "card {} is {}, not active or locked",
-                card.serial, card.state
-            ))
-            .into());
-        }
+        unlockable(&card)?;
         let user = users::by_id(&mut tx, &card.user_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("card without user".into()))?;
-        let (link, expires) = self.issue_reset_link(&mut tx, &user.id, "ra", true, now).await?;
+        if self.needs_approval(&mut tx, who, &user).await? {
+            let payload = serde_json::json!({ "detail": { "card": card.serial, "state": card.state } });
+            let request = self.request_change(&mut tx, who, &user, ChangeAction::Unlock, &card.serial, payload).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Outcome::Requested(vec![request]));
+        }
+        self.unlock_now(&mut tx, who, &card).await?;
+        let view = views::load_card(&mut tx, &card, self.now()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_outbox();
+        Ok(Outcome::Done(view))
+    }
+
+    /// Email the holder of `card` (active or locked) an RA unlock link, audited as `who`
+    /// (caller's transaction).
+    pub(crate) async fn unlock_now(&self, tx: &mut Conn, who: &Principal, card: &CardRow) -> Result<(), ServiceError> {
+        let now = self.now().unix_timestamp();
+        unlockable(card)?;
+        let user =
+            users::by_id(tx, &card.user_id).await?.ok_or_else(|| StoreError::Corrupt("card without user".into()))?;
+        let (link, expires) = self.issue_reset_link(tx, &user.id, "ra", true, now).await?;
         let mail = templates::passcode_reset(
             &user.email,
             &format!("{} {}", user.forename, user.surname),
@@ -165,9 +196,9 @@ impl Vsc {
             true,
         )
         .map_err(ServiceError::Startup)?;
-        self.enqueue_email(&mut tx, "passcode_reset", &mail).await?;
+        self.enqueue_email(tx, "passcode_reset", &mail).await?;
         self.audit(
-            &mut tx,
+            tx,
             AuditRecord {
                 actor: who.actor(),
                 action: "card.unlock_link_issued",
@@ -177,10 +208,7 @@ impl Vsc {
             },
         )
         .await?;
-        let view = views::load_card(&mut tx, &card, self.now()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.wake_outbox();
-        Ok(view)
+        Ok(())
     }
 
     /// A live link and its holder, or why not.

@@ -3,10 +3,12 @@
 //! both the old and the new address through the outbox, in the same transaction).
 
 use askama::Template;
+use vsc_core::change_request::ChangeAction;
 use vsc_core::{AuditRecord, EmailAddress, Mobile, PersonName, SubjectCn};
 use vsc_proto::UserView;
 use vsc_store::{Conn, holders, organisations, users};
 
+use super::change_requests::Outcome;
 use super::{Principal, Vsc, views};
 use crate::ServiceError;
 use crate::notify::email::EmailMessage;
@@ -51,13 +53,14 @@ impl Vsc {
     /// Change a user's names, mobile, subject CN and/or email (see [`UpdateUserRequest`]) in one
     /// transaction, each change audited old → new. The new subject CN must be free; the new
     /// email must be allowed by the organisation's domains and unique (case-insensitively); the
-    /// holder is emailed at both addresses.
+    /// holder is emailed at both addresses. For an enrolled holder under dual control, the email
+    /// and mobile changes become change requests (the other changes apply at once).
     pub async fn update_user(
         &self,
         who: &Principal,
         id: &str,
         req: &UpdateUserRequest,
-    ) -> Result<UserView, ServiceError> {
+    ) -> Result<Outcome<UserView>, ServiceError> {
         let forename = req.forename.as_deref().map(|f| PersonName::parse("forename", f)).transpose()?;
         let surname = req.surname.as_deref().map(|s| PersonName::parse("surname", s)).transpose()?;
         let email = req.email.as_deref().map(|e| EmailAddress::parse("email", e)).transpose()?;
@@ -93,12 +96,19 @@ impl Vsc {
                 .await?;
             }
         }
+        // Email and mobile of an enrolled holder under dual control become change requests.
+        let approval = self.needs_approval(&mut tx, who, &user).await?;
+        let mut requested = Vec::new();
         if let Some(mobile) = &mobile {
             let new = mobile.as_ref().map(Mobile::as_str);
             if new != user.mobile.as_deref() {
-                holders::set_holder_mobile(&mut tx, &user.id, new).await?;
-                let detail = serde_json::json!({ "old": user.mobile, "new": new });
-                self.audit_user_change(&mut tx, who, &user, "user.mobile_changed", detail).await?;
+                if approval {
+                    let payload = serde_json::json!({ "detail": { "old": user.mobile, "new": new } });
+                    requested
+                        .push(self.request_change(&mut tx, who, &user, ChangeAction::Mobile, &user.id, payload).await?);
+                } else {
+                    self.change_mobile(&mut tx, who, &user, mobile.as_ref()).await?;
+                }
             }
         }
         if let Some(cn) = &subject_cn
@@ -119,8 +129,15 @@ impl Vsc {
         if let Some(email) = &email
             && email.as_str() != user.email
         {
-            self.change_email(&mut tx, who, &user, email, forename.as_ref(), surname.as_ref()).await?;
-            changed_email = true;
+            if approval {
+                // Refuse what the approval would refuse (domain, uniqueness) before asking anyone.
+                self.check_new_email(&mut tx, &user, email).await?;
+                let payload = serde_json::json!({ "detail": { "old": user.email, "new": email.as_str() } });
+                requested.push(self.request_change(&mut tx, who, &user, ChangeAction::Email, &user.id, payload).await?);
+            } else {
+                self.change_email(&mut tx, who, &user, email, forename.as_ref(), surname.as_ref()).await?;
+                changed_email = true;
+            }
         }
         let row =
             users::by_id(&mut tx, &user.id).await?.ok_or_else(|| ServiceError::Startup("user vanished".into()))?;
@@ -129,7 +146,21 @@ impl Vsc {
         if changed_email {
             self.wake_outbox();
         }
-        Ok(view)
+        Ok(if requested.is_empty() { Outcome::Done(view) } else { Outcome::Requested(requested) })
+    }
+
+    /// Set (or remove) the holder's mobile number and audit it old → new (caller's transaction).
+    pub(crate) async fn change_mobile(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        mobile: Option<&Mobile>,
+    ) -> Result<(), ServiceError> {
+        let new = mobile.map(Mobile::as_str);
+        holders::set_holder_mobile(tx, &user.id, new).await?;
+        let detail = serde_json::json!({ "old": user.mobile, "new": new });
+        self.audit_user_change(tx, who, user, "user.mobile_changed", detail).await
     }
 
     /// Audit a change of one of the user's details, old → new (caller's transaction).
@@ -154,15 +185,12 @@ impl Vsc {
         .await
     }
 
-    /// Check and set the new email, audit it and queue the two emails (caller's transaction).
-    async fn change_email(
+    /// The new email must be allowed by the holder's organisation and used by nobody else.
+    async fn check_new_email(
         &self,
         tx: &mut Conn,
-        who: &Principal,
         user: &users::UserRow,
         email: &EmailAddress,
-        forename: Option<&PersonName>,
-        surname: Option<&PersonName>,
     ) -> Result<(), ServiceError> {
         let org = organisations::by_code(tx, &user.org_code)
             .await?
@@ -173,6 +201,20 @@ impl Vsc {
         {
             return Err(ServiceError::conflict("email", format!("a user with email {email} already exists")));
         }
+        Ok(())
+    }
+
+    /// Check and set the new email, audit it and queue the two emails (caller's transaction).
+    pub(crate) async fn change_email(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        email: &EmailAddress,
+        forename: Option<&PersonName>,
+        surname: Option<&PersonName>,
+    ) -> Result<(), ServiceError> {
+        self.check_new_email(tx, user, email).await?;
         users::set_email(tx, &user.id, email.as_str(), &email.key()).await?;
         self.audit(
             tx,

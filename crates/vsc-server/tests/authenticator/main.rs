@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod devices;
+mod dual_control;
 mod login;
 mod org_policy;
 mod pin;

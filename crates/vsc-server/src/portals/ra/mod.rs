@@ -3,6 +3,7 @@
 //! staff member's home page: the users list (search, filters, sorting, pages; htmx updates it in
 //! place), and each user's page (details, cards, devices, audit log).
 
+mod approvals;
 mod audit;
 mod home;
 mod import;
@@ -41,12 +42,14 @@ pub const SESSION_COOKIE: &str = "vsc_ra";
 /// The sign-in awaiting its TOTP step.
 pub const SIGN_IN_COOKIE: &str = "vsc_ra_sign_in";
 
-/// The vRA Manager's routes; their error pages are shown in the vRA Manager's layout.
-pub fn routes() -> Router<Vsc> {
+/// The vRA Manager's routes; their error pages are shown in the vRA Manager's layout, and every
+/// page carries the count of pending approvals.
+pub fn routes(vsc: Vsc) -> Router<Vsc> {
     pages()
         // Any other address under /ra: the not-found page, in the vRA Manager's layout.
         .route("/ra/{*rest}", any(|| async { PageError::not_found() }))
         .layer(axum::middleware::map_response(super::errors::ra_layout))
+        .layer(axum::middleware::from_fn_with_state(vsc, approvals::badge))
 }
 
 /// The vRA Manager's pages.
@@ -78,6 +81,8 @@ fn pages() -> Router<Vsc> {
         .route("/ra/pending.csv", get(reports::pending_csv))
         .route("/ra/expiring", get(reports::expiring))
         .route("/ra/expiring.csv", get(reports::expiring_csv))
+        .route("/ra/approvals", get(approvals::show))
+        .route("/ra/approvals/{id}/{action}", post(approvals::act))
         .route("/ra/audit", get(audit::show))
         .route("/ra/audit.csv", get(audit::export_csv))
         .route("/ra/settings", get(settings::show))

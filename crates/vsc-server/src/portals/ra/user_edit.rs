@@ -16,8 +16,8 @@ use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::PageError;
 use crate::portals::render;
 use crate::portals::self_service::see_other;
-use crate::service::StaffMember;
 use crate::service::user_edit::UpdateUserRequest;
+use crate::service::{Outcome, StaffMember};
 use crate::{ServiceError, Vsc};
 
 /// One text field of a form.
@@ -259,7 +259,8 @@ pub async fn save_names(
         subject_cn: form.subject_cn.clone(),
     };
     match vsc.update_user(&staff.principal(), &id, &req).await {
-        Ok(_) => Ok(see_other(&format!("/ra/users/{id}?done=names_changed"), &[], vsc.config())),
+        Ok(Outcome::Requested(_)) => Ok(see_other(&format!("/ra/users/{id}?done=change_requested"), &[], vsc.config())),
+        Ok(Outcome::Done(_)) => Ok(see_other(&format!("/ra/users/{id}?done=names_changed"), &[], vsc.config())),
         Err(e) if is_missing(&e) => no_such_user(),
         Err(e) => {
             let problem = field_problem(e, "forename")?;
@@ -282,7 +283,8 @@ pub async fn save_email(
     };
     let req = UpdateUserRequest { email: Some(form.email.clone()), ..UpdateUserRequest::default() };
     match vsc.update_user(&staff.principal(), &id, &req).await {
-        Ok(_) => Ok(see_other(&format!("/ra/users/{id}?done=email_changed"), &[], vsc.config())),
+        Ok(Outcome::Requested(_)) => Ok(see_other(&format!("/ra/users/{id}?done=change_requested"), &[], vsc.config())),
+        Ok(Outcome::Done(_)) => Ok(see_other(&format!("/ra/users/{id}?done=email_changed"), &[], vsc.config())),
         Err(e) if is_missing(&e) => no_such_user(),
         Err(e) => {
             let problem = field_problem(e, "email")?;

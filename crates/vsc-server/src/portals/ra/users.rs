@@ -20,7 +20,7 @@ use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::PageError;
 use crate::portals::self_service::see_other;
 use crate::portals::{SCRIPTED_PAGE_CSP, date, date_time, render};
-use crate::service::{IssueCard, StaffMember, StaffUserPage, USER_AUDIT_LIMIT, ts};
+use crate::service::{IssueCard, Outcome, StaffMember, StaffUserPage, USER_AUDIT_LIMIT, ts};
 use crate::{ServiceError, Vsc};
 
 /// A card row.
@@ -68,6 +68,8 @@ struct AuditLine {
 #[derive(Template)]
 #[template(path = "ra/user.html")]
 struct UserPage<'a> {
+    /// Changes waiting for approval.
+    pending: Vec<super::approvals::RequestLine>,
     csrf: &'a str,
     staff: &'a StaffMember,
     note: Option<String>,
@@ -171,7 +173,9 @@ fn lines(
         (name, token, until)
     });
     let card_error = extras.card_error;
+    let pending = super::approvals::lines(staff, &p.pending_changes);
     let page = UserPage {
+        pending,
         csrf,
         staff,
         note: extras.note,
@@ -296,6 +300,10 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
     let email = &p.user.email;
     match (done.done.as_deref()?, card) {
         ("device_deleted", _) => Some("The device was deleted.".into()),
+        ("change_requested", _) => Some(
+            "Change requested: the holder has an enrolled card, so it takes effect when another RA manager approves it (Pending approvals)."
+                .into(),
+        ),
         ("names_changed", _) => Some("The details were saved.".into()),
         ("directory_account_added", _) => Some(match done.account.as_deref() {
             Some(a) => format!("Directory account {a} was added."),
@@ -547,7 +555,8 @@ pub async fn delete_device(
     Path((id, device)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     match vsc.staff_delete_device(&staff.principal(), &id, &device).await {
-        Ok(()) => Ok(see_other(&format!("/ra/users/{id}?done=device_deleted"), &[], vsc.config())),
+        Ok(Outcome::Done(())) => Ok(see_other(&format!("/ra/users/{id}?done=device_deleted"), &[], vsc.config())),
+        Ok(Outcome::Requested(_)) => Ok(see_other(&format!("/ra/users/{id}?done=change_requested"), &[], vsc.config())),
         Err(e) if is_missing(&e) => no_such_user(),
         Err(e) => Err(e.into()),
     }
@@ -561,6 +570,14 @@ fn inline_problem(e: &ServiceError) -> Option<String> {
             Some(message.clone())
         }
         _ => None,
+    }
+}
+
+/// The note to show: `done`, or that the action waits for approval.
+fn requested_or<T>(outcome: Outcome<T>, done: &'static str) -> &'static str {
+    match outcome {
+        Outcome::Done(_) => done,
+        Outcome::Requested(_) => "change_requested",
     }
 }
 
@@ -636,7 +653,7 @@ pub async fn card_action(
     let refuse = |message: String| Extras { card_error: Some((serial.clone(), message)), ..Extras::default() };
     let result = match action.as_str() {
         "resend" => vsc.resend_invitation(&who, &serial).await.map(|_| "invitation_resent"),
-        "restart" => vsc.restart_issuance(&who, &serial).await.map(|_| "issuance_restarted"),
+        "restart" => vsc.restart_issuance(&who, &serial).await.map(|o| requested_or(o, "issuance_restarted")),
         "renew" => vsc.renew_card(&who, &serial).await.map(|_| "card_renewed"),
         "revoke" => {
             let reason = form.reason.trim();
@@ -652,7 +669,7 @@ pub async fn card_action(
                     refuse(format!("Card {serial} is {}, not locked: only a locked card can be unlocked.", card.state));
                 return page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await;
             }
-            vsc.issue_reset_link_for_unlock(&who, &serial).await.map(|_| "unlock_sent")
+            vsc.issue_reset_link_for_unlock(&who, &serial).await.map(|o| requested_or(o, "unlock_sent"))
         }
         _ => return Err(PageError::not_found()),
     };

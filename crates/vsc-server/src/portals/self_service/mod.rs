@@ -5,6 +5,7 @@ mod devices;
 mod email;
 mod enrol;
 mod home;
+mod not_me;
 mod questions;
 mod reset;
 mod sign_in;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/questions", get(questions::show).post(questions::submit))
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
         .route("/self-service/verify-email/{token}", get(email::verify))
+        .route("/self-service/not-me/{token}", get(not_me::show).post(not_me::confirm))
         .route("/self-service/devices", get(devices::list))
         .route("/self-service/devices/add", get(devices::add_form).post(devices::add))
         .route("/self-service/devices/{id}/code", get(devices::code_page).post(devices::verify))
