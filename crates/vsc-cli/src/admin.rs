@@ -65,27 +65,29 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                     "organisation_created": out.organisation_created,
                     "ra_email": out.ra_email,
                     "staff_created": out.staff_created,
+                    "operator": out.operator,
                     "token": out.token,
                     "password_link": out.password_link,
                 }))?;
             } else {
                 let org = if out.organisation_created { "created" } else { "exists" };
                 let staff = if out.staff_created { "created" } else { "exists" };
-                eprintln!("organisation {} ({org}); RA manager {} ({staff})", out.organisation, out.ra_email);
+                eprintln!("organisation {} ({org}); RA manager {} ({staff}), operator", out.organisation, out.ra_email);
                 eprintln!("API token (shown once; use it as `Authorization: Bearer <token>`):");
                 println!("{}", out.token);
                 eprintln!("Link to set the manager's vRA Manager password (works once, for 24 hours):");
                 eprintln!("{}", out.password_link);
             }
         }
-        AdminCommand::Staff(StaffCommand::Invite { email, org, role, name, json }) => {
-            let out = vsc.invite_staff(&email, &org, &role, name.as_deref()).await?;
+        AdminCommand::Staff(StaffCommand::Invite { email, org, role, name, operator, json }) => {
+            let out = vsc.invite_staff_as(&email, &org, &role, name.as_deref(), operator).await?;
             if json {
                 print_json(&serde_json::json!({
                     "email": out.email,
                     "role": out.role,
                     "created": out.created,
                     "granted": out.granted,
+                    "operator": out.operator,
                     "password_link": out.password_link,
                 }))?;
             } else {
@@ -96,6 +98,16 @@ async fn dispatch(vsc: &Vsc, op: &Principal, cmd: AdminCommand) -> anyhow::Resul
                 );
                 println!("{}", out.password_link);
             }
+        }
+        AdminCommand::Staff(StaffCommand::Operator { email, state }) => {
+            let on = state == "on";
+            let changed = vsc.set_staff_operator(&email, on).await?;
+            let what = if on { "is an operator" } else { "is not an operator" };
+            eprintln!("{email} {what}{}", if changed { "" } else { " (unchanged)" });
+        }
+        AdminCommand::Staff(StaffCommand::ResetTotp { email }) => {
+            vsc.reset_staff_totp(&email).await?;
+            eprintln!("{email}: two-step sign-in cleared and sessions ended; the next sign-in sets it up again");
         }
         AdminCommand::Staff(StaffCommand::Disable { email }) => {
             let s = vsc.set_staff_disabled(&email, true).await?;

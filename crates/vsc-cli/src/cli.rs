@@ -73,8 +73,9 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create an organisation (when new) and an RA manager for it; print the manager's API token
-    /// and a one-time link (valid 24 hours) to set the manager's vRA Manager password.
+    /// Create an organisation (when new) and an RA manager for it, who becomes an operator; print
+    /// the manager's API token and a one-time link (valid 24 hours) to set the manager's vRA
+    /// Manager password.
     Bootstrap(BootstrapArgs),
     /// API tokens of RA accounts.
     #[command(subcommand)]
@@ -145,7 +146,7 @@ pub struct BootstrapArgs {
     /// Full name of the RA manager, e.g. "Fiona Smith".
     #[arg(long, value_name = "NAME")]
     pub ra_name: String,
-    /// Print JSON (`{"token": …, "password_link": …}`).
+    /// Print JSON (`{"token": …, "password_link": …, "operator": true, …}`).
     #[arg(long)]
     pub json: bool,
 }
@@ -180,9 +181,30 @@ pub enum StaffCommand {
         /// Full name, e.g. "Fiona Smith" (needed for a new account).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// Make the account an operator too (organisations, email domains, catalogues, any staff).
+        #[arg(long)]
+        operator: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make an RA staff account an operator (`on`: it may create and rename organisations, change
+    /// their email domains and the role and security-question catalogues, and administer any staff
+    /// account) or withdraw it (`off`). Audited.
+    Operator {
+        /// Email of the staff member.
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// `on` or `off`.
+        #[arg(value_name = "on|off", value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Clear an RA staff account's two-step sign-in (TOTP), for a lost phone: its sessions and
+    /// pending sign-ins end, and its next sign-in sets up TOTP again. Audited.
+    ResetTotp {
+        /// Email of the staff member.
+        #[arg(long, value_name = "E")]
+        email: String,
     },
     /// Disable an RA staff account: its sessions and pending sign-ins end, sign-in is refused and
     /// its API tokens stop working until it is enabled.

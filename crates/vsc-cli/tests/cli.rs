@@ -75,8 +75,11 @@ fn vsc_json(dir: &Path, args: &[&str]) -> Value {
     json(&ok(vsc(dir, args)))
 }
 
+/// `vsc admin bootstrap` of `org`: RX1 is "Example Trust" with nhs.net, any other organisation
+/// "Second Trust" with second.nhs.uk (names and domains belong to one organisation each).
 fn bootstrap_args(org: &str, json: bool) -> Vec<&str> {
-    let mut args = vec!["admin", "bootstrap", "--org", org, "--org-name", "Example Trust", "--email-domain", "nhs.net"];
+    let (name, domain) = if org == "RX1" { ("Example Trust", "nhs.net") } else { ("Second Trust", "second.nhs.uk") };
+    let mut args = vec!["admin", "bootstrap", "--org", org, "--org-name", name, "--email-domain", domain];
     args.extend(["--ra-email", "ra@nhs.net", "--ra-name", "Fiona Smith"]);
     if json {
         args.push("--json");
@@ -216,6 +219,7 @@ fn bootstrap_prints_a_token_and_creates_the_data_dir() {
     assert_eq!(v["organisation"], "RX1");
     assert_eq!(v["organisation_created"], true);
     assert_eq!(v["staff_created"], true);
+    assert_eq!(v["operator"], true, "bootstrap makes its account an operator: {v}");
 
     let data = data_dir(dir);
     assert!(data.join("vsc.db").is_file());
@@ -243,6 +247,17 @@ fn bootstrap_prints_a_token_and_creates_the_data_dir() {
     assert!(token.starts_with("vsc_") && !token.contains(char::is_whitespace), "{out:?}");
     assert_ne!(token, first);
     assert_ne!(token, second);
+
+    // A domain another organisation holds fails clearly, and creates nothing.
+    let mut held = bootstrap_args("RX3", true);
+    held[7] = "nhs.net";
+    let e = err(vsc(dir, &held));
+    assert!(e.contains("nhs.net belongs to another organisation"), "{e}");
+    let mut named = bootstrap_args("RX3", true);
+    named[5] = "EXAMPLE trust";
+    named[7] = "third.nhs.uk";
+    let e = err(vsc(dir, &named));
+    assert!(e.contains("an organisation named EXAMPLE trust already exists"), "{e}");
 
     let orgs = vsc_json(dir, &["admin", "org", "list", "--json"]);
     let codes: Vec<&str> = orgs.as_array().unwrap().iter().filter_map(|o| o["code"].as_str()).collect();
@@ -274,6 +289,41 @@ fn token_create_issues_new_tokens_for_known_accounts_only() {
     let e = err(run(command(dir).args(["admin", "token", "create", "--email", "ra@nhs.net", "--data-dir", typo_arg])));
     assert!(e.contains("no vsc database") && e.contains("vsc-dat"), "{e}");
     assert!(!typo.exists(), "nothing is created there");
+}
+
+#[test]
+fn staff_operators_are_granted_withdrawn_and_totp_reset_from_the_console() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    bootstrap(dir);
+    let invite = ["admin", "staff", "invite", "--email", "op@nhs.net", "--org", "RX1", "--role", "agent"];
+    let v = vsc_json(dir, &[&invite[..], &["--name", "Olu Operator", "--operator", "--json"]].concat());
+    assert_eq!((v["operator"].as_bool(), v["created"].as_bool()), (Some(true), Some(true)), "{v}");
+    assert!(v["password_link"].as_str().unwrap().contains("/ra/set-password/"), "the console prints links: {v}");
+    let plain = ["admin", "staff", "invite", "--email", "pat@nhs.net", "--org", "RX1", "--role", "agent"];
+    let v = vsc_json(dir, &[&plain[..], &["--name", "Pat Plain", "--json"]].concat());
+    assert_eq!(v["operator"], false, "{v}");
+
+    let out = vsc(dir, &["admin", "staff", "operator", "--email", "op@nhs.net", "off"]);
+    assert!(text(&out.stderr).contains("op@nhs.net is not an operator"), "{}", text(&out.stderr));
+    let out = vsc(dir, &["admin", "staff", "operator", "--email", "pat@nhs.net", "on"]);
+    assert!(text(&out.stderr).contains("pat@nhs.net is an operator"), "{}", text(&out.stderr));
+    let e = err(vsc(dir, &["admin", "staff", "operator", "--email", "nobody@nhs.net", "on"]));
+    assert!(e.contains("no RA account"), "{e}");
+    ok(vsc(dir, &["admin", "staff", "reset-totp", "--email", "pat@nhs.net"]));
+    let e = err(vsc(dir, &["admin", "staff", "reset-totp", "--email", "nobody@nhs.net"]));
+    assert!(e.contains("no RA account"), "{e}");
+
+    let audit = vsc_json(dir, &["admin", "audit", "--limit", "50", "--json"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for action in ["staff.operator_granted", "staff.operator_withdrawn", "staff.totp_reset"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert_eq!(
+        actions.iter().filter(|a| **a == "staff.operator_granted").count(),
+        3,
+        "bootstrap, op, pat: {actions:?}"
+    );
 }
 
 #[test]
@@ -474,6 +524,10 @@ fn every_command_answers_help() {
         &["admin", "app"],
         &["admin", "app", "create"],
         &["admin", "audit"],
+        &["admin", "staff"],
+        &["admin", "staff", "invite"],
+        &["admin", "staff", "operator"],
+        &["admin", "staff", "reset-totp"],
         &["bench"],
         &["bench", "issuance"],
         &["bench", "login"],

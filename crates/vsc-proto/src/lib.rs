@@ -38,7 +38,7 @@ pub use login::{
     AppCreated, CardLoginRequest, CardLoginView, CardSessionStatus, CardSessionView, LoginRole, LoginStateView,
     OpenSessionRequest, TicketOrganisation, TicketRequest, TicketValidation, TicketView, ValidateTicketRequest,
 };
-pub use organisation::{CreateOrganisationRequest, OrganisationView};
+pub use organisation::{CreateOrganisationRequest, OrganisationView, RenameOrganisationRequest};
 pub use pin::{DeviceResetPasscodeRequest, PinResetIssued, PinResetRequest, SetPinRequest};
 pub use ra_reports::{ExpiringCard, ExpiringQuery, ExpiringReport, PendingReport, PendingUser};
 pub use reset::{ResetAccepted, ResetAnswersRequest, ResetFactorView, ResetPasscodeRequest, ResetRequest, ResetView};
@@ -50,7 +50,7 @@ pub use signing::{
     ApprovalView, CadesSignRequest, CadesSignature, CardCertificateView, CardCertificatesView, CardSignBatchRequest,
     CardSignRequest, CardSignature, CardSignatureBatch, DigestSignature, MAX_BATCH_DIGESTS,
 };
-pub use staff::{InviteStaffRequest, StaffInvited, StaffList, StaffPasswordLink, StaffView, UpdateStaffRequest};
+pub use staff::{InviteStaffRequest, StaffInvited, StaffLinkSent, StaffList, StaffView, UpdateStaffRequest};
 pub use user::{CreateUserRequest, UserView};
 pub use user_import::{ImportRowError, UserImportErrors, UserImportResult};
 pub use user_search::{UserCardSummary, UserListItem, UserSearchPage, UserSearchQuery};

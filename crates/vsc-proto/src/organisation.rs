@@ -15,6 +15,14 @@ pub struct CreateOrganisationRequest {
     pub email_domains: Vec<String>,
 }
 
+/// `PATCH /api/v1/organisations/{code}`: rename an organisation (operators only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameOrganisationRequest {
+    /// The new display name (unique whatever its case).
+    pub name: String,
+}
+
 /// An organisation as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrganisationView {

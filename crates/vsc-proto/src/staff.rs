@@ -16,6 +16,10 @@ pub struct StaffView {
     pub name: String,
     /// `manager` or `agent`.
     pub role: String,
+    /// Whether the account is an operator (service-wide: organisations, their email domains and
+    /// names, the role and security-question catalogues, any staff account).
+    #[serde(default)]
+    pub operator: bool,
     /// Codes of the granted organisations the caller may see, sorted.
     pub organisations: Vec<String>,
     /// Whether the password has been set.
@@ -51,7 +55,8 @@ pub struct InviteStaffRequest {
     pub organisations: Vec<String>,
 }
 
-/// A staff member invited: the one-time link to set the password (also emailed to them).
+/// A staff member invited: the one-time link to set the password is emailed to them (and never
+/// returned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StaffInvited {
     /// Staff id.
@@ -62,8 +67,6 @@ pub struct StaffInvited {
     pub role: String,
     /// Codes of the granted organisations, sorted.
     pub organisations: Vec<String>,
-    /// The one-time link (valid 24 hours) to set the password.
-    pub password_link: String,
 }
 
 /// `PATCH /api/v1/staff/{id}`: what to change (absent fields are kept).
@@ -82,9 +85,10 @@ pub struct UpdateStaffRequest {
     pub disabled: Option<bool>,
 }
 
-/// A new password link for a staff member (also emailed to them; older links stop working).
+/// `POST /api/v1/staff/{id}/password-link` (202): a new one-time link was emailed to the account's
+/// own address (older links stop working); the link itself is never returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct StaffPasswordLink {
-    /// The one-time link (valid 24 hours).
-    pub password_link: String,
+pub struct StaffLinkSent {
+    /// `sent`.
+    pub status: String,
 }

@@ -17,6 +17,8 @@ mod ra;
 mod ra_audit;
 #[path = "portal/ra_import.rs"]
 mod ra_import;
+#[path = "portal/ra_operator.rs"]
+mod ra_operator;
 #[path = "portal/ra_reports.rs"]
 mod ra_reports;
 #[path = "portal/ra_settings.rs"]

@@ -370,8 +370,9 @@ pub async fn holder_enrolled(conn: &mut Conn, user_id: &str) -> Result<bool, Sto
     Ok(r.is_some())
 }
 
-/// How many live pending requests the staff member of a live vRA Manager session sees (0 for no
-/// such session); the session is only read, not marked as used.
+/// How many live pending requests the staff member of a live vRA Manager session sees (every
+/// organisation's for an operator; 0 for no such session); the session is only read, not marked
+/// as used.
 pub async fn pending_count_for_session(
     conn: &mut Conn,
     token_hash: &[u8],
@@ -380,8 +381,9 @@ pub async fn pending_count_for_session(
     created_since: i64,
 ) -> Result<i64, StoreError> {
     let r = sqlx::query(
-        "SELECT COUNT(*) AS n FROM staff_sessions ss JOIN change_requests cr ON cr.state = 'pending' \
-         AND cr.expires_at > $2 AND cr.org_id IN (SELECT so.org_id FROM staff_organisations so WHERE so.staff_id = ss.staff_id) \
+        "SELECT COUNT(*) AS n FROM staff_sessions ss JOIN staff s ON s.id = ss.staff_id \
+         JOIN change_requests cr ON cr.state = 'pending' AND cr.expires_at > $2 AND (s.operator <> 0 \
+         OR cr.org_id IN (SELECT so.org_id FROM staff_organisations so WHERE so.staff_id = ss.staff_id)) \
          WHERE ss.token_hash = $1 AND ss.ended_at IS NULL AND ss.last_seen_at > $3 AND ss.created_at > $4",
     )
     .bind(token_hash.to_vec())

@@ -18,7 +18,13 @@ pub struct OrganisationRow {
     pub email_domains: Vec<String>,
 }
 
-/// Insert an organisation with its domains.
+/// The case-folded name the unique index compares (organisation names are unique whatever their case).
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Insert an organisation with its domains. A name (whatever its case), code or domain another
+/// organisation holds is a [`StoreError::Constraint`].
 pub async fn insert(
     conn: &mut Conn,
     id: &str,
@@ -27,20 +33,56 @@ pub async fn insert(
     domains: &[String],
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO organisations (id, code, name, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO organisations (id, code, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(code)
         .bind(name)
+        .bind(name_key(name))
         .bind(at)
         .execute(&mut *conn)
         .await?;
     for d in domains {
-        add_domain(conn, id, d).await?;
+        sqlx::query("INSERT INTO organisation_email_domains (org_id, domain) VALUES ($1, $2)")
+            .bind(id)
+            .bind(d)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
-/// Allow another email domain; returns whether it was new.
+/// Rename an organisation; false for an unknown one. A name another organisation holds (whatever
+/// its case) is a [`StoreError::Constraint`].
+pub async fn rename(conn: &mut Conn, org_id: &str, name: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE organisations SET name = $2, name_key = $3 WHERE id = $1")
+        .bind(org_id)
+        .bind(name)
+        .bind(name_key(name))
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The organisation named `name` (whatever its case), if any.
+pub async fn by_name(conn: &mut Conn, name: &str) -> Result<Option<OrganisationRow>, StoreError> {
+    let rows = sqlx::query("SELECT id, code, name FROM organisations WHERE name_key = $1")
+        .bind(name_key(name))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(with_domains(conn, rows).await?.pop())
+}
+
+/// The id of the organisation that holds an email domain, if any.
+pub async fn domain_holder(conn: &mut Conn, domain: &str) -> Result<Option<String>, StoreError> {
+    let r = sqlx::query("SELECT org_id FROM organisation_email_domains WHERE domain = $1")
+        .bind(domain)
+        .fetch_optional(conn)
+        .await?;
+    Ok(r.map(|r| r.try_get("org_id")).transpose()?)
+}
+
+/// Allow another email domain; returns whether it was added (false when this or another
+/// organisation holds it already: a domain belongs to one organisation).
 pub async fn add_domain(conn: &mut Conn, org_id: &str, domain: &str) -> Result<bool, StoreError> {
     let done =
         sqlx::query("INSERT INTO organisation_email_domains (org_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")

@@ -64,3 +64,16 @@ pub async fn cards_with(conn: &mut Conn, code: &str) -> Result<i64, StoreError> 
     let r = sqlx::query("SELECT COUNT(*) AS n FROM card_roles WHERE role_code = $1").bind(code).fetch_one(conn).await?;
     Ok(r.try_get("n")?)
 }
+
+/// How many cards (of any state) of the organisations granted to `staff_id` carry a role.
+pub async fn cards_with_for_staff(conn: &mut Conn, code: &str, staff_id: &str) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n FROM card_roles cr JOIN cards c ON c.id = cr.card_id JOIN users u ON u.id = c.user_id \
+         JOIN staff_organisations g ON g.org_id = u.org_id AND g.staff_id = $2 WHERE cr.role_code = $1",
+    )
+    .bind(code)
+    .bind(staff_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(r.try_get("n")?)
+}

@@ -16,6 +16,8 @@ pub struct StaffRow {
     pub display_name: String,
     /// `manager` / `agent`.
     pub role: String,
+    /// Whether the account is an operator (service-wide).
+    pub operator: bool,
 }
 
 pub(crate) fn row(r: &AnyRow) -> Result<StaffRow, StoreError> {
@@ -24,6 +26,7 @@ pub(crate) fn row(r: &AnyRow) -> Result<StaffRow, StoreError> {
         email: r.try_get("email")?,
         display_name: r.try_get("display_name")?,
         role: r.try_get("role")?,
+        operator: r.try_get::<i64, _>("operator")? != 0,
     })
 }
 
@@ -61,7 +64,7 @@ pub async fn insert(
 
 /// Find staff by lower-cased email.
 pub async fn by_email_key(conn: &mut Conn, email_key: &str) -> Result<Option<StaffRow>, StoreError> {
-    sqlx::query("SELECT id, email, display_name, role FROM staff WHERE email_key = $1")
+    sqlx::query("SELECT id, email, display_name, role, operator FROM staff WHERE email_key = $1")
         .bind(email_key)
         .fetch_optional(conn)
         .await?
@@ -102,6 +105,8 @@ pub struct StaffSummary {
     pub display_name: String,
     /// `manager` / `agent`.
     pub role: String,
+    /// Whether the account is an operator.
+    pub operator: bool,
     /// Whether a password is set.
     pub has_password: bool,
     /// Whether the TOTP second factor is set up.
@@ -118,7 +123,7 @@ pub struct StaffSummary {
 /// organisation with the viewer), by name; `only` ("" for all) narrows to one id.
 pub async fn visible(conn: &mut Conn, viewer: &str, only: &str) -> Result<Vec<StaffSummary>, StoreError> {
     let rows = sqlx::query(
-        "SELECT s.id, s.email, s.display_name, s.role, s.password_hash, s.sealed_totp, s.disabled_at, s.created_at, \
+        "SELECT s.id, s.email, s.display_name, s.role, s.operator, s.password_hash, s.sealed_totp, s.disabled_at, s.created_at, \
            (SELECT MAX(x.created_at) FROM staff_sessions x WHERE x.staff_id = s.id) AS last_sign_in \
          FROM staff s \
          WHERE ($1 = '' OR EXISTS (SELECT 1 FROM staff_organisations g \
@@ -140,6 +145,7 @@ pub async fn visible(conn: &mut Conn, viewer: &str, only: &str) -> Result<Vec<St
                 email: r.try_get("email")?,
                 display_name: r.try_get("display_name")?,
                 role: r.try_get("role")?,
+                operator: r.try_get::<i64, _>("operator")? != 0,
                 has_password: password.is_some(),
                 has_totp: totp.is_some(),
                 disabled_at: r.try_get("disabled_at")?,
@@ -237,4 +243,28 @@ pub async fn is_disabled(conn: &mut Conn, staff_id: &str) -> Result<bool, StoreE
         .fetch_optional(conn)
         .await?
         .is_some())
+}
+
+/// Make an account an operator (`on`) or not; returns whether it changed.
+pub async fn set_operator(conn: &mut Conn, staff_id: &str, on: bool) -> Result<bool, StoreError> {
+    changed_one(
+        conn,
+        sqlx::query("UPDATE staff SET operator = $2 WHERE id = $1 AND operator <> $2")
+            .bind(staff_id)
+            .bind(i64::from(on)),
+    )
+    .await
+}
+
+/// How many of `staff_id`'s organisations `viewer` is not granted (0: the viewer covers them all).
+pub async fn grants_beyond(conn: &mut Conn, viewer: &str, staff_id: &str) -> Result<i64, StoreError> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n FROM staff_organisations g WHERE g.staff_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM staff_organisations mine WHERE mine.staff_id = $1 AND mine.org_id = g.org_id)",
+    )
+    .bind(viewer)
+    .bind(staff_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(r.try_get("n")?)
 }

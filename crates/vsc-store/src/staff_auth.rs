@@ -24,10 +24,12 @@ pub struct StaffCredentials {
     pub totp_last_step: i64,
     /// Whether a manager disabled the account (no sign-in, sessions or API tokens).
     pub disabled: bool,
+    /// Whether the account is an operator.
+    pub operator: bool,
 }
 
 const CREDENTIAL_COLUMNS: &str =
-    "id, email, display_name, role, password_hash, sealed_totp, totp_last_step, disabled_at";
+    "id, email, display_name, role, password_hash, sealed_totp, totp_last_step, disabled_at, operator";
 
 fn credentials(r: &sqlx::any::AnyRow) -> Result<StaffCredentials, StoreError> {
     Ok(StaffCredentials {
@@ -39,6 +41,7 @@ fn credentials(r: &sqlx::any::AnyRow) -> Result<StaffCredentials, StoreError> {
         sealed_totp: r.try_get("sealed_totp")?,
         totp_last_step: r.try_get("totp_last_step")?,
         disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        operator: r.try_get::<i64, _>("operator")? != 0,
     })
 }
 
@@ -275,6 +278,16 @@ pub async fn set_totp(conn: &mut Conn, staff_id: &str, sealed: &[u8], step: i64)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Forget the TOTP secret, so the next sign-in sets one up again (the last accepted step is kept:
+/// no code of an earlier step is ever accepted again); returns whether one was set.
+pub async fn clear_totp(conn: &mut Conn, staff_id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE staff SET sealed_totp = NULL WHERE id = $1 AND sealed_totp IS NOT NULL")
+        .bind(staff_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Accept TOTP `step` once: false when it (or a later one) was accepted before.

@@ -21,7 +21,7 @@ pub async fn insert(conn: &mut Conn, id: &str, staff_id: &str, token_hash: &[u8]
 /// caller's constant-time comparison) and the token id.
 pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<(StaffRow, Vec<u8>, String)>, StoreError> {
     let row = sqlx::query(
-        "SELECT s.id, s.email, s.display_name, s.role, t.token_hash, t.id AS token_id FROM api_tokens t \
+        "SELECT s.id, s.email, s.display_name, s.role, s.operator, t.token_hash, t.id AS token_id FROM api_tokens t \
          JOIN staff s ON s.id = t.staff_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
     )
     .bind(token_hash.to_vec())

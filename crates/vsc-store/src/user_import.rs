@@ -1,7 +1,7 @@
 //! Bulk statements for the CSV import of users: existence checks for many keys at once and
 //! multi-row inserts, so that ten thousand rows cost tens of statements, not tens of thousands.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 use vsc_core::AuditRecord;
@@ -42,9 +42,21 @@ async fn existing(conn: &mut Conn, column: &'static str, values: &[String]) -> R
     Ok(found)
 }
 
-/// The lower-cased emails among `keys` that users already have.
-pub async fn existing_email_keys(conn: &mut Conn, keys: &[String]) -> Result<HashSet<String>, StoreError> {
-    existing(conn, "email_key", keys).await
+/// The lower-cased emails among `keys` that users already have, each with its user's organisation id.
+pub async fn existing_email_keys(conn: &mut Conn, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        let marks = (1..=chunk.len()).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT email_key, org_id FROM users WHERE email_key IN ({marks})");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            q = q.bind(v.as_str());
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            found.insert(r.try_get::<String, _>("email_key")?, r.try_get::<String, _>("org_id")?);
+        }
+    }
+    Ok(found)
 }
 
 /// The subject CNs among `cns` that users already have.

@@ -209,6 +209,24 @@ store_test!(organisations_round_trip_sqlite, organisations_round_trip_postgres, 
     let dup = organisations::insert(&mut conn, &new_id(), "ACME", "Another Acme", &[], 101).await;
     assert!(matches!(dup, Err(StoreError::Constraint(_))), "duplicate code: {dup:?}");
     assert_eq!(count_rows(&mut conn, "organisations").await.unwrap(), 1);
+
+    // A name whatever its case, and a domain another organisation holds, are refused by the
+    // database itself (two concurrent requests cannot both win).
+    let same_name = organisations::insert(&mut conn, &new_id(), "ACME2", "ACME health", &[], 102).await;
+    assert!(matches!(same_name, Err(StoreError::Constraint(_))), "duplicate name: {same_name:?}");
+    let held = vec!["beta.example".to_string()];
+    let same_domain = organisations::insert(&mut conn, &new_id(), "ACME3", "Acme Three", &held, 103).await;
+    assert!(matches!(same_domain, Err(StoreError::Constraint(_))), "a held domain: {same_domain:?}");
+    let other = new_id();
+    organisations::insert(&mut conn, &other, "ACME4", "Acme Four", &["four.example".to_string()], 104).await.unwrap();
+    assert!(!organisations::add_domain(&mut conn, &other, "beta.example").await.unwrap(), "held by ACME");
+    assert_eq!(organisations::domain_holder(&mut conn, "beta.example").await.unwrap().as_deref(), Some(id.as_str()));
+    assert_eq!(
+        organisations::by_name(&mut conn, "acme HEALTH").await.unwrap().map(|o| o.code).as_deref(),
+        Some("ACME")
+    );
+    let rename = organisations::rename(&mut conn, &other, "Acme Health").await;
+    assert!(matches!(rename, Err(StoreError::Constraint(_))), "a held name: {rename:?}");
 });
 
 // 3. Users: lookups join the organisation code; email keys are unique; awkward names survive.
@@ -635,7 +653,8 @@ store_test!(concurrent_writers_all_commit_sqlite, concurrent_writers_all_commit_
         tasks.spawn(async move {
             let mut tx = store.begin().await?;
             let domains = [format!("c{i}.example")];
-            organisations::insert(&mut tx, &new_id(), &format!("CONC{i}"), "Concurrent", &domains, i).await?;
+            let name = format!("Concurrent {i}");
+            organisations::insert(&mut tx, &new_id(), &format!("CONC{i}"), &name, &domains, i).await?;
             // Hold the write transaction open for a while so that the others have to wait for it.
             tokio::time::sleep(Duration::from_millis(25)).await;
             tx.commit().await?;

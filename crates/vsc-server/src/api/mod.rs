@@ -76,6 +76,7 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(organisations::create, organisations::list))
+        .routes(routes!(organisations::rename))
         .routes(routes!(settings::list_roles, settings::add_role))
         .routes(routes!(settings::rename_role, settings::delete_role))
         .routes(routes!(settings::list_questions, settings::add_question))

@@ -1,6 +1,7 @@
-//! The vRA Manager's settings over JSON (RA managers only; agents get 403): `/api/v1/roles`,
+//! The vRA Manager's settings over JSON (RA managers; agents get 403): `/api/v1/roles`,
 //! `/api/v1/security-questions`, `/api/v1/organisations/{code}/policy` and
-//! `/api/v1/organisations/{code}/email-domains`.
+//! `/api/v1/organisations/{code}/email-domains`. Changing the catalogues and email domains is for
+//! operators only (managers get 403 too).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use super::errors::ApiError;
 use super::extract::ApiJson;
 use crate::Vsc;
 
-/// The role catalogue, with how many cards carry each role.
+/// The role catalogue, with how many cards of the caller's organisations carry each role.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "ra", security(("bearer" = [])),
     responses((status = 200, body = Vec<RoleView>), (status = 403, body = ErrorBody, description = "Not an RA manager")))]
 pub async fn list_roles(State(vsc): State<Vsc>, Staff(who): Staff) -> Result<Json<Vec<RoleView>>, ApiError> {
@@ -27,7 +28,7 @@ pub async fn list_roles(State(vsc): State<Vsc>, Staff(who): Staff) -> Result<Jso
     request_body = CreateRoleRequest,
     responses(
         (status = 201, body = RoleView),
-        (status = 403, body = ErrorBody, description = "Not an RA manager"),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 409, body = ErrorBody, description = "Code exists"),
         (status = 422, body = ErrorBody, description = "Invalid code or name")))]
 pub async fn add_role(
@@ -44,7 +45,7 @@ pub async fn add_role(
     request_body = RenameRoleRequest,
     responses(
         (status = 200, body = RoleView),
-        (status = 403, body = ErrorBody, description = "Not an RA manager"),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "Invalid name")))]
 pub async fn rename_role(
@@ -61,7 +62,7 @@ pub async fn rename_role(
     params(("code" = String, Path, description = "Role code")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = ErrorBody, description = "Not an RA manager"),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "A default role, or a role on cards")))]
 pub async fn delete_role(
@@ -88,7 +89,7 @@ pub async fn list_questions(
     request_body = CreateQuestionRequest,
     responses(
         (status = 201, body = SecurityQuestionView),
-        (status = 403, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 409, body = ErrorBody, description = "The question exists"),
         (status = 422, body = ErrorBody)))]
 pub async fn add_question(
@@ -105,7 +106,7 @@ pub async fn add_question(
     request_body = UpdateQuestionRequest,
     responses(
         (status = 200, body = SecurityQuestionView),
-        (status = 403, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Fewer than 3 questions would stay offered, or the text exists"),
         (status = 422, body = ErrorBody)))]
@@ -123,7 +124,7 @@ pub async fn update_question(
     params(("id" = i64, Path, description = "Question id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Answered by holders, or fewer than 3 would stay offered")))]
 pub async fn delete_question(
@@ -171,9 +172,9 @@ pub async fn set_policy(
     request_body = AddEmailDomainRequest,
     responses(
         (status = 201, body = OrganisationView),
-        (status = 403, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Allowed already"),
+        (status = 409, body = ErrorBody, description = "Allowed already, or held by another organisation (not named)"),
         (status = 422, body = ErrorBody)))]
 pub async fn add_email_domain(
     State(vsc): State<Vsc>,
@@ -190,7 +191,7 @@ pub async fn add_email_domain(
     params(("code" = String, Path, description = "Organisation code"), ("domain" = String, Path, description = "Domain")),
     responses(
         (status = 200, body = OrganisationView),
-        (status = 403, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an operator"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The last allowed domain")))]
 pub async fn remove_email_domain(

@@ -1,11 +1,10 @@
-//! `/api/v1/staff`: staff management by RA managers (agents get 403).
+//! `/api/v1/staff`: staff management by RA managers and operators (agents get 403; a manager
+//! acting on an account with organisations they do not all manage, or on an operator's, too).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use vsc_proto::{
-    ErrorBody, InviteStaffRequest, StaffInvited, StaffList, StaffPasswordLink, StaffView, UpdateStaffRequest,
-};
+use vsc_proto::{ErrorBody, InviteStaffRequest, StaffInvited, StaffLinkSent, StaffList, StaffView, UpdateStaffRequest};
 
 use super::auth::Staff;
 use super::errors::ApiError;
@@ -20,14 +19,15 @@ pub async fn list(State(vsc): State<Vsc>, Staff(who): Staff) -> Result<Json<Staf
 }
 
 /// Invite a staff member into some of the caller's organisations; the one-time password link is
-/// emailed to them and returned once.
+/// emailed to them (never returned).
 #[utoipa::path(post, path = "/api/v1/staff", tag = "ra", security(("bearer" = [])),
     request_body = InviteStaffRequest,
     responses(
         (status = 201, body = StaffInvited),
         (status = 403, body = ErrorBody, description = "Not an RA manager"),
         (status = 404, body = ErrorBody, description = "Organisation not among the caller's"),
-        (status = 409, body = ErrorBody, description = "A staff account with this email exists"),
+        (status = 409, body = ErrorBody,
+            description = "A staff account with this email exists (named only when it shares an organisation with the caller)"),
         (status = 422, body = ErrorBody, description = "Invalid field")))]
 pub async fn invite(
     State(vsc): State<Vsc>,
@@ -56,7 +56,8 @@ pub async fn get(
     request_body = UpdateStaffRequest,
     responses(
         (status = 200, body = StaffView),
-        (status = 403, body = ErrorBody, description = "Not an RA manager"),
+        (status = 403, body = ErrorBody,
+            description = "Not an RA manager, or the account has organisations the caller does not manage"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Demoting or disabling oneself"),
         (status = 422, body = ErrorBody, description = "Invalid field, e.g. no organisation left")))]
@@ -69,18 +70,21 @@ pub async fn update(
     Ok(Json(vsc.update_staff(&who, &id, &req).await?))
 }
 
-/// A new one-time password link for a staff member (emailed to them; older links stop working).
+/// Email a new one-time password link to the staff account's own address (older links stop
+/// working); the link is never returned: only `vsc admin` prints links.
 #[utoipa::path(post, path = "/api/v1/staff/{id}/password-link", tag = "ra", security(("bearer" = [])),
     params(("id" = String, Path, description = "Staff id")),
     responses(
-        (status = 200, body = StaffPasswordLink),
-        (status = 403, body = ErrorBody),
+        (status = 202, body = StaffLinkSent, description = "The link was emailed to the account's address"),
+        (status = 403, body = ErrorBody,
+            description = "Not an RA manager, or the account has organisations the caller does not manage"),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "The account is disabled")))]
+        (status = 409, body = ErrorBody, description = "The account is disabled")))]
 pub async fn password_link(
     State(vsc): State<Vsc>,
     Staff(who): Staff,
     Path(id): Path<String>,
-) -> Result<Json<StaffPasswordLink>, ApiError> {
-    Ok(Json(StaffPasswordLink { password_link: vsc.resend_staff_link(&who, &id).await? }))
+) -> Result<(StatusCode, Json<StaffLinkSent>), ApiError> {
+    vsc.resend_staff_link(&who, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(StaffLinkSent { status: "sent".into() })))
 }

@@ -84,6 +84,9 @@ pub enum Principal {
         email: String,
         /// Manager or agent.
         role: vsc_core::StaffRole,
+        /// Whether the account is an operator (service-wide: organisations, their domains and
+        /// names, the role and question catalogues, any staff account).
+        operator: bool,
     },
 }
 
@@ -95,9 +98,18 @@ impl Principal {
         }
     }
 
-    /// A service-wide operator: the `vsc admin` console (or a staff operator account).
+    /// Whether the caller acts for the installation: the `vsc admin` command line or a staff
+    /// operator. Operators do not see every organisation's users by this (grants still decide).
     pub(crate) fn is_operator(&self) -> bool {
-        matches!(self, Principal::Operator)
+        match self {
+            Principal::Operator => true,
+            Principal::Staff { operator, .. } => *operator,
+        }
+    }
+
+    /// Refuse anyone but an operator (`what`: the thing only operators do, for the message).
+    pub(crate) fn operator_only(&self, what: &str) -> Result<(), ServiceError> {
+        if self.is_operator() { Ok(()) } else { Err(ServiceError::Forbidden(format!("only an operator may {what}"))) }
     }
 
     fn staff_id(&self) -> Option<&str> {

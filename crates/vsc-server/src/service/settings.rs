@@ -1,7 +1,8 @@
-//! The vRA Manager's settings (RA managers only): the role and security-question catalogues
-//! (service-wide: any manager may edit them), and for each organisation the manager is granted its
-//! allowed email domains and its login and reminder policy. Every change is audited with what it
-//! was and what it became.
+//! The vRA Manager's settings (RA managers and operators): the role and security-question
+//! catalogues (service-wide: managers see them, only operators change them), each organisation's
+//! allowed email domains (only operators change them: a domain belongs to one organisation), and
+//! the login and reminder policy of each organisation the manager is granted. Every change is
+//! audited with what it was and what it became.
 
 use vsc_core::{AuditRecord, DomainError, EmailDomain, RoleCode, StaffRole};
 use vsc_proto::{
@@ -33,10 +34,17 @@ pub struct SettingsOverview {
 
 fn manager_only(who: &Principal) -> Result<(), ServiceError> {
     match who {
-        Principal::Staff { role: StaffRole::Agent, .. } => Err(ServiceError::Forbidden(MANAGERS_ONLY.into())),
+        Principal::Staff { role: StaffRole::Agent, operator: false, .. } => {
+            Err(ServiceError::Forbidden(MANAGERS_ONLY.into()))
+        }
         _ => Ok(()),
     }
 }
+
+/// What only operators may do with the catalogues.
+const CATALOGUES: &str = "change the role and security-question catalogues";
+/// What only operators may do with email domains.
+const DOMAINS: &str = "change an organisation's email domains";
 
 /// A name or question text: whitespace collapsed, 1 to `max` characters, no control characters.
 fn text(field: &'static str, what: &str, input: &str, max: usize) -> Result<String, DomainError> {
@@ -161,21 +169,30 @@ impl Vsc {
         Ok(SettingsOverview { roles, questions, organisations })
     }
 
-    /// The role catalogue with how many cards carry each role (managers only).
+    /// The role catalogue with how many cards of the caller's organisations carry each role (of
+    /// every organisation for `vsc admin`; managers only).
     pub async fn list_roles(&self, who: &Principal) -> Result<Vec<RoleView>, ServiceError> {
         manager_only(who)?;
         let mut conn = self.store.conn().await?;
         let mut out = Vec::new();
         for r in roles::list(&mut conn).await? {
-            let cards = roles::cards_with(&mut conn, &r.code).await?;
+            let cards = self.cards_seen(&mut conn, who, &r.code).await?;
             out.push(role_view(r, cards));
         }
         Ok(out)
     }
 
+    /// How many cards carrying role `code` the principal may see.
+    async fn cards_seen(&self, conn: &mut Conn, who: &Principal, code: &str) -> Result<i64, ServiceError> {
+        Ok(match who.staff_id() {
+            Some(staff) => roles::cards_with_for_staff(conn, code, staff).await?,
+            None => roles::cards_with(conn, code).await?,
+        })
+    }
+
     /// Add a role to the catalogue.
     pub async fn add_role(&self, who: &Principal, req: &CreateRoleRequest) -> Result<RoleView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let code = RoleCode::parse("code", &req.code)?;
         let name = text("name", "a role name", &req.name, 100)?;
         let at = self.now().unix_timestamp();
@@ -202,21 +219,21 @@ impl Vsc {
         code: &str,
         req: &RenameRoleRequest,
     ) -> Result<RoleView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let name = text("name", "a role name", &req.name, 100)?;
         let mut tx = self.store.begin().await?;
         let role = self.role(&mut tx, code).await?;
         roles::rename(&mut tx, &role.code, &name).await?;
         let detail = serde_json::json!({ "code": role.code, "name": { "old": role.name, "new": name } });
         self.settings_audit(&mut tx, who, "settings.role_renamed", None, format!("role:{}", role.code), detail).await?;
-        let cards = roles::cards_with(&mut tx, &role.code).await?;
+        let cards = self.cards_seen(&mut tx, who, &role.code).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(RoleView { name, ..role_view(role, cards) })
     }
 
     /// Delete a role: never a default role, nor one that cards carry.
     pub async fn delete_role(&self, who: &Principal, code: &str) -> Result<(), ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let mut tx = self.store.begin().await?;
         let role = self.role(&mut tx, code).await?;
         if role.is_default {
@@ -258,7 +275,7 @@ impl Vsc {
         who: &Principal,
         req: &CreateQuestionRequest,
     ) -> Result<SecurityQuestionView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let text = text("text", "a question", &req.text, 200)?;
         let mut tx = self.store.begin().await?;
         let exists = || ServiceError::conflict("text", "that question is in the catalogue already");
@@ -282,7 +299,7 @@ impl Vsc {
         id: i64,
         req: &UpdateQuestionRequest,
     ) -> Result<SecurityQuestionView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let new_text = req.text.as_deref().map(|t| text("text", "a question", t, 200)).transpose()?;
         let mut tx = self.store.begin().await?;
         let all = questions::all(&mut tx).await?;
@@ -321,7 +338,7 @@ impl Vsc {
 
     /// Delete a question nobody has answered (an answered one is retired instead).
     pub async fn delete_question(&self, who: &Principal, id: i64) -> Result<(), ServiceError> {
-        manager_only(who)?;
+        who.operator_only(CATALOGUES)?;
         let mut tx = self.store.begin().await?;
         let all = questions::all(&mut tx).await?;
         let q = question_of(&all, id)?;
@@ -410,11 +427,17 @@ impl Vsc {
         code: &str,
         domain: &str,
     ) -> Result<OrganisationView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(DOMAINS)?;
         let domain = EmailDomain::parse("domain", domain)?;
         let mut tx = self.store.begin().await?;
-        let org = self.granted_org(&mut tx, who, code).await?;
+        let org = self.operated_org(&mut tx, who, DOMAINS, code).await?;
         if !organisations::add_domain(&mut tx, &org.id, domain.as_str()).await? {
+            if organisations::domain_holder(&mut tx, domain.as_str()).await?.is_some_and(|h| h != org.id) {
+                return Err(ServiceError::conflict(
+                    "domain",
+                    format!("the email domain {} belongs to another organisation", domain.as_str()),
+                ));
+            }
             return Err(ServiceError::conflict("domain", format!("{} is allowed already", domain.as_str())));
         }
         let detail = serde_json::json!({ "domain": domain.as_str() });
@@ -429,10 +452,10 @@ impl Vsc {
         code: &str,
         domain: &str,
     ) -> Result<OrganisationView, ServiceError> {
-        manager_only(who)?;
+        who.operator_only(DOMAINS)?;
         let domain = domain.trim().to_ascii_lowercase();
         let mut tx = self.store.begin().await?;
-        let org = self.granted_org(&mut tx, who, code).await?;
+        let org = self.operated_org(&mut tx, who, DOMAINS, code).await?;
         if !org.email_domains.contains(&domain) {
             return Err(ServiceError::not_found(
                 "domain",

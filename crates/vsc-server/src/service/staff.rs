@@ -4,7 +4,7 @@ use vsc_core::{AuditRecord, DomainError, EmailAddress, OrgCode, PersonName, Staf
 use vsc_crypto::{SecretToken, TokenHash};
 use vsc_store::{StoreError, organisations, staff, tokens};
 
-use super::organisations::{domains, org_name};
+use super::organisations::{domain_held, domains, lost_race, org_name};
 use super::staff_auth::NewStaff;
 use super::{Principal, Vsc, new_id};
 use crate::ServiceError;
@@ -20,6 +20,8 @@ pub struct BootstrapOutcome {
     pub ra_email: String,
     /// Whether the manager account was created now.
     pub staff_created: bool,
+    /// Whether the account is an operator (always: bootstrap makes it one).
+    pub operator: bool,
     /// The new API token (shown once).
     pub token: String,
     /// The one-time link (valid 24 h) to set the manager's password for the vRA Manager.
@@ -56,6 +58,8 @@ impl Vsc {
                 for d in &domains {
                     if organisations::add_domain(&mut tx, &o.id, d).await? {
                         added.push(d.clone());
+                    } else if organisations::domain_holder(&mut tx, d).await?.is_some_and(|h| h != o.id) {
+                        return Err(domain_held(d));
                     }
                 }
                 if !added.is_empty() {
@@ -75,7 +79,10 @@ impl Vsc {
             }
             None => {
                 let id = new_id();
-                organisations::insert(&mut tx, &id, code.as_str(), &name, &domains, at).await?;
+                self.check_new_organisation(&mut tx, &name, &domains).await?;
+                organisations::insert(&mut tx, &id, code.as_str(), &name, &domains, at)
+                    .await
+                    .map_err(|e| lost_race(e, &name))?;
                 self.audit(
                     &mut tx,
                     AuditRecord {
@@ -99,6 +106,8 @@ impl Vsc {
             .ok_or_else(|| ServiceError::Startup(format!("organisation {code} vanished")))?;
         let new = NewStaff { email: &email, name: Some(&display), role: StaffRole::Manager, orgs: &[org] };
         let added = self.add_staff(&mut tx, &Principal::Operator, &new, true).await?;
+        // The installation's first accounts come from here: they run it.
+        self.grant_operator(&mut tx, &Principal::Operator, &added.id, email.as_str(), true).await?;
         let (staff_created, password_link) = (added.created, added.password_link);
         let token = self.new_token(&mut tx, &added.id, &email, Some(&org_id)).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -107,6 +116,7 @@ impl Vsc {
             organisation_created,
             ra_email: email.to_string(),
             staff_created,
+            operator: true,
             token,
             password_link,
         })
@@ -166,6 +176,6 @@ impl Vsc {
         }
         tokens::touch(&mut conn, &token_id, self.now().unix_timestamp()).await?;
         let role = StaffRole::parse("role", &s.role)?;
-        Ok(Some(Principal::Staff { id: s.id, email: s.email, role }))
+        Ok(Some(Principal::Staff { id: s.id, email: s.email, role, operator: s.operator }))
     }
 }

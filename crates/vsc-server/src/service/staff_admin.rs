@@ -1,9 +1,11 @@
-//! Staff management by RA managers: list the staff sharing their organisations, invite staff
-//! (the one-time password link emailed to the invitee and shown once to the manager), change a
+//! Staff management by RA managers and operators: list the staff sharing their organisations,
+//! invite staff (the one-time password link emailed to the invitee, never returned), change a
 //! role, grant and revoke organisations (only among the manager's own; everyone keeps at least
 //! one), disable and enable accounts (disabling ends sessions and pending sign-ins and stops API
-//! tokens), and resend the password link. Agents are refused; every change is audited in its
-//! transaction, with the email in the same transaction.
+//! tokens), and email a new password link to the account's own address. A manager acts on an
+//! account only when they cover every organisation it has, and never on an operator's; operators
+//! administer any account. Agents are refused; every change is audited in its transaction, with
+//! the email in the same transaction.
 
 use std::collections::BTreeSet;
 
@@ -28,11 +30,15 @@ pub fn role_label(role: StaffRole) -> &'static str {
     }
 }
 
-/// The id of the staff member the caller manages as ("" for the operator, who sees everyone);
+/// What a manager is told about an account beyond their reach.
+pub const BEYOND_REACH: &str = "this staff account also has organisations you do not manage (or is an operator's); \
+     an RA manager of all of them, or an operator, can change it";
+
+/// The id of the staff member the caller manages as ("" for operators, who see everyone);
 /// agents are refused.
 fn manager_view(who: &Principal) -> Result<&str, ServiceError> {
     match who {
-        Principal::Operator => Ok(""),
+        Principal::Operator | Principal::Staff { operator: true, .. } => Ok(""),
         Principal::Staff { id, role: StaffRole::Manager, .. } => Ok(id),
         Principal::Staff { .. } => Err(ServiceError::Forbidden(MANAGERS_ONLY.into())),
     }
@@ -50,6 +56,7 @@ fn view(s: staff::StaffSummary, grants: &[staff::Grant]) -> Result<StaffView, Se
         email: s.email,
         name: s.display_name,
         role: s.role,
+        operator: s.operator,
         password_set: s.has_password,
         totp_set: s.has_totp,
         disabled: s.disabled_at.is_some(),
@@ -83,6 +90,32 @@ impl Vsc {
         let row = staff::visible(conn, viewer, id).await?.into_iter().next().ok_or_else(no_such_staff)?;
         let grants = staff::visible_grants(conn, viewer, id).await?;
         view(row, &grants)
+    }
+
+    /// Fail unless the caller (as `viewer`) may act on staff account `id`: operators on any; a
+    /// manager only on an account whose organisations they all cover and that is not an
+    /// operator's (403).
+    async fn ensure_reach(&self, conn: &mut Conn, viewer: &str, s: &StaffView) -> Result<(), ServiceError> {
+        if viewer.is_empty() {
+            return Ok(());
+        }
+        if s.operator || staff::grants_beyond(conn, viewer, &s.id.to_string()).await? > 0 {
+            return Err(ServiceError::Forbidden(BEYOND_REACH.into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may act on staff account `id` (operators on any; a manager only when
+    /// covering all its organisations and it is not an operator's).
+    pub async fn staff_in_reach(&self, who: &Principal, id: &str) -> Result<bool, ServiceError> {
+        let viewer = manager_view(who)?;
+        let mut conn = self.store.conn().await?;
+        let s = self.visible_staff(&mut conn, viewer, id).await?;
+        match self.ensure_reach(&mut conn, viewer, &s).await {
+            Ok(()) => Ok(true),
+            Err(ServiceError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The caller's organisations named by `codes` (at least one; unknown codes and organisations
@@ -129,8 +162,8 @@ impl Vsc {
     }
 
     /// Invite a new staff member into some of the caller's organisations: the account, its grants,
-    /// the password link and the email carrying it commit together; the link is returned to be
-    /// shown once.
+    /// the password link and the email carrying it commit together; only the email carries the
+    /// link.
     pub async fn invite_staff_member(
         &self,
         who: &Principal,
@@ -150,13 +183,7 @@ impl Vsc {
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
         let id = uuid::Uuid::parse_str(&added.id).map_err(|e| ServiceError::Startup(format!("a new staff id: {e}")))?;
-        Ok(StaffInvited {
-            id,
-            email: email.to_string(),
-            role: role.as_str().into(),
-            organisations: codes,
-            password_link: added.password_link,
-        })
+        Ok(StaffInvited { id, email: email.to_string(), role: role.as_str().into(), organisations: codes })
     }
 
     /// Change a staff member's role, organisations (among the caller's own) and/or disabled state
@@ -172,6 +199,7 @@ impl Vsc {
         let myself = who.staff_id() == Some(id.trim());
         let mut tx = self.store.begin().await?;
         let before = self.visible_staff(&mut tx, viewer, id).await?;
+        self.ensure_reach(&mut tx, viewer, &before).await?;
         let id = before.id.to_string();
         let target = format!("staff:{}", before.email);
         // The caller's organisation that the events are filed under.
@@ -244,11 +272,12 @@ impl Vsc {
     }
 
     /// A new one-time password link for a staff member (older links stop working), emailed to
-    /// them and returned to be shown once. Not for disabled accounts.
-    pub async fn resend_staff_link(&self, who: &Principal, id: &str) -> Result<String, ServiceError> {
+    /// the account's own address only: the caller never sees it. Not for disabled accounts.
+    pub async fn resend_staff_link(&self, who: &Principal, id: &str) -> Result<(), ServiceError> {
         let viewer = manager_view(who)?;
         let mut tx = self.store.begin().await?;
         let s = self.visible_staff(&mut tx, viewer, id).await?;
+        self.ensure_reach(&mut tx, viewer, &s).await?;
         if s.disabled {
             return Err(DomainError::InvalidState("the account is disabled; enable it first".into()).into());
         }
@@ -259,7 +288,7 @@ impl Vsc {
         self.email_password_link(&mut tx, &s.email, &s.name, role, &s.organisations, &link, true).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
-        Ok(link)
+        Ok(())
     }
 
     /// Disable (`disabled`) or enable the staff account of `email` (operator).
@@ -282,10 +311,14 @@ mod tests {
     #[test]
     fn only_managers_and_the_operator_manage_staff() {
         assert_eq!(manager_view(&Principal::Operator).ok(), Some(""));
-        let manager = Principal::Staff { id: "m1".into(), email: "m@example.org".into(), role: StaffRole::Manager };
-        assert_eq!(manager_view(&manager).ok(), Some("m1"));
-        let agent = Principal::Staff { id: "a1".into(), email: "a@example.org".into(), role: StaffRole::Agent };
-        assert!(matches!(manager_view(&agent), Err(ServiceError::Forbidden(m)) if m == MANAGERS_ONLY));
+        let staff =
+            |role, operator| Principal::Staff { id: "s1".into(), email: "s@example.org".into(), role, operator };
+        assert_eq!(manager_view(&staff(StaffRole::Manager, false)).ok(), Some("s1"));
+        assert!(
+            matches!(manager_view(&staff(StaffRole::Agent, false)), Err(ServiceError::Forbidden(m)) if m == MANAGERS_ONLY)
+        );
+        assert_eq!(manager_view(&staff(StaffRole::Manager, true)).ok(), Some(""), "operators see every account");
+        assert_eq!(manager_view(&staff(StaffRole::Agent, true)).ok(), Some(""));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub const PASSWORD_MIN_CHARS: usize = 12;
 /// Longest password.
 pub const PASSWORD_MAX_CHARS: usize = 128;
 
+/// A conflict with another organisation's user or staff account: it names nobody.
+pub const EMAIL_UNUSABLE: &str = "this email address cannot be used";
+
 /// The one answer to a failed sign-in, whatever failed.
 const SIGN_IN_FAILED: &str =
     "the email address or password is wrong, or sign-in is locked for 15 minutes after repeated failures";
@@ -48,6 +51,8 @@ pub struct StaffInvite {
     pub created: bool,
     /// Whether the organisation was granted now.
     pub granted: bool,
+    /// Whether the account is an operator.
+    pub operator: bool,
     /// The one-time link to set the password.
     pub password_link: String,
 }
@@ -111,12 +116,19 @@ pub struct StaffMember {
     pub role: StaffRole,
     /// Granted organisations: (code, name).
     pub organisations: Vec<(String, String)>,
+    /// Whether the account is an operator (service-wide).
+    pub operator: bool,
 }
 
 impl StaffMember {
     /// The principal that acts for this staff member.
     pub fn principal(&self) -> Principal {
-        Principal::Staff { id: self.id.clone(), email: self.email.clone(), role: self.role }
+        Principal::Staff { id: self.id.clone(), email: self.email.clone(), role: self.role, operator: self.operator }
+    }
+
+    /// Whether the account may manage staff: a manager or an operator.
+    pub fn manages_staff(&self) -> bool {
+        self.role == StaffRole::Manager || self.operator
     }
 }
 
@@ -216,6 +228,15 @@ impl Vsc {
         let first_org = new.orgs.first().map(|o| o.id.clone());
         let (id, created) = match staff::by_email_key(conn, &email.key()).await? {
             Some(s) if !existing_ok => {
+                // Specific only about an account the caller may see (sharing an organisation);
+                // another organisation's staff is named to nobody.
+                let in_reach = match who.staff_id() {
+                    Some(viewer) if !who.is_operator() => !staff::visible(conn, viewer, &s.id).await?.is_empty(),
+                    _ => true,
+                };
+                if !in_reach {
+                    return Err(ServiceError::conflict("email", EMAIL_UNUSABLE));
+                }
                 return Err(ServiceError::conflict(
                     "email",
                     format!("{email} already has a staff account ({})", s.role),
@@ -275,6 +296,19 @@ impl Vsc {
         role: &str,
         name: Option<&str>,
     ) -> Result<StaffInvite, ServiceError> {
+        self.invite_staff_as(email, org_code, role, name, false).await
+    }
+
+    /// [`Vsc::invite_staff`], making the account an operator too when `operator` is set (in the
+    /// same transaction; `vsc admin staff invite --operator`).
+    pub async fn invite_staff_as(
+        &self,
+        email: &str,
+        org_code: &str,
+        role: &str,
+        name: Option<&str>,
+        operator: bool,
+    ) -> Result<StaffInvite, ServiceError> {
         let email = EmailAddress::parse("email", email)?;
         let code = OrgCode::parse("org", org_code)?;
         let role = StaffRole::parse("role", role)?;
@@ -285,12 +319,17 @@ impl Vsc {
             .ok_or_else(|| ServiceError::not_found("org", format!("no organisation {code}")))?;
         let new = NewStaff { email: &email, name: name.as_deref(), role, orgs: std::slice::from_ref(&org) };
         let added = self.add_staff(&mut tx, &Principal::Operator, &new, true).await?;
+        if operator {
+            self.grant_operator(&mut tx, &Principal::Operator, &added.id, email.as_str(), true).await?;
+        }
+        let is_operator = staff::by_email_key(&mut tx, &email.key()).await?.is_some_and(|s| s.operator);
         tx.commit().await.map_err(StoreError::from)?;
         Ok(StaffInvite {
             email: email.to_string(),
             role: role.as_str().into(),
             created: added.created,
             granted: !added.granted.is_empty(),
+            operator: is_operator,
             password_link: added.password_link,
         })
     }
@@ -338,9 +377,81 @@ impl Vsc {
             return Err(ServiceError::LinkUsed("this link to set your password has already been used".into()));
         }
         staff_auth::set_password(&mut tx, &s.id, &hash).await?;
-        self.audit(&mut tx, staff_event(&s.email, "staff.password_set", serde_json::json!({}))).await?;
+        // Whoever held the old password is out: its sessions end and its pending sign-ins stop.
+        // The TOTP second factor stays as it was (only `vsc admin staff reset-totp` clears it).
+        let now = self.now().unix_timestamp();
+        let sessions = staff_auth::end_sessions(&mut tx, &s.id, now).await?;
+        staff_auth::end_sign_ins(&mut tx, &s.id, now).await?;
+        let detail = serde_json::json!({ "sessions_ended": sessions });
+        self.audit(&mut tx, staff_event(&s.email, "staff.password_set", detail)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Clear an account's TOTP second factor so that its next sign-in sets one up again; its
+    /// sessions and pending sign-ins end (operator).
+    pub async fn reset_staff_totp(&self, email: &str) -> Result<(), ServiceError> {
+        let email = EmailAddress::parse("email", email)?;
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store.begin().await?;
+        let s = staff_auth::by_email_key(&mut tx, &email.key())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("email", format!("no RA account with email {email}")))?;
+        let cleared = staff_auth::clear_totp(&mut tx, &s.id).await?;
+        let sessions = staff_auth::end_sessions(&mut tx, &s.id, now).await?;
+        staff_auth::end_sign_ins(&mut tx, &s.id, now).await?;
+        let detail = serde_json::json!({ "had_totp": cleared, "sessions_ended": sessions });
+        self.audit(
+            &mut tx,
+            AuditRecord {
+                actor: Principal::Operator.actor(),
+                action: "staff.totp_reset",
+                org_id: None,
+                target: Some(format!("staff:{}", s.email)),
+                detail: detail.to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Make the account of `email` an operator (`on`) or withdraw it (operator; audited when it
+    /// changes). Returns whether it changed.
+    pub async fn set_staff_operator(&self, email: &str, on: bool) -> Result<bool, ServiceError> {
+        let email = EmailAddress::parse("email", email)?;
+        let mut tx = self.store.begin().await?;
+        let s = staff::by_email_key(&mut tx, &email.key())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("email", format!("no RA account with email {email}")))?;
+        let changed = self.grant_operator(&mut tx, &Principal::Operator, &s.id, &s.email, on).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(changed)
+    }
+
+    /// Set the operator flag of a staff account in the caller's transaction, audited as `who`
+    /// when it changes.
+    pub(crate) async fn grant_operator(
+        &self,
+        conn: &mut Conn,
+        who: &Principal,
+        staff_id: &str,
+        email: &str,
+        on: bool,
+    ) -> Result<bool, ServiceError> {
+        if !staff::set_operator(conn, staff_id, on).await? {
+            return Ok(false);
+        }
+        let action = if on { "staff.operator_granted" } else { "staff.operator_withdrawn" };
+        let rec = AuditRecord {
+            actor: who.actor(),
+            action,
+            org_id: None,
+            target: Some(format!("staff:{email}")),
+            detail: serde_json::json!({ "operator": on }).to_string(),
+        };
+        self.audit(conn, rec).await?;
+        Ok(true)
     }
 
     async fn audit_staff(
@@ -581,6 +692,7 @@ impl Vsc {
             name: s.display_name,
             role: StaffRole::parse("role", &s.role)?,
             organisations,
+            operator: s.operator,
         })
     }
 

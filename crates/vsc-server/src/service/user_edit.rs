@@ -199,7 +199,7 @@ impl Vsc {
         if let Some(other) = users::by_email_key(tx, &email.key()).await?
             && other.id != user.id
         {
-            return Err(ServiceError::conflict("email", format!("a user with email {email} already exists")));
+            return Err(self.email_taken(tx, who, &other.org_id, email).await?);
         }
         Ok(())
     }

@@ -368,8 +368,14 @@ impl Vsc {
             candidates.iter().filter_map(|c| c.subject_cn.as_ref().map(|s| s.as_str().to_string())).collect();
         let taken_cns = user_import::existing_subject_cns(&mut tx, &given).await?;
         for c in &candidates {
-            if taken_emails.contains(&c.email.key()) {
-                errors.push(problem(c.row, "email", format!("a user with email {} already exists", c.email)));
+            if let Some(holder_org) = taken_emails.get(&c.email.key()) {
+                // Specific within the caller's organisations; another organisation's user is named to nobody.
+                let message = if orgs.iter().any(|o| &o.id == holder_org) {
+                    format!("a user with email {} already exists", c.email)
+                } else {
+                    super::staff_auth::EMAIL_UNUSABLE.to_string()
+                };
+                errors.push(problem(c.row, "email", message));
             }
             if let Some(cn) = &c.subject_cn
                 && taken_cns.contains(cn.as_str())

@@ -43,6 +43,22 @@ pub(super) fn allowed_email_domain(org: &OrganisationRow, email: &EmailAddress) 
 }
 
 impl Vsc {
+    /// The 409 for an email a user of organisation `holder_org` has: specific within the caller's
+    /// own organisations, neutral (naming nobody) when another organisation's user holds it.
+    pub(super) async fn email_taken(
+        &self,
+        conn: &mut vsc_store::Conn,
+        who: &Principal,
+        holder_org: &str,
+        email: &EmailAddress,
+    ) -> Result<ServiceError, ServiceError> {
+        Ok(if self.ensure_org(conn, who, holder_org).await? {
+            ServiceError::conflict("email", format!("a user with email {email} already exists"))
+        } else {
+            ServiceError::conflict("email", super::staff_auth::EMAIL_UNUSABLE)
+        })
+    }
+
     /// Create a user in one of the principal's organisations. The email's domain must be allowed
     /// by the organisation and the email must be unique (case-insensitively).
     pub async fn create_user(&self, who: &Principal, req: &CreateUserRequest) -> Result<UserView, ServiceError> {
@@ -64,8 +80,8 @@ impl Vsc {
             }
         };
         allowed_email_domain(&org, &email)?;
-        if users::by_email_key(&mut tx, &email.key()).await?.is_some() {
-            return Err(ServiceError::conflict("email", format!("a user with email {email} already exists")));
+        if let Some(other) = users::by_email_key(&mut tx, &email.key()).await? {
+            return Err(self.email_taken(&mut tx, who, &other.org_id, &email).await?);
         }
         let subject_cn = match given_cn {
             Some(cn) => {

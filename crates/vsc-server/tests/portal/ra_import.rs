@@ -209,6 +209,7 @@ async fn ra_import_of_a_good_file_creates_users_cards_and_invitations(b: Backend
         },
         email: "manager.import@example.nhs.uk".into(),
         role: vsc_core::StaffRole::Manager,
+        operator: false,
     };
     // Searchable at once (the search index follows the inserts), with their cards.
     let found = ts

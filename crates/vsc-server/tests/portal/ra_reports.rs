@@ -49,7 +49,10 @@ async fn exec(ts: &TestServer, sql: &str) {
 
 /// A second organisation with its own manager; returns the manager's API client.
 async fn other_org(ts: &TestServer, code: &str, domain: &str) -> Client {
-    let out = ts.vsc.bootstrap(code, "Other Trust", &[domain.into()], &format!("ra@{domain}"), "Rob Other").await;
+    let out = ts
+        .vsc
+        .bootstrap(code, &format!("Other Trust {code}"), &[domain.into()], &format!("ra@{domain}"), "Rob Other")
+        .await;
     Client::new(&ts.url).with_token(&out.unwrap().token)
 }
 

@@ -26,6 +26,8 @@ fn role_row<'a>(page: &'a Page, code: &str) -> &'a str {
 async fn default_roles_cannot_be_deleted_and_roles_are_managed(b: Backend) {
     let ts = TestServer::start(b).await;
     let (mut web, _) = first_sign_in(&ts, "manager.settings@example.nhs.uk").await;
+    // The catalogues are the operators' (a manager's refusal: `ra_operator.rs`).
+    ts.vsc.set_staff_operator("manager.settings@example.nhs.uk", true).await.unwrap();
     let page = web.get("/ra/settings").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let row = role_row(&page, "R8000");
@@ -106,7 +108,12 @@ async fn an_agent_is_refused_from_settings(b: Backend) {
     ] {
         let (status, text) = agent.raw(method.clone(), path, body.as_ref()).await.unwrap();
         assert_eq!(status, 403, "{method} {path}: {text}");
-        assert!(text.contains("settings are for RA managers"), "{text}");
+        assert!(text.contains("AU0002Forbidden"), "{text}");
+        if method == Method::GET || path.ends_with("/policy") {
+            assert!(text.contains("settings are for RA managers"), "{text}");
+        } else {
+            assert!(text.contains("only an operator may"), "{text}");
+        }
     }
     assert_eq!(count(&ts, "settings.role_added").await, 0);
     ts.stop().await;
@@ -115,6 +122,8 @@ async fn an_agent_is_refused_from_settings(b: Backend) {
 async fn domains_questions_and_policies_are_managed(b: Backend) {
     let ts = TestServer::start(b).await;
     let (mut web, _) = first_sign_in(&ts, "manager.domains@example.nhs.uk").await;
+    // Email domains and the catalogues are the operators' (a manager's refusal: `ra_operator.rs`).
+    ts.vsc.set_staff_operator("manager.domains@example.nhs.uk", true).await.unwrap();
     let csrf = web.get("/ra/settings").await.csrf();
 
     // Domains: a new one admits new users; the last one cannot be removed.

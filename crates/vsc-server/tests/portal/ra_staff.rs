@@ -1,5 +1,5 @@
 //! Staff management in the vRA Manager (`/ra/staff`, `/api/v1/staff`): a manager invites staff
-//! (the link emailed and shown once), the invitee signs in from the email; agents are refused;
+//! (the link emailed, never shown to the manager), the invitee signs in from the email; agents are refused;
 //! granting and revoking organisations changes what staff see; disabling ends sessions, pending
 //! sign-ins and API tokens; managers cannot disable or demote themselves.
 
@@ -80,15 +80,15 @@ async fn ra_manager_invites_staff_who_sign_in_from_the_email(b: Backend) {
     assert!(none.body.contains("value=\"Alex O&#39;Agent\"") || none.body.contains("value=\"Alex O&#x27;Agent\""));
     let invited = web.post("/ra/staff/new", &fields(&["ORG1"])).await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
-    let shown = text_of(&invited, "password-link");
-    assert!(shown.contains("/ra/set-password/"), "{shown}");
+    assert_eq!(text_of(&invited, "invited-email"), AGENT);
+    assert!(!invited.body.contains("/ra/set-password/"), "the link is for the invitee only: {}", invited.body);
     let again = web.post("/ra/staff/new", &fields(&["ORG1"])).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.body.contains("already has a staff account"), "{}", again.body);
 
-    // The email carries the link the manager saw; the agent signs in with it.
+    // The email carries the link; the agent signs in with it.
     let (mut agent, emailed) = sign_in_from_email(&ts, AGENT).await;
-    assert_eq!(emailed, shown);
+    assert!(emailed.contains("/ra/set-password/"), "{emailed}");
     assert_eq!(text_of(&agent.get("/ra").await, "staff-role"), "RA Agent");
     let seen = listed(&api, AGENT).await.expect("the agent in the list");
     assert_eq!(seen["organisations"], serde_json::json!(["ORG1"]));
@@ -116,7 +116,9 @@ async fn ra_manager_invites_staff_who_sign_in_from_the_email(b: Backend) {
     assert_eq!(status, 201, "{text}");
     let out: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(out["organisations"], serde_json::json!(["ORG2"]));
-    assert!(out["password_link"].as_str().unwrap().contains("/ra/set-password/"));
+    assert!(out.get("password_link").is_none() && !text.contains("/ra/set-password/"), "{text}");
+    let mail = ts.vsc.outbox(Some("bea@other.nhs.uk"), 10).await.unwrap();
+    assert!(mail.iter().any(|m| m.kind == "staff_invitation" && m.body.contains("/ra/set-password/")));
     ts.vsc.bootstrap("ORG3", "Third Trust", &["third.nhs.uk".into()], "t@third.nhs.uk", "Tess Third").await.unwrap();
     let foreign = serde_json::json!({ "email": "x@third.nhs.uk", "name": "X Y", "role": "agent",
         "organisations": ["ORG3"] });
@@ -252,12 +254,16 @@ async fn ra_disabling_staff_ends_their_sessions_and_tokens(b: Backend) {
     assert_eq!(agent_api.raw(Method::GET, "/api/v1/users", None).await.unwrap().0, 200);
     assert_eq!(password_step(&mut again, AGENT, PASSWORD).await.location(), "/ra/sign-in/code");
 
-    // A new password link: emailed, shown once, the old one dead.
+    // A new password link: emailed to the agent only (never on the manager's page), and it works.
     let resent = web.post(&format!("/ra/staff/{id}/link"), &[("csrf", &csrf)]).await;
-    assert_eq!(resent.status, StatusCode::OK, "{}", resent.body);
-    let link = text_of(&resent, "password-link");
+    assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.body);
+    let page = web.get(resent.location()).await;
+    assert!(text_of(&page, "note").contains("emailed"), "{}", page.body);
+    assert!(!page.body.contains("/ra/set-password/"), "{}", page.body);
     let mail = ts.vsc.outbox(Some(AGENT), 10).await.unwrap();
-    assert!(mail.iter().any(|m| m.kind == "staff_invitation" && m.body.contains(&link)));
+    let m = mail.iter().rev().find(|m| m.kind == "staff_invitation").expect("the new link's email");
+    let at = m.body.find("http").expect("a link");
+    let link: String = m.body[at..].chars().take_while(|c| !c.is_whitespace()).collect();
     assert_eq!(Browser::new(&ts.url).get(&link_path(&link)).await.status, StatusCode::OK);
     ts.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The vRA Manager's settings page (`/ra/settings`, RA managers only; agents get a 403 page): the
 //! role catalogue (add, rename, delete — default roles show a disabled Delete), the
 //! security-question catalogue (add, edit, retire, offer again, delete unanswered), and per
-//! organisation its allowed email domains and its login and reminder policy. Each form posts to
+//! organisation its allowed email domains and its login and reminder policy. The catalogue and
+//! domain forms are shown to operators only (managers see the catalogues and domains as text). Each form posts to
 //! its own address under `/ra/settings/…`; a problem re-shows the page with the message beside the
 //! form at fault, a success returns to the page with a notice.
 
@@ -45,6 +46,7 @@ impl Typed {
 
 struct RoleItem {
     code: String,
+    name: String,
     is_default: bool,
     cards: i64,
     rename: String,
@@ -53,6 +55,7 @@ struct RoleItem {
 
 struct QuestionItem {
     id: i64,
+    text: String,
     active: bool,
     answered_by: i64,
     edit: String,
@@ -90,6 +93,8 @@ struct OrgItem {
 #[template(path = "ra/settings.html")]
 struct SettingsPage<'a> {
     csrf: &'a str,
+    /// Whether the catalogue and email-domain forms are shown (operators only).
+    operator: bool,
     notice: Option<&'static str>,
     problem: Option<(String, String)>,
     roles: Vec<RoleItem>,
@@ -126,6 +131,19 @@ fn notice_for(saved: &str) -> Option<&'static str> {
     })
 }
 
+/// The refusal a manager sees for what only operators do.
+fn operators_only() -> Result<Response, PageError> {
+    render(
+        StatusCode::FORBIDDEN,
+        &MessagePage {
+            title: "This is for operators",
+            message: "Only operators change the role and security-question catalogues and the email domains of organisations.",
+            advice: Some("Ask an operator of the service."),
+            link: (PATH, "Go to settings"),
+        },
+    )
+}
+
 /// The refusal an RA agent (or any non-manager) sees.
 fn managers_only() -> Result<Response, PageError> {
     render(
@@ -145,6 +163,7 @@ fn error_of(problem: &Problem, form: &str) -> Option<String> {
 
 fn page(
     csrf: &str,
+    operator: bool,
     o: SettingsOverview,
     notice: Option<&'static str>,
     problem: Problem,
@@ -159,6 +178,7 @@ fn page(
             RoleItem {
                 rename: typed.get(&key, "name").unwrap_or_else(|| r.name.clone()),
                 error: error_of(&problem, &key),
+                name: r.name,
                 code: r.code,
                 is_default: r.is_default,
                 cards: r.cards,
@@ -173,6 +193,7 @@ fn page(
             QuestionItem {
                 edit: typed.get(&key, "text").unwrap_or_else(|| q.text.clone()),
                 error: error_of(&problem, &key),
+                text: q.text,
                 id: q.id,
                 active: q.active,
                 answered_by: q.answered_by,
@@ -252,6 +273,7 @@ fn page(
     let summary = problem.as_ref().map(|(form, _, m)| (form.clone(), m.clone()));
     let view = SettingsPage {
         csrf,
+        operator,
         notice,
         problem: summary,
         roles,
@@ -274,7 +296,7 @@ pub async fn show(
     Query(q): Query<SavedQuery>,
 ) -> Result<Response, PageError> {
     match vsc.settings_overview(&staff.principal()).await {
-        Ok(o) => page(&csrf, o, notice_for(&q.saved), None, &Typed::default(), StatusCode::OK),
+        Ok(o) => page(&csrf, staff.operator, o, notice_for(&q.saved), None, &Typed::default(), StatusCode::OK),
         Err(ServiceError::Forbidden(_)) => managers_only(),
         Err(e) => Err(e.into()),
     }
@@ -293,6 +315,7 @@ async fn done<T>(
 ) -> Result<Response, PageError> {
     let e = match outcome {
         Ok(_) => return Ok(see_other(&format!("{PATH}?saved={saved}#{anchor}"), &[], vsc.config())),
+        Err(ServiceError::Forbidden(_)) if staff.manages_staff() => return operators_only(),
         Err(ServiceError::Forbidden(_)) => return managers_only(),
         Err(e) => e,
     };
@@ -308,7 +331,7 @@ async fn done<T>(
     };
     let o = vsc.settings_overview(&staff.principal()).await.map_err(PageError::from)?;
     let form = typed.form.clone();
-    page(csrf, o, None, Some((form, field, message)), &typed, status)
+    page(csrf, staff.operator, o, None, Some((form, field, message)), &typed, status)
 }
 
 fn typed(form: String, values: &[(&str, &str)]) -> Typed {

@@ -1,7 +1,9 @@
-//! Staff management in the vRA Manager (RA managers only): the staff list (`/ra/staff`), the
-//! invitation form (`/ra/staff/new`, the password link shown once and emailed to the invitee),
-//! and each staff member's page (`/ra/staff/{id}`: role, organisations, disable / enable, a new
-//! password link). Agents get a page saying this is for managers (403).
+//! Staff management in the vRA Manager (RA managers and operators): the staff list (`/ra/staff`),
+//! the invitation form (`/ra/staff/new`, the password link emailed to the invitee and never shown
+//! here), and each staff member's page (`/ra/staff/{id}`: role, organisations, disable / enable, a
+//! new password link emailed to the account's own address). A manager who does not cover every
+//! organisation of an account (or it is an operator's) sees it without the controls. Agents get a
+//! page saying this is for managers (403).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -69,7 +71,6 @@ struct InvitedPage<'a> {
     name: &'a str,
     email: &'a str,
     id: &'a str,
-    link: &'a str,
 }
 
 #[derive(Template)]
@@ -81,6 +82,9 @@ struct MemberPage<'a> {
     row: Row,
     role: &'a str,
     myself: bool,
+    /// Whether the viewer may change this account (covers all its organisations, or is an operator).
+    in_reach: bool,
+    operator: bool,
     disabled: bool,
     password_set: bool,
     orgs: Vec<OrgChoice>,
@@ -179,7 +183,7 @@ pub async fn list(
     Csrf(csrf): Csrf,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    if staff.role != StaffRole::Manager {
+    if !staff.manages_staff() {
         return managers_only();
     }
     let all = vsc.list_staff(&staff.principal()).await?;
@@ -213,20 +217,20 @@ fn new_page(
 
 /// `GET /ra/staff/new`.
 pub async fn new_form(StaffSignedIn { staff }: StaffSignedIn, Csrf(csrf): Csrf) -> Result<Response, PageError> {
-    if staff.role != StaffRole::Manager {
+    if !staff.manages_staff() {
         return managers_only();
     }
     new_page(&csrf, &staff, &[], None)
 }
 
-/// `POST /ra/staff/new`: invite, then show the password link once.
+/// `POST /ra/staff/new`: invite (the link goes to the invitee's email only).
 pub async fn invite(
     State(vsc): State<Vsc>,
     StaffSignedIn { staff }: StaffSignedIn,
     Csrf(csrf): Csrf,
     PortalForm(form): PortalForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    if staff.role != StaffRole::Manager {
+    if !staff.manages_staff() {
         return managers_only();
     }
     let req = InviteStaffRequest {
@@ -238,14 +242,8 @@ pub async fn invite(
     match vsc.invite_staff_member(&staff.principal(), &req).await {
         Ok(out) => {
             let id = out.id.to_string();
-            let page = InvitedPage {
-                csrf: &csrf,
-                title: "Staff member invited",
-                name: &req.name,
-                email: &out.email,
-                id: &id,
-                link: &out.password_link,
-            };
+            let page =
+                InvitedPage { csrf: &csrf, title: "Staff member invited", name: &req.name, email: &out.email, id: &id };
             render(StatusCode::CREATED, &page)
         }
         Err(e) => {
@@ -255,7 +253,8 @@ pub async fn invite(
     }
 }
 
-fn member_page(
+async fn member_page(
+    vsc: &Vsc,
     csrf: &str,
     staff: &StaffMember,
     s: &StaffView,
@@ -263,7 +262,10 @@ fn member_page(
     note: Option<&'static str>,
 ) -> Result<Response, PageError> {
     let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let in_reach = vsc.staff_in_reach(&staff.principal(), &s.id.to_string()).await?;
     let page = MemberPage {
+        in_reach,
+        operator: s.operator,
         csrf,
         problem,
         note,
@@ -285,7 +287,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    if staff.role != StaffRole::Manager {
+    if !staff.manages_staff() {
         return managers_only();
     }
     let s = match vsc.get_staff(&staff.principal(), &id).await {
@@ -298,9 +300,12 @@ pub async fn show(
         Some("organisations") => Some("The organisations were saved."),
         Some("disabled") => Some("The account was disabled: its sessions ended and its API tokens stopped working."),
         Some("enabled") => Some("The account was enabled."),
+        Some("link") => {
+            Some("A new password link was emailed to the staff member's own address; older links no longer work.")
+        }
         _ => None,
     };
-    member_page(&csrf, &staff, &s, None, note)
+    member_page(&vsc, &csrf, &staff, &s, None, note).await
 }
 
 /// `POST /ra/staff/{id}/{action}`: `role`, `organisations`, `disable`, `enable` or `link`.
@@ -311,7 +316,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     PortalForm(form): PortalForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    if staff.role != StaffRole::Manager {
+    if !staff.manages_staff() {
         return managers_only();
     }
     let who = staff.principal();
@@ -325,23 +330,12 @@ pub async fn act(
         "enable" => (UpdateStaffRequest { disabled: Some(false), ..Default::default() }, "disabled"),
         "link" => {
             return match vsc.resend_staff_link(&who, &id).await {
-                Ok(link) => {
-                    let s = vsc.get_staff(&who, &id).await?;
-                    let page = InvitedPage {
-                        csrf: &csrf,
-                        title: "New password link",
-                        name: &s.name,
-                        email: &s.email,
-                        id: &id,
-                        link: &link,
-                    };
-                    render(StatusCode::OK, &page)
-                }
+                Ok(()) => Ok(see_other(&format!("/ra/staff/{id}?done=link"), &[], vsc.config())),
                 Err(e) if is_missing(&e) => no_such_staff(),
                 Err(e) => {
                     let problem = field_problem(e, "link")?;
                     let s = vsc.get_staff(&who, &id).await?;
-                    member_page(&csrf, &staff, &s, Some(problem), None)
+                    member_page(&vsc, &csrf, &staff, &s, Some(problem), None).await
                 }
             };
         }
@@ -361,7 +355,7 @@ pub async fn act(
         Err(e) => {
             let problem = field_problem(e, field)?;
             let s = vsc.get_staff(&who, &id).await?;
-            member_page(&csrf, &staff, &s, Some(problem), None)
+            member_page(&vsc, &csrf, &staff, &s, Some(problem), None).await
         }
     }
 }
