@@ -19,7 +19,9 @@ pub mod user_import;
 pub mod user_search;
 
 pub use audit::{AuditEventView, AuditPage};
-pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
+pub use card::{
+    CardCertificates, CardView, IssueCardRequest, RevokeCardRequest, SelfBlockRequest, SelfBlocked, SuspendCardRequest,
+};
 pub use device::{
     AddDeviceRequest, AnswerOutcome, AuthenticatorView, ChallengeAnswer, ChallengeList, ChallengeView, DeviceCreated,
     DeviceList, DeviceRegistrationView, DeviceView, RegisterDeviceRequest, RegisteredDevice, TotpParameters,

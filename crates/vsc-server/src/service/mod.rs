@@ -35,6 +35,7 @@ mod staff;
 pub mod staff_admin;
 mod staff_auth;
 mod startup;
+mod suspension;
 pub mod user_edit;
 mod user_import;
 mod user_lifecycle;
