@@ -209,6 +209,23 @@ impl Client {
         self.call(Method::POST, &format!("/api/v1/cards/{serial}/revoke"), Some(&body)).await
     }
 
+    /// `POST /api/v1/cards/{serial}/suspend` with a reason.
+    pub async fn suspend_card(&self, serial: &str, reason: &str) -> Result<CardView, ClientError> {
+        let body = vsc_proto::SuspendCardRequest { reason: reason.to_string() };
+        self.call(Method::POST, &format!("/api/v1/cards/{}/suspend", segment(serial)?), Some(&body)).await
+    }
+
+    /// `POST /api/v1/cards/{serial}/resume`.
+    pub async fn resume_card(&self, serial: &str) -> Result<CardView, ClientError> {
+        self.call::<(), _>(Method::POST, &format!("/api/v1/cards/{}/resume", segment(serial)?), None).await
+    }
+
+    /// `POST /api/v1/self/block` (holder session): suspend the holder's own cards.
+    pub async fn self_block(&self, passcode: &str) -> Result<vsc_proto::SelfBlocked, ClientError> {
+        let body = vsc_proto::SelfBlockRequest { passcode: passcode.to_string() };
+        self.call(Method::POST, "/api/v1/self/block", Some(&body)).await
+    }
+
     /// `POST /api/v1/cards/{serial}/renew`.
     pub async fn renew_card(&self, serial: &str) -> Result<CardView, ClientError> {
         self.call::<(), _>(Method::POST, &format!("/api/v1/cards/{}/renew", segment(serial)?), None).await

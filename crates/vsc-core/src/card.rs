@@ -50,7 +50,8 @@ impl CardType {
     }
 }
 
-/// Card life-cycle state: `issued` → `active` ⇄ `locked` → `revoked`; `expired` by date.
+/// Card life-cycle state: `issued` → `active` ⇄ `locked` → `revoked`; `active`/`locked` ⇄
+/// `suspended` (reversible; resuming restores the state before); `expired` by date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardState {
     /// Issued, awaiting enrolment.
@@ -59,6 +60,8 @@ pub enum CardState {
     Active,
     /// Locked after wrong passcodes.
     Locked,
+    /// Suspended by the RA or the holder: unusable, certificates on hold, until resumed.
+    Suspended,
     /// Revoked for good.
     Revoked,
 }
@@ -70,6 +73,7 @@ impl CardState {
             "issued" => CardState::Issued,
             "active" => CardState::Active,
             "locked" => CardState::Locked,
+            "suspended" => CardState::Suspended,
             "revoked" => CardState::Revoked,
             _ => return None,
         })
@@ -81,6 +85,7 @@ impl CardState {
             CardState::Issued => "issued",
             CardState::Active => "active",
             CardState::Locked => "locked",
+            CardState::Suspended => "suspended",
             CardState::Revoked => "revoked",
         }
     }
@@ -95,6 +100,34 @@ impl CardState {
         match self {
             CardState::Revoked => Err(DomainError::InvalidState("the card is already revoked".into())),
             _ => Ok(CardState::Revoked),
+        }
+    }
+
+    /// Suspending is allowed from `active` and `locked`; the state returned is the one resuming
+    /// restores.
+    pub fn suspend(self) -> Result<CardState, DomainError> {
+        match self {
+            CardState::Active | CardState::Locked => Ok(self),
+            CardState::Suspended => Err(DomainError::InvalidState("the card is already suspended".into())),
+            other => Err(DomainError::InvalidState(format!(
+                "the card is {}: only an active or locked card can be suspended",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// Resuming is allowed from `suspended` only, back to the state it was suspended from
+    /// (`active` or `locked`, as stored).
+    pub fn resume(self, suspended_from: Option<&str>) -> Result<CardState, DomainError> {
+        if self != CardState::Suspended {
+            return Err(DomainError::InvalidState(format!(
+                "the card is {}: only a suspended card can be resumed",
+                self.as_str()
+            )));
+        }
+        match suspended_from.and_then(CardState::parse) {
+            Some(s @ (CardState::Active | CardState::Locked)) => Ok(s),
+            _ => Err(DomainError::InvalidState("the card's state before suspension is unknown".into())),
         }
     }
 }
@@ -229,6 +262,25 @@ mod tests {
         assert_eq!(CardState::Active.effective(now, now), "expired");
         assert_eq!(CardState::Revoked.effective(now, now), "revoked");
         assert_eq!(CardState::Issued.effective(now + Duration::days(1), now), "issued");
+    }
+
+    #[test]
+    fn suspension_is_reversible_to_the_state_before() {
+        assert_eq!(CardState::parse("suspended"), Some(CardState::Suspended));
+        assert_eq!(CardState::Suspended.as_str(), "suspended");
+        assert_eq!(CardState::Active.suspend().unwrap(), CardState::Active);
+        assert_eq!(CardState::Locked.suspend().unwrap(), CardState::Locked);
+        for s in [CardState::Issued, CardState::Suspended, CardState::Revoked] {
+            assert!(s.suspend().is_err(), "{s:?}");
+        }
+        assert_eq!(CardState::Suspended.resume(Some("locked")).unwrap(), CardState::Locked);
+        assert_eq!(CardState::Suspended.resume(Some("active")).unwrap(), CardState::Active);
+        assert!(CardState::Suspended.resume(Some("revoked")).is_err());
+        assert!(CardState::Suspended.resume(None).is_err());
+        assert!(CardState::Active.resume(Some("active")).is_err());
+        assert_eq!(CardState::Suspended.revoke().unwrap(), CardState::Revoked);
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(100);
+        assert_eq!(CardState::Suspended.effective(now + Duration::days(1), now), "suspended");
     }
 
     #[test]

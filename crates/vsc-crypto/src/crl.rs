@@ -18,6 +18,10 @@ pub enum RevocationReason {
     Superseded,
     /// cessationOfOperation (5).
     CessationOfOperation,
+    /// certificateHold (6): suspended, may be released.
+    CertificateHold,
+    /// removeFromCRL (8): a held certificate released (listed for one CRL lifetime after).
+    RemoveFromCrl,
 }
 
 impl RevocationReason {
@@ -30,6 +34,8 @@ impl RevocationReason {
             "affiliationchanged" => Some(RevocationReason::AffiliationChanged),
             "superseded" => Some(RevocationReason::Superseded),
             "cessationofoperation" => Some(RevocationReason::CessationOfOperation),
+            "certificatehold" => Some(RevocationReason::CertificateHold),
+            "removefromcrl" => Some(RevocationReason::RemoveFromCrl),
             _ => None,
         }
     }
@@ -42,6 +48,8 @@ impl RevocationReason {
             RevocationReason::AffiliationChanged => "affiliation_changed",
             RevocationReason::Superseded => "superseded",
             RevocationReason::CessationOfOperation => "cessation_of_operation",
+            RevocationReason::CertificateHold => "certificate_hold",
+            RevocationReason::RemoveFromCrl => "remove_from_crl",
         }
     }
 
@@ -53,6 +61,8 @@ impl RevocationReason {
             RevocationReason::AffiliationChanged => 3,
             RevocationReason::Superseded => 4,
             RevocationReason::CessationOfOperation => 5,
+            RevocationReason::CertificateHold => 6,
+            RevocationReason::RemoveFromCrl => 8,
         }
     }
 
@@ -63,6 +73,8 @@ impl RevocationReason {
             RevocationReason::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
             RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
             RevocationReason::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+            RevocationReason::CertificateHold => rcgen::RevocationReason::CertificateHold,
+            RevocationReason::RemoveFromCrl => rcgen::RevocationReason::RemoveFromCrl,
         }
     }
 }
@@ -138,9 +150,13 @@ mod tests {
             RevocationReason::AffiliationChanged,
             RevocationReason::Superseded,
             RevocationReason::CessationOfOperation,
+            RevocationReason::CertificateHold,
+            RevocationReason::RemoveFromCrl,
         ] {
             assert_eq!(RevocationReason::parse(r.as_str()), Some(r));
         }
+        assert_eq!(RevocationReason::parse("certificateHold").map(RevocationReason::code), Some(6));
+        assert_eq!(RevocationReason::parse("removeFromCRL").map(RevocationReason::code), Some(8));
         assert_eq!(RevocationReason::parse("keyCompromise"), Some(RevocationReason::KeyCompromise));
         assert_eq!(RevocationReason::parse("cessationOfOperation"), Some(RevocationReason::CessationOfOperation));
         assert_eq!(RevocationReason::parse("caCompromise"), None);
@@ -182,5 +198,43 @@ mod tests {
         assert!(ca.crl(&[], 1, now, now).is_err());
         let junk = [RevokedEntry { serial_hex: "zz".into(), revoked_at: now, reason: RevocationReason::Superseded }];
         assert!(matches!(ca.crl(&junk, 1, now, now + Duration::days(1)), Err(CryptoError::Malformed(_))));
+    }
+
+    #[test]
+    fn openssl_sees_a_hold_and_a_removal_from_the_crl() {
+        let ca = ca();
+        let held = card(&ca, &p256(), KeyPurpose::Authentication);
+        let released = card(&ca, &p256(), KeyPurpose::Signing);
+        let now = crate::test_support::now();
+        let entries = [
+            RevokedEntry {
+                serial_hex: held.serial_hex.clone(),
+                revoked_at: now - Duration::minutes(2),
+                reason: RevocationReason::CertificateHold,
+            },
+            RevokedEntry {
+                serial_hex: released.serial_hex.clone(),
+                revoked_at: now - Duration::minutes(1),
+                reason: RevocationReason::RemoveFromCrl,
+            },
+        ];
+        let crl = ca.crl(&entries, 9, now, now + Duration::days(1)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "ca.pem", ca.chain_pem());
+        write(d, "crl.der", &crl);
+        write(d, "held.pem", crate::pem::certificate(&held.der));
+        write(d, "released.pem", crate::pem::certificate(&released.der));
+        let (ok, _, err) = openssl(d, &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"]);
+        assert!(ok, "{err}");
+        let (ok, out, err) = openssl(d, &["crl", "-in", "crl.pem", "-noout", "-text"]);
+        assert!(ok && out.contains("Certificate Hold") && out.contains("Remove From CRL"), "{out}{err}");
+        let (ok, out, err) =
+            openssl(d, &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", "held.pem"]);
+        assert!(!ok && format!("{out}{err}").contains("certificate revoked"), "{out}{err}");
+        // OpenSSL treats a removeFromCRL entry as not revoked.
+        let (ok, out, err) =
+            openssl(d, &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "crl.pem", "released.pem"]);
+        assert!(ok && out.contains("released.pem: OK"), "{out}{err}");
     }
 }

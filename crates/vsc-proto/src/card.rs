@@ -26,6 +26,27 @@ pub struct RevokeCardRequest {
     pub reason: Option<String>,
 }
 
+/// `POST /api/v1/cards/{serial}/suspend`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct SuspendCardRequest {
+    /// Why the card is suspended (required, at most 500 characters, audited).
+    pub reason: String,
+}
+
+/// `POST /api/v1/self/block`: the holder blocks (suspends) their own cards.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SelfBlockRequest {
+    /// The card passcode (checked like a login: a wrong one counts toward the lock).
+    pub passcode: String,
+}
+
+/// The answer to `POST /api/v1/self/block`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SelfBlocked {
+    /// Serials of the cards suspended (every active or locked card of the holder).
+    pub suspended: Vec<String>,
+}
+
 /// The card's certificates in PEM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CardCertificates {
@@ -44,7 +65,7 @@ pub struct CardView {
     /// `v1` or `v2`.
     #[serde(rename = "type")]
     pub card_type: String,
-    /// `issued`, `active`, `locked`, `revoked` or `expired`.
+    /// `issued`, `active`, `locked`, `suspended`, `revoked` or `expired`.
     pub state: String,
     /// Role codes on the card.
     pub roles: Vec<String>,
@@ -64,6 +85,12 @@ pub struct CardView {
     /// Revocation reason, once revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_reason: Option<String>,
+    /// When the card was suspended (while it is).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<OffsetDateTime>,
+    /// Why it was suspended (while it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension_reason: Option<String>,
     /// Certificates in PEM.
     pub certificates: CardCertificates,
 }

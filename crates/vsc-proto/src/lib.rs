@@ -20,7 +20,9 @@ pub mod user_import;
 pub mod user_search;
 
 pub use audit::{AuditEventView, AuditPage};
-pub use card::{CardCertificates, CardView, IssueCardRequest, RevokeCardRequest};
+pub use card::{
+    CardCertificates, CardView, IssueCardRequest, RevokeCardRequest, SelfBlockRequest, SelfBlocked, SuspendCardRequest,
+};
 pub use change_request::{
     ChangeApproved, ChangeRequestList, ChangeRequestQuery, ChangeRequestView, ChangeRequested, DualControlView,
     NotMeOutcome, RejectChangeRequest, SetDualControl,

@@ -73,7 +73,7 @@ pub struct UserSearchQuery {
     pub q: Option<String>,
     /// Organisation code to narrow to (one of the caller's; default all of them).
     pub organisation: Option<String>,
-    /// Only users with a card in this state: `issued`, `active`, `locked`, `revoked`.
+    /// Only users with a card in this state: `issued`, `active`, `locked`, `suspended`, `revoked`.
     pub card_state: Option<String>,
     /// Only users with a card of this type: `v1`, `v2`.
     pub card_type: Option<String>,

@@ -15,6 +15,8 @@ use vsc_testkit::{Backend, TestServer, on_both_backends, test_config};
 mod ra;
 #[path = "portal/ra_audit.rs"]
 mod ra_audit;
+#[path = "portal/ra_card_suspension.rs"]
+mod ra_card_suspension;
 #[path = "portal/ra_import.rs"]
 mod ra_import;
 #[path = "portal/ra_operator.rs"]

@@ -74,6 +74,12 @@ pub struct CardRow {
     pub revoked_at: Option<i64>,
     /// Revocation reason.
     pub revocation_reason: Option<String>,
+    /// When the card was suspended (while it is).
+    pub suspended_at: Option<i64>,
+    /// Why it was suspended (while it is).
+    pub suspended_reason: Option<String>,
+    /// The state resuming restores, `active` or `locked` (while it is suspended).
+    pub suspended_from: Option<String>,
 }
 
 /// Insert a card row.
@@ -126,7 +132,8 @@ pub async fn insert_key(conn: &mut Conn, k: &CardKeyRow) -> Result<(), StoreErro
 }
 
 const SELECT: &str = "SELECT c.id, c.serial, c.user_id, u.org_id, c.card_type, c.state, c.key_algorithm, c.issued_at, \
-                      c.expires_at, c.revoked_at, c.revocation_reason FROM cards c JOIN users u ON u.id = c.user_id";
+                      c.expires_at, c.revoked_at, c.revocation_reason, c.suspended_at, c.suspended_reason, \
+                      c.suspended_from FROM cards c JOIN users u ON u.id = c.user_id";
 
 fn row(r: &AnyRow) -> Result<CardRow, StoreError> {
     Ok(CardRow {
@@ -141,6 +148,9 @@ fn row(r: &AnyRow) -> Result<CardRow, StoreError> {
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
+        suspended_at: r.try_get("suspended_at")?,
+        suspended_reason: r.try_get("suspended_reason")?,
+        suspended_from: r.try_get("suspended_from")?,
     })
 }
 
@@ -211,7 +221,8 @@ pub async fn keys(conn: &mut Conn, card_id: &str) -> Result<Vec<CardKeyRow>, Sto
 /// Mark a card revoked unless it already is; returns whether this call revoked it.
 pub async fn revoke(conn: &mut Conn, card_id: &str, at: i64, reason: Option<&str>) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE cards SET state = 'revoked', revoked_at = $2, revocation_reason = $3 WHERE id = $1 AND state <> 'revoked'",
+        "UPDATE cards SET state = 'revoked', revoked_at = $2, revocation_reason = $3, suspended_at = NULL, \
+         suspended_reason = NULL, suspended_from = NULL WHERE id = $1 AND state <> 'revoked'",
     )
     .bind(card_id)
     .bind(at)
@@ -282,4 +293,32 @@ pub async fn replace_key(conn: &mut Conn, k: &CardKeyRow) -> Result<bool, StoreE
 pub async fn set_expiry(conn: &mut Conn, card_id: &str, expires_at: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE cards SET expires_at = $2 WHERE id = $1").bind(card_id).bind(expires_at).execute(conn).await?;
     Ok(())
+}
+
+/// Suspend an active or locked card, remembering its state for resuming; returns that state, or
+/// `None` when the card was in another state.
+pub async fn suspend(conn: &mut Conn, card_id: &str, at: i64, reason: &str) -> Result<Option<String>, StoreError> {
+    let r = sqlx::query(
+        "UPDATE cards SET state = 'suspended', suspended_from = state, suspended_at = $2, suspended_reason = $3 \
+         WHERE id = $1 AND state IN ('active', 'locked') RETURNING suspended_from",
+    )
+    .bind(card_id)
+    .bind(at)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| r.try_get("suspended_from").map_err(StoreError::from)).transpose()
+}
+
+/// Resume a suspended card into the state it was suspended from; returns that state, or `None`
+/// when the card was not suspended.
+pub async fn resume(conn: &mut Conn, card_id: &str) -> Result<Option<String>, StoreError> {
+    let r = sqlx::query(
+        "UPDATE cards SET state = suspended_from, suspended_from = NULL, suspended_at = NULL, suspended_reason = NULL \
+         WHERE id = $1 AND state = 'suspended' RETURNING state",
+    )
+    .bind(card_id)
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| r.try_get("state").map_err(StoreError::from)).transpose()
 }

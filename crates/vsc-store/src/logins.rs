@@ -384,6 +384,25 @@ pub async fn end_session(conn: &mut Conn, id: &str, at: i64) -> Result<bool, Sto
     Ok(r.rows_affected() == 1)
 }
 
+/// End every open session of one card of holder `user_id` (found by the holder's index); returns
+/// the ids of the sessions ended.
+pub async fn end_sessions_for_card(
+    conn: &mut Conn,
+    user_id: &str,
+    card_id: &str,
+    at: i64,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE card_sessions SET ended_at = $3 WHERE user_id = $1 AND card_id = $2 AND ended_at IS NULL RETURNING id",
+    )
+    .bind(user_id)
+    .bind(card_id)
+    .bind(at)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+}
+
 /// A challenge waiting for a holder's devices: a login push or a signature approval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingChallenge {

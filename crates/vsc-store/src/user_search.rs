@@ -102,7 +102,7 @@ pub struct UserQuery {
     pub text: Option<String>,
     /// Organisation ids to search in (`None`: all organisations).
     pub org_ids: Option<Vec<String>>,
-    /// Only users with a card in this state (`issued`, `active`, `locked`, `revoked`).
+    /// Only users with a card in this state (`issued`, `active`, `locked`, `suspended`, `revoked`).
     pub card_state: Option<String>,
     /// Only users with a card of this type (`v1`, `v2`); with `card_state`, the same card.
     pub card_type: Option<String>,
@@ -293,7 +293,7 @@ fn card_conditions(q: &UserQuery, user: &str, sql: &mut Sql) -> Vec<String> {
             out.push(format!("EXISTS (SELECT 1 FROM cards c WHERE c.user_id = {user} AND c.state = 'issued')"));
         }
         Some(EnrolmentFilter::Enrolled) => out.push(format!(
-            "EXISTS (SELECT 1 FROM cards c WHERE c.user_id = {user} AND c.state IN ('active', 'locked'))"
+            "EXISTS (SELECT 1 FROM cards c WHERE c.user_id = {user} AND c.state IN ('active', 'locked', 'suspended'))"
         )),
         Some(EnrolmentFilter::NoCard) => {
             out.push(format!("NOT EXISTS (SELECT 1 FROM cards c WHERE c.user_id = {user})"))

@@ -379,6 +379,9 @@ store_test!(cards_round_trip_sqlite, cards_round_trip_postgres, |store| {
         expires_at: 2_000,
         revoked_at: None,
         revocation_reason: None,
+        suspended_at: None,
+        suspended_reason: None,
+        suspended_from: None,
     };
     assert_eq!(cards::by_serial(&mut conn, "1500000000000001").await.unwrap(), Some(expected.clone()));
     assert_eq!(cards::by_serial(&mut conn, "1500000000000009").await.unwrap(), None);
@@ -878,3 +881,221 @@ store_test!(user_search_sorts_filters_and_pages_sqlite, user_search_sorts_filter
         assert!(user_search::search(&mut conn, &q).await.unwrap().rows.is_empty());
     }
 });
+
+/// A fresh, unmigrated database: (URL, cleanup).
+async fn empty_database(backend: Backend) -> Option<(String, Cleanup)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            Some((vsc_store::sqlite_url(dir.path()), Cleanup::Sqlite { _dir: dir }))
+        }
+        Backend::Postgres => {
+            let admin_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty())?;
+            let url = vsc_store::scratch::create(&admin_url, "vsc_store").await.unwrap();
+            Some((url.clone(), Cleanup::Postgres { admin_url, url }))
+        }
+    }
+}
+
+/// Run `sql` with `$n` binds (text or integers) on `conn`.
+async fn exec(conn: &mut sqlx::AnyConnection, sql: &str, binds: &[&dyn ToBind]) {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+    for b in binds {
+        q = b.bind_to(q);
+    }
+    q.execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+trait ToBind: Sync {
+    fn bind_to<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+}
+
+impl ToBind for &str {
+    fn bind_to<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.to_string())
+    }
+}
+
+impl ToBind for i64 {
+    fn bind_to<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(*self)
+    }
+}
+
+impl ToBind for Vec<u8> {
+    fn bind_to<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.clone())
+    }
+}
+
+/// Rows of every table that references `cards`, for comparing before and after a migration.
+const CARD_TABLES: [&str; 7] =
+    ["cards", "card_roles", "card_keys", "enrolments", "card_logins", "card_sessions", "certificates"];
+
+/// Migration 0017 rebuilds `cards` on SQLite (a CHECK constraint cannot be altered there) while
+/// five tables reference it ON DELETE CASCADE: a database populated at the migration before it
+/// keeps every row, its foreign keys hold (and still cascade), the search triggers and view work,
+/// and the new state is accepted while unknown ones are not.
+async fn suspension_migration_keeps_card_data(backend: Backend) {
+    let Some((url, cleanup)) = empty_database(backend).await else {
+        eprintln!("SKIPPED: postgres store tests need DATABASE_URL");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    let before = migrator.iter().map(|m| m.version).filter(|v| *v < 17).max().unwrap();
+    {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        migrator.run_to(before, &mut conn).await.unwrap();
+        if backend == Backend::Sqlite {
+            let on: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut conn).await.unwrap().get(0);
+            assert_eq!(on, 1, "populated with foreign keys enforced, as the server runs");
+        }
+        exec(&mut conn, "INSERT INTO organisations (id, code, name, created_at) VALUES ('o1', 'MIG', 'Mig', 1)", &[])
+            .await;
+        exec(
+            &mut conn,
+            "INSERT INTO users (id, org_id, forename, surname, email, email_key, subject_cn, created_at) \
+             VALUES ('u1', 'o1', 'Ann', 'Migrant', 'ann@mig.example', 'ann@mig.example', 'Ann Migrant', 1)",
+            &[],
+        )
+        .await;
+        for (id, serial, state) in [("c1", "1500000000000071", "active"), ("c2", "1000000000000072", "locked")] {
+            exec(
+                &mut conn,
+                "INSERT INTO cards (id, serial, user_id, card_type, state, key_algorithm, issued_at, expires_at) \
+                 VALUES ($1, $2, 'u1', 'v2', $3, 'p256', 1, 4000000000)",
+                &[&id, &serial, &state],
+            )
+            .await;
+            exec(&mut conn, "INSERT INTO card_roles (card_id, role_code) VALUES ($1, 'R8000')", &[&id]).await;
+            exec(
+                &mut conn,
+                "INSERT INTO card_keys (card_id, purpose, algorithm, public_key_der, sealed_private_key, cert_der, \
+                 cert_serial, not_before, not_after) VALUES ($1, 'authentication', 'p256', $2, $2, $2, $3, 1, 4000000000)",
+                &[&id, &vec![1u8, 2, 3], &serial],
+            )
+            .await;
+            exec(
+                &mut conn,
+                "INSERT INTO certificates (serial_hex, card_id, purpose, cert_der, not_before, not_after, issued_at) \
+                 VALUES ($2, $1, 'authentication', $3, 1, 4000000000, 1)",
+                &[&id, &serial, &vec![1u8, 2, 3]],
+            )
+            .await;
+            exec(
+                &mut conn,
+                "INSERT INTO enrolments (card_id, token_hash, invited_at, expires_at) VALUES ($1, $2, 1, 2)",
+                &[&id, &serial.as_bytes().to_vec()],
+            )
+            .await;
+            exec(
+                &mut conn,
+                "INSERT INTO card_logins (id, token_hash, purpose, user_id, card_id, method, state, nonce, client, ip, \
+                 created_at, expires_at) VALUES ($1, $2, 'card', 'u1', $1, 'push', 'approved', 'n', 'c', 'ip', 1, 2)",
+                &[&id, &serial.as_bytes().to_vec()],
+            )
+            .await;
+            exec(
+                &mut conn,
+                "INSERT INTO card_sessions (id, token_hash, user_id, card_id, login_id, role, method, created_at, \
+                 expires_at, last_seen_at) VALUES ($1, $2, 'u1', $1, $1, 'R8000', 'push', 1, 2, 1)",
+                &[&id, &serial.as_bytes().to_vec()],
+            )
+            .await;
+        }
+        <sqlx::AnyConnection as sqlx::Connection>::close(conn).await.unwrap();
+    }
+
+    let store = Store::connect(&url).await.expect("the remaining migrations apply");
+    let mut conn = store.conn().await.unwrap();
+    for table in CARD_TABLES {
+        assert_eq!(count_rows(&mut conn, table).await.unwrap(), 2, "{table} keeps its rows");
+    }
+    if backend == Backend::Sqlite {
+        let violations = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *conn).await.unwrap();
+        assert!(violations.is_empty(), "{} foreign key violations", violations.len());
+        let on: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap().get(0);
+        assert_eq!(on, 1);
+    }
+    let c1 = cards::by_serial(&mut conn, "1500000000000071").await.unwrap().unwrap();
+    assert_eq!((c1.state.as_str(), c1.suspended_from.as_deref()), ("active", None));
+
+    // The new state and its bookkeeping.
+    assert_eq!(cards::suspend(&mut conn, "c2", 50, "lost phone").await.unwrap().as_deref(), Some("locked"));
+    assert_eq!(cards::suspend(&mut conn, "c2", 51, "again").await.unwrap(), None, "already suspended");
+    let c2 = cards::by_id(&mut conn, "c2").await.unwrap().unwrap();
+    assert_eq!(
+        (c2.state.as_str(), c2.suspended_at, c2.suspended_reason.as_deref(), c2.suspended_from.as_deref()),
+        ("suspended", Some(50), Some("lost phone"), Some("locked"))
+    );
+    let bogus = sqlx::query("UPDATE cards SET state = 'frozen' WHERE id = 'c1'").execute(&mut *conn).await;
+    assert!(bogus.is_err(), "unknown states are still refused");
+    let half = sqlx::query("UPDATE cards SET state = 'suspended' WHERE id = 'c1'").execute(&mut *conn).await;
+    assert!(half.is_err(), "a suspended card always knows what to resume to");
+
+    // Certificates on hold, released, and the CRL entries.
+    assert_eq!(vsc_store::certificates::hold_for_card(&mut conn, "c2", 50).await.unwrap(), 1);
+    let listed = vsc_store::certificates::revoked_unexpired(&mut conn, 60, 0).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revocation_reason.as_deref(), Some("certificate_hold"));
+    assert_eq!(cards::resume(&mut conn, "c2").await.unwrap().as_deref(), Some("locked"), "back to locked");
+    assert_eq!(cards::resume(&mut conn, "c2").await.unwrap(), None);
+    assert_eq!(vsc_store::certificates::release_for_card(&mut conn, "c2", 70).await.unwrap(), 1);
+    let listed = vsc_store::certificates::revoked_unexpired(&mut conn, 80, 60).await.unwrap();
+    assert_eq!((listed.len(), listed[0].revoked_at, listed[0].released_at), (1, None, Some(70)));
+    assert!(
+        vsc_store::certificates::revoked_unexpired(&mut conn, 80, 70).await.unwrap().is_empty(),
+        "released long ago"
+    );
+    let c2 = cards::by_id(&mut conn, "c2").await.unwrap().unwrap();
+    assert_eq!((c2.state.as_str(), c2.suspended_at, c2.suspended_from), ("locked", None, None));
+
+    // Foreign keys still point at the rebuilt table (and cascade), and the search triggers work.
+    drop(conn);
+    let mut tx = store.begin().await.unwrap();
+    add_card(&mut tx, "u1", "1500000000000073", 5).await.unwrap();
+    sqlx::query("DELETE FROM cards WHERE id = 'c1'").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    for table in ["card_roles", "card_keys", "enrolments", "card_logins", "card_sessions"] {
+        assert_eq!(count_rows(&mut conn, table).await.unwrap(), 1, "{table}: c1's row went with it");
+    }
+    let orphan =
+        sqlx::query("INSERT INTO card_roles (card_id, role_code) VALUES ('nope', 'R8000')").execute(&mut *conn).await;
+    assert!(orphan.is_err(), "foreign keys are enforced against the rebuilt table");
+    let mut q = query(Some("1500000000000073"), None);
+    q.per_page = 10;
+    let found = user_search::search(&mut conn, &q).await.unwrap();
+    assert_eq!(names(&found), ["Migrant"], "the card triggers keep the search text");
+    drop(conn);
+    store.close().await;
+    if let Cleanup::Postgres { admin_url, url } = &cleanup {
+        drop_database(admin_url, url).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suspension_migration_keeps_card_data_sqlite() {
+    suspension_migration_keeps_card_data(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suspension_migration_keeps_card_data_postgres() {
+    suspension_migration_keeps_card_data(Backend::Postgres).await;
+}

@@ -5,7 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use vsc_proto::{CardView, ErrorBody, ErrorCode, IssueCardRequest, RevokeCardRequest};
+use vsc_proto::{
+    CardView, ChangeRequested, ErrorBody, ErrorCode, IssueCardRequest, RevokeCardRequest, SuspendCardRequest,
+};
 
 use super::auth::Staff;
 use super::change_requests::answer;
@@ -66,6 +68,42 @@ pub async fn revoke(
         })?
     };
     Ok(Json(vsc.revoke_card(&who, &serial, req.reason.as_deref()).await?))
+}
+
+/// Suspend an active or locked card (reversible): its sessions end and its certificates go on
+/// hold (certificateHold on the CRL, signed again at once, and in OCSP); the holder is emailed.
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/suspend", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    request_body = SuspendCardRequest,
+    responses(
+        (status = 200, body = CardView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not active or locked"),
+        (status = 422, body = ErrorBody, description = "Reason missing or longer than 500 characters")))]
+pub async fn suspend(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+    ApiJson(req): ApiJson<SuspendCardRequest>,
+) -> Result<Json<CardView>, ApiError> {
+    Ok(Json(vsc.suspend_card(&who, &serial, &req.reason).await?))
+}
+
+/// Resume a suspended card into the state it was suspended from (active or locked); its
+/// certificates are valid again (listed as removeFromCRL on the CRLs of the next CRL lifetime).
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/resume", tag = "ra", security(("bearer" = [])),
+    params(("serial" = String, Path, description = "Card serial")),
+    responses(
+        (status = 200, body = CardView),
+        (status = 202, body = ChangeRequested, description = "Under dual control (the holder is enrolled): waiting for a second staff member's approval"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not suspended")))]
+pub async fn resume(
+    State(vsc): State<Vsc>,
+    Staff(who): Staff,
+    Path(serial): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(answer(StatusCode::OK, vsc.resume_card(&who, &serial).await?))
 }
 
 /// Renew a card before it expires: new keys and certificates for the same card; the old

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use vsc_proto::{
-    ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SessionView, SignInRequest, SignInStateView, SignInView,
+    ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SelfBlockRequest, SelfBlocked, SessionView,
+    SignInRequest, SignInStateView, SignInView,
 };
 
 use super::card::{ClientIp, WaitQuery};
@@ -151,4 +152,19 @@ pub async fn change_questions(
 ) -> Result<StatusCode, ApiError> {
     vsc.change_questions(&holder, &req).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Block (suspend) every active or locked card of the holder. The passcode is checked like a
+/// login's (a wrong one counts toward the lock); only the RA can resume the cards.
+#[utoipa::path(post, path = "/api/v1/self/block", tag = "self-service", security(("bearer" = [])),
+    request_body = SelfBlockRequest,
+    responses((status = 200, body = SelfBlocked), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The card is locked or not active: the passcode cannot be checked"),
+        (status = 422, body = ErrorBody, description = "Wrong passcode (counted)")))]
+pub async fn block(
+    State(vsc): State<Vsc>,
+    HolderAuth(holder, _): HolderAuth,
+    ApiJson(req): ApiJson<SelfBlockRequest>,
+) -> Result<Json<SelfBlocked>, ApiError> {
+    Ok(Json(SelfBlocked { suspended: vsc.self_block(&holder, &req.passcode).await? }))
 }

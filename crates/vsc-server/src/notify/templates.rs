@@ -296,6 +296,60 @@ pub fn passcode_changed(
     finish(to, &m.subject, PasscodeChangedText { m: &m }.render(), PasscodeChangedHtml { m: &m }.render())
 }
 
+/// What the card suspended / resumed emails need.
+struct SuspensionMail<'a> {
+    subject: String,
+    holder_name: &'a str,
+    serial: &'a str,
+    /// Pre-formatted time and date of the change.
+    at: String,
+    /// Resumed (else suspended).
+    resumed: bool,
+    /// Resumed into the locked state it was suspended from.
+    locked: bool,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/card_suspension.txt")]
+struct CardSuspensionText<'a> {
+    m: &'a SuspensionMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/card_suspension.html")]
+struct CardSuspensionHtml<'a> {
+    m: &'a SuspensionMail<'a>,
+}
+
+/// "Your card was suspended" (`resumed_to` `None`) or "… resumed" (back to `active` / `locked`) by
+/// the RA at `at`.
+pub fn card_suspension(
+    to: &str,
+    holder_name: &str,
+    serial: &str,
+    at: OffsetDateTime,
+    resumed_to: Option<&str>,
+    portal_link: &str,
+) -> Result<EmailMessage, String> {
+    check_link(portal_link)?;
+    let m = SuspensionMail {
+        subject: if resumed_to.is_some() {
+            "Your virtual smartcard was resumed"
+        } else {
+            "Your virtual smartcard was suspended"
+        }
+        .into(),
+        holder_name: holder_name.trim(),
+        serial,
+        at: time_and_date(at)?,
+        resumed: resumed_to.is_some(),
+        locked: resumed_to == Some("locked"),
+        link: portal_link,
+    };
+    finish(to, &m.subject, CardSuspensionText { m: &m }.render(), CardSuspensionHtml { m: &m }.render())
+}
+
 /// What the staff-invitation email needs.
 struct StaffInvitationMail<'a> {
     subject: String,

@@ -239,8 +239,13 @@ impl Vsc {
         if !cards::revoke(&mut tx, &card.id, now.unix_timestamp(), reason).await? {
             return Err(DomainError::InvalidState("the card is already revoked".into()).into());
         }
-        certificates::revoke_for_card(&mut tx, &card.id, now.unix_timestamp(), pki::reason_code(reason).as_str())
-            .await?;
+        certificates::revoke_for_card(
+            &mut tx,
+            &card.id,
+            now.unix_timestamp(),
+            pki::revocation_reason_code(reason).as_str(),
+        )
+        .await?;
         self.publish_crl(&mut tx, now).await?;
         self.audit(
             &mut tx,

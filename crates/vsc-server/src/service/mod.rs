@@ -36,7 +36,7 @@ mod staff;
 pub mod staff_admin;
 mod staff_auth;
 mod startup;
-mod suspension_shim;
+mod suspension;
 pub mod user_edit;
 mod user_import;
 mod user_lifecycle;

@@ -27,27 +27,46 @@ pub(super) fn certificate_record(key: &CardKeyRow, issued_at: i64) -> Certificat
         issued_at,
         revoked_at: None,
         revocation_reason: None,
+        released_at: None,
     }
 }
 
-/// The RFC 5280 reason for a revocation reason typed by RA staff: one of the reason names when it
-/// is one, `unspecified` otherwise.
+/// The RFC 5280 reason of a stored revocation reason name (`unspecified` when unknown).
 pub(super) fn reason_code(reason: Option<&str>) -> RevocationReason {
     reason.and_then(RevocationReason::parse).unwrap_or(RevocationReason::Unspecified)
 }
 
+/// The RFC 5280 reason for a revocation reason typed by RA staff: one of the reason names when it
+/// is one, `unspecified` otherwise. A revocation is for good, so it never reads as a hold or a
+/// release (those only come from suspending and resuming).
+pub(super) fn revocation_reason_code(reason: Option<&str>) -> RevocationReason {
+    match reason_code(reason) {
+        RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl => RevocationReason::Unspecified,
+        r => r,
+    }
+}
+
 impl Vsc {
-    /// Sign and store a new CRL of every revoked, unexpired certificate (inside the caller's
+    /// Sign and store a new CRL of every revoked (or held), unexpired certificate, plus those
+    /// released from hold within one CRL lifetime as removeFromCRL (inside the caller's
     /// transaction, after its revocations).
     pub(super) async fn publish_crl(&self, conn: &mut Conn, now: OffsetDateTime) -> Result<CrlRow, ServiceError> {
         let number = crls::next_number(conn).await?;
-        let revoked = certificates::revoked_unexpired(conn, now.unix_timestamp()).await?;
-        let entries: Vec<RevokedEntry> = revoked
+        let released_since = now.unix_timestamp() - self.config.pki.crl_hours * 3600;
+        let listed = certificates::revoked_unexpired(conn, now.unix_timestamp(), released_since).await?;
+        let entries: Vec<RevokedEntry> = listed
             .iter()
-            .map(|c| RevokedEntry {
-                serial_hex: c.serial_hex.clone(),
-                revoked_at: ts(c.revoked_at.unwrap_or(now.unix_timestamp())),
-                reason: reason_code(c.revocation_reason.as_deref()),
+            .map(|c| match c.revoked_at {
+                Some(at) => RevokedEntry {
+                    serial_hex: c.serial_hex.clone(),
+                    revoked_at: ts(at),
+                    reason: reason_code(c.revocation_reason.as_deref()),
+                },
+                None => RevokedEntry {
+                    serial_hex: c.serial_hex.clone(),
+                    revoked_at: ts(c.released_at.unwrap_or(now.unix_timestamp())),
+                    reason: RevocationReason::RemoveFromCrl,
+                },
             })
             .collect();
         let next_update = now + Duration::hours(self.config.pki.crl_hours);

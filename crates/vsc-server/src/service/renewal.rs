@@ -28,6 +28,9 @@ impl Vsc {
             "revoked" => {
                 return Err(DomainError::InvalidState("the card is revoked: issue a new card instead".into()).into());
             }
+            "suspended" => {
+                return Err(DomainError::InvalidState("the card is suspended: resume it before renewing".into()).into());
+            }
             "expired" => {
                 return Err(DomainError::InvalidState("the card has expired: issue a new card instead".into()).into());
             }

@@ -62,7 +62,7 @@ impl Vsc {
                 DomainError::invalid("enrolment", "enrolment must be one of pending, enrolled, none")
             })?),
         };
-        let card_state = one_of("card_state", &p.card_state, &["issued", "active", "locked", "revoked"])?;
+        let card_state = one_of("card_state", &p.card_state, &["issued", "active", "locked", "suspended", "revoked"])?;
         let card_type = one_of("card_type", &p.card_type, &["v1", "v2"])?;
         let page = number("page", &p.page, 1, MAX_PAGE)?;
         let per_page = number("per_page", &p.per_page, 50, MAX_PER_PAGE)?;

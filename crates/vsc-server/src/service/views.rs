@@ -39,6 +39,8 @@ pub(super) fn card(
         expires_at: ts(c.expires_at),
         revoked_at: c.revoked_at.map(ts),
         revocation_reason: c.revocation_reason.clone(),
+        suspended_at: c.suspended_at.map(ts),
+        suspension_reason: c.suspended_reason.clone(),
         certificates: CardCertificates {
             authentication: pem_of("authentication")
                 .ok_or_else(|| StoreError::Corrupt(format!("card {} has no authentication key", c.serial)))?,

@@ -10,3 +10,4 @@ mod pin;
 mod portal_sign_in;
 mod reset;
 mod signing;
+mod suspension;

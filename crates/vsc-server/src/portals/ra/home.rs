@@ -32,8 +32,13 @@ const COLUMNS: [Column; 6] = [
 ];
 
 /// Card states a staff member filters by: (value, label).
-const CARD_STATES: [(&str, &str); 4] =
-    [("issued", "Issued"), ("active", "Active"), ("locked", "Locked"), ("revoked", "Revoked")];
+const CARD_STATES: [(&str, &str); 5] = [
+    ("issued", "Issued"),
+    ("active", "Active"),
+    ("locked", "Locked"),
+    ("suspended", "Suspended"),
+    ("revoked", "Revoked"),
+];
 /// Card types: (value, label).
 const CARD_TYPES: [(&str, &str); 2] = [("v1", "V1"), ("v2", "V2")];
 /// Enrolment states: (value, label).

@@ -333,6 +333,11 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
             Some(format!("Card {} renewed; new certificates until {}.", c.serial, date(c.expires_at)))
         }
         ("card_revoked", Some(c)) => Some(format!("Card {} revoked.", c.serial)),
+        ("card_suspended", Some(c)) => Some(format!(
+            "Card {} suspended: its sessions ended and its certificates are on hold; the holder was emailed.",
+            c.serial
+        )),
+        ("card_resumed", Some(c)) => Some(format!("Card {} resumed; it is {} again.", c.serial, c.state)),
         ("unlock_sent", Some(c)) => Some(format!(
             "Card {}: a passcode reset link was sent to {email}; the holder sets a new passcode to unlock it.",
             c.serial
@@ -623,7 +628,7 @@ pub async fn issue_card(
     }
 }
 
-/// The revoke form's reason.
+/// The revoke or suspend form's reason.
 #[derive(Deserialize)]
 pub struct CardActionForm {
     #[serde(default)]
@@ -632,7 +637,8 @@ pub struct CardActionForm {
 
 /// `POST /ra/users/{id}/cards/{serial}/{action}`, action one of `resend`, `restart` (new keys,
 /// certificates and link for an issued card), `renew`, `revoke` (with
-/// a `reason`) and `unlock` (a locked card only: the holder is sent a passcode reset link).
+/// a `reason`), `unlock` (a locked card only: the holder is sent a passcode reset link), `suspend`
+/// (with a `reason`) and `resume`.
 pub async fn card_action(
     State(vsc): State<Vsc>,
     StaffSignedIn { staff }: StaffSignedIn,
@@ -663,6 +669,14 @@ pub async fn card_action(
             }
             vsc.revoke_card(&who, &serial, Some(reason)).await.map(|_| "card_revoked")
         }
+        "suspend" => {
+            if form.reason.trim().is_empty() {
+                let extras = refuse("Enter the reason for suspending the card.".into());
+                return page_with(&vsc, &staff, &csrf, &id, StatusCode::UNPROCESSABLE_ENTITY, extras).await;
+            }
+            vsc.suspend_card(&who, &serial, &form.reason).await.map(|_| "card_suspended")
+        }
+        "resume" => vsc.resume_card(&who, &serial).await.map(|o| requested_or(o, "card_resumed")),
         "unlock" => {
             if card.state != "locked" {
                 let extras =

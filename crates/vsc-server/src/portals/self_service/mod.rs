@@ -1,6 +1,7 @@
 //! The Self-Service Portal for card holders: enrolment from the invitation link, sign-in with
 //! passcode and SMS code, the home page with their cards, security questions, sign-out.
 
+mod block;
 mod devices;
 mod email;
 mod enrol;
@@ -46,6 +47,8 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/reset/{token}/passcode", get(reset::to_step_page).post(reset::passcode))
         .route("/self-service/sign-out", get(|| async { Redirect::to(HOME_PATH) }).post(sign_in::sign_out))
         .route("/self-service/questions", get(questions::show).post(questions::submit))
+        .route("/self-service/block", get(block::show).post(block::submit))
+        .route("/self-service/block/done", get(block::done))
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
         .route("/self-service/verify-email/{token}", get(email::verify))
         .route("/self-service/not-me/{token}", get(not_me::show).post(not_me::confirm))

@@ -287,7 +287,7 @@ impl Vsc {
             .await?
             .ok_or_else(|| StoreError::Corrupt("change request without holder".into()))?;
         let result = self.apply_change(&mut tx, who, &user, action, &row.target, &payload).await?;
-        self.tell_holder(&mut tx, &user, &row, action, &payload).await?;
+        self.notify_change_approved(&mut tx, &user, &row, action, &payload).await?;
         self.audit(
             &mut tx,
             AuditRecord {

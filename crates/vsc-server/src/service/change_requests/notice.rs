@@ -83,7 +83,7 @@ fn invalid_link() -> ServiceError {
 impl Vsc {
     /// Queue the notice of an approved request to the holder's old email (and, for a mobile
     /// change, an SMS to the old mobile), with a new "This was not me" link (caller's transaction).
-    pub(super) async fn tell_holder(
+    pub(super) async fn notify_change_approved(
         &self,
         tx: &mut Conn,
         user: &UserRow,
