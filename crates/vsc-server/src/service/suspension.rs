@@ -15,8 +15,8 @@ use vsc_proto::CardView;
 use vsc_store::cards::{self, CardRow};
 use vsc_store::{Conn, StoreError, certificates, holders, logins, users};
 
-use super::passcode::PasscodeCheck;
 use super::change_requests::Outcome;
+use super::passcode::PasscodeCheck;
 use super::{Holder, Principal, Vsc, holder, views};
 use crate::ServiceError;
 use crate::notify::templates;

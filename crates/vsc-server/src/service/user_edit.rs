@@ -131,7 +131,7 @@ impl Vsc {
         {
             if approval {
                 // Refuse what the approval would refuse (domain, uniqueness) before asking anyone.
-                self.check_new_email(&mut tx, &user, email).await?;
+                self.check_new_email(&mut tx, who, &user, email).await?;
                 let payload = serde_json::json!({ "detail": { "old": user.email, "new": email.as_str() } });
                 requested.push(self.request_change(&mut tx, who, &user, ChangeAction::Email, &user.id, payload).await?);
             } else {
@@ -189,6 +189,7 @@ impl Vsc {
     async fn check_new_email(
         &self,
         tx: &mut Conn,
+        who: &Principal,
         user: &users::UserRow,
         email: &EmailAddress,
     ) -> Result<(), ServiceError> {
@@ -214,7 +215,7 @@ impl Vsc {
         forename: Option<&PersonName>,
         surname: Option<&PersonName>,
     ) -> Result<(), ServiceError> {
-        self.check_new_email(tx, user, email).await?;
+        self.check_new_email(tx, who, user, email).await?;
         users::set_email(tx, &user.id, email.as_str(), &email.key()).await?;
         self.audit(
             tx,

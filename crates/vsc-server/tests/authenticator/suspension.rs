@@ -176,7 +176,15 @@ async fn ra_suspension_ends_sessions_refuses_login_and_holds_the_certificates(b:
     assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "suspended");
 
     // Resume: active again, certificates good (the new CRL lists them once as removeFromCRL).
-    let resumed = agent.resume_card(&h.serial).await.unwrap();
+    // Resume is dual-controlled (the holder is enrolled): the agent asks, a second staff member
+    // (here the operator) approves.
+    let (status, asked) = post(&agent, &format!("/api/v1/cards/{}/resume", h.serial), json!({})).await;
+    assert_eq!((status, asked["change_request"]["action"].as_str()), (202, Some("resume")), "{asked}");
+    assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "suspended", "nothing before the approval");
+    let id = asked["change_request"]["id"].as_str().unwrap();
+    let (status, approved) = post(&ts.client, &format!("/api/v1/change-requests/{id}/approve"), json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    let resumed: vsc_proto::CardView = serde_json::from_value(approved["result"].clone()).unwrap();
     assert_eq!((resumed.state.as_str(), resumed.suspended_at), ("active", None));
     let (_, detail) = last_event(&ts.vsc, "card.resumed").await;
     assert_eq!((detail["previous_state"].as_str(), detail["state"].as_str()), (Some("suspended"), Some("active")));
@@ -205,6 +213,8 @@ fn card_serial_hex(d: &Path, cert: &str) -> String {
 
 async fn resuming_a_card_suspended_while_locked_leaves_it_locked(b: Backend) {
     let ts = TestServer::start(b).await;
+    // The resume itself is under test here; dual control over it has its own tests.
+    ts.vsc.set_dual_control(&vsc_server::Principal::Operator, "ORG1", false).await.unwrap();
     let h = enrolled_holder(&ts, "locked.held@example.nhs.uk").await;
     register_device(&ts, &h).await;
     for i in 0..3 {
