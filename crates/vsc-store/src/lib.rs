@@ -10,6 +10,7 @@ pub mod audit_search;
 pub mod ca;
 pub mod cards;
 pub mod certificates;
+pub mod channels;
 pub mod crls;
 pub mod device_pins;
 pub mod devices;

@@ -11,12 +11,13 @@ use vsc_store::cards::CardKeyRow;
 use vsc_store::{Conn, StoreError, cards, certificates, organisations, users};
 
 use super::cards::{card_subject, fresh_keys};
+use super::verified_channels::EMAIL_UNCONFIRMED_RENEWAL;
 use super::{Principal, Vsc, key_pool, pki, views};
 use crate::ServiceError;
 
 impl Vsc {
-    /// Renew a card that is not revoked or expired: every key gets a new key pair and
-    /// certificate, the card a new expiry.
+    /// Renew a card that is not revoked or expired, whose holder's email address is confirmed
+    /// (409 otherwise): every key gets a new key pair and certificate, the card a new expiry.
     pub async fn renew_card(&self, who: &Principal, serial: &str) -> Result<CardView, ServiceError> {
         let now = self.now();
         let expires_at = card_expiry(now, self.config.card_validity_days);
@@ -33,6 +34,7 @@ impl Vsc {
             }
             _ => {}
         }
+        self.require_confirmed_email(&mut tx, &card.user_id, EMAIL_UNCONFIRMED_RENEWAL).await?;
         let (old, renewed) = self.rekey(&mut tx, &card, now, expires_at).await?;
         cards::set_expiry(&mut tx, &card.id, expires_at.unix_timestamp()).await?;
         self.publish_crl(&mut tx, now).await?;

@@ -1,11 +1,13 @@
-//! Editing a card holder: names (`user.names_changed`), mobile (`user.mobile_changed`), subject
-//! CN (`user.subject_cn_changed`, unique) and email (`user.email_changed`, with the holder told at
-//! both the old and the new address through the outbox, in the same transaction).
+//! Editing a card holder: names (`user.names_changed`), mobile (`user.mobile_changed`; the new
+//! number is unconfirmed until the holder types the code sent to it at their next portal
+//! sign-in), subject CN (`user.subject_cn_changed`, unique) and email (`user.email_changed`: the
+//! old address is told, the new one is unconfirmed and gets a confirmation link; through the
+//! outbox, in the same transaction).
 
 use askama::Template;
 use vsc_core::{AuditRecord, EmailAddress, Mobile, PersonName, SubjectCn};
 use vsc_proto::UserView;
-use vsc_store::{Conn, holders, organisations, users};
+use vsc_store::{Conn, channels, holders, organisations, users};
 
 use super::{Principal, Vsc, views};
 use crate::ServiceError;
@@ -51,7 +53,8 @@ impl Vsc {
     /// Change a user's names, mobile, subject CN and/or email (see [`UpdateUserRequest`]) in one
     /// transaction, each change audited old → new. The new subject CN must be free; the new
     /// email must be allowed by the organisation's domains and unique (case-insensitively); the
-    /// holder is emailed at both addresses.
+    /// old address is told and the new one, unconfirmed, gets a confirmation link. A new mobile
+    /// number is unconfirmed until the holder confirms it.
     pub async fn update_user(
         &self,
         who: &Principal,
@@ -94,12 +97,7 @@ impl Vsc {
             }
         }
         if let Some(mobile) = &mobile {
-            let new = mobile.as_ref().map(Mobile::as_str);
-            if new != user.mobile.as_deref() {
-                holders::set_holder_mobile(&mut tx, &user.id, new).await?;
-                let detail = serde_json::json!({ "old": user.mobile, "new": new });
-                self.audit_user_change(&mut tx, who, &user, "user.mobile_changed", detail).await?;
-            }
+            self.change_mobile(&mut tx, who, &user, mobile.as_ref()).await?;
         }
         if let Some(cn) = &subject_cn
             && cn.as_str() != user.subject_cn
@@ -154,8 +152,31 @@ impl Vsc {
         .await
     }
 
-    /// Check and set the new email, audit it and queue the two emails (caller's transaction).
-    async fn change_email(
+    /// Set (or with `None` remove) the user's mobile number, unconfirmed: no SMS code or second
+    /// factor goes to it until the holder confirms it with a code sent there (see
+    /// service/verified_channels.rs). Audited old → new in the caller's transaction; `false`
+    /// (nothing done) when the number is unchanged.
+    pub(crate) async fn change_mobile(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        new: Option<&Mobile>,
+    ) -> Result<bool, ServiceError> {
+        let new = new.map(Mobile::as_str);
+        if new == user.mobile.as_deref() {
+            return Ok(false);
+        }
+        channels::set_mobile_unverified(tx, &user.id, new).await?;
+        let detail = serde_json::json!({ "old": user.mobile, "new": new, "mobile_verified": false });
+        self.audit_user_change(tx, who, user, "user.mobile_changed", detail).await?;
+        Ok(true)
+    }
+
+    /// Check and set the new email, unconfirmed; audit it; queue the "email changed" notice to
+    /// the old address and a confirmation link to the new one (caller's transaction; the caller
+    /// wakes the outbox after committing).
+    pub(crate) async fn change_email(
         &self,
         tx: &mut Conn,
         who: &Principal,
@@ -181,7 +202,13 @@ impl Vsc {
                 action: "user.email_changed",
                 org_id: Some(user.org_id.clone()),
                 target: Some(format!("user:{}", user.id)),
-                detail: serde_json::json!({ "old": user.email, "new": email.as_str() }).to_string(),
+                detail: serde_json::json!({
+                    "old": user.email,
+                    "new": email.as_str(),
+                    "email_verified": false,
+                    "confirmation_sent_to": email.as_str(),
+                })
+                .to_string(),
             },
         )
         .await?;
@@ -190,10 +217,10 @@ impl Vsc {
             forename.map_or(user.forename.as_str(), PersonName::as_str),
             surname.map_or(user.surname.as_str(), PersonName::as_str)
         );
-        for to in [user.email.as_str(), email.as_str()] {
-            let mail = email_changed(to, &name, &user.email, email.as_str())?;
-            self.enqueue_email(tx, "email_changed", &mail).await?;
-        }
+        let mail = email_changed(&user.email, &name, &user.email, email.as_str())?;
+        self.enqueue_email(tx, "email_changed", &mail).await?;
+        // Links and codes go only to a confirmed address: the new one must prove it is the holder's.
+        self.queue_email_verification(tx, &user.id, &name, email.as_str()).await?;
         Ok(())
     }
 }

@@ -9,3 +9,4 @@ mod pin;
 mod portal_sign_in;
 mod reset;
 mod signing;
+mod verified_channels;
