@@ -148,6 +148,11 @@ pub struct HolderView {
     pub mobile: Option<String>,
     /// Whether the holder has confirmed the email address (enrolling from the emailed link does).
     pub email_verified: bool,
+    /// Whether the holder has confirmed the mobile number (enrolment's SMS code does; after an RA
+    /// change, the code from `POST /api/v1/self/mobile-verification`). SMS codes go only to a
+    /// confirmed number.
+    #[serde(default)]
+    pub mobile_verified: bool,
     /// Organisation name.
     pub organisation: String,
     /// Cards, newest first (certificates included).

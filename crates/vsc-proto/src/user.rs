@@ -45,6 +45,13 @@ pub struct UserView {
     /// Mobile number, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile: Option<String>,
+    /// Whether the holder has confirmed this email address (reset and unlock links, device codes
+    /// and renewal need a confirmed one).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Whether the holder has confirmed this mobile number (SMS codes go only to a confirmed one).
+    #[serde(default)]
+    pub mobile_verified: bool,
     /// Subject CN used in certificates.
     pub subject_cn: String,
     /// `<FORENAME> <SURNAME> (<SUBJECTCN>)`.

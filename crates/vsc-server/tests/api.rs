@@ -481,6 +481,8 @@ async fn openapi_documents_every_route() {
         ("/api/v1/self/questions", &["put"]),
         ("/api/v1/self/email-verification", &["post"]),
         ("/api/v1/self/email-verification/{token}", &["post"]),
+        ("/api/v1/self/mobile-verification", &["post"]),
+        ("/api/v1/self/mobile-verification/verify", &["post"]),
     ] {
         for m in methods {
             assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing from the OpenAPI document");

@@ -499,11 +499,15 @@ async fn holders_confirm_their_email_address(b: Backend) {
     let (status, e) = post(&me, "/api/v1/self/email-verification", json!({})).await;
     assert_eq!((status, e["error"]["code"].as_str()), (429, Some("RL0001RateLimited")), "{e}");
     let first = verify_token(&message(&ts.vsc, email, "email_verification").await.body);
-    assert_eq!(post(&ts.anon, "/api/v1/self/email-verification/vsv_forged", json!({})).await.0, 404);
-    let (status, ok) = post(&ts.anon, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
+    assert_eq!(post(&me, "/api/v1/self/email-verification/vsv_forged", json!({})).await.0, 404);
+    // Whoever reads the mailbox confirms nothing: the link needs the holder's session.
+    let (status, e) = post(&ts.anon, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (401, Some("AU0001Unauthenticated")), "{e}");
+    assert_eq!(get(&me, "/api/v1/self").await.1["email_verified"], false);
+    let (status, ok) = post(&me, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
     assert_eq!((status, ok["email"].as_str()), (200, Some(email)), "{ok}");
     assert_eq!(get(&me, "/api/v1/self").await.1["email_verified"], true);
-    let (status, e) = post(&ts.anon, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
+    let (status, e) = post(&me, &format!("/api/v1/self/email-verification/{first}"), json!({})).await;
     assert_eq!((status, e["error"]["code"].as_str()), (410, Some("EN0002LinkUsed")), "{e}");
 
     // The link as the holder opens it: a page in the portal.
@@ -518,9 +522,12 @@ async fn holders_confirm_their_email_address(b: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, page) = ts.anon.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
+    assert_eq!(status, 401, "not signed in: {page}");
+    assert!(page.contains("Sign in to confirm your email address"), "{page}");
+    let (status, page) = me.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
     assert_eq!(status, 200);
     assert!(page.contains("Email address confirmed"), "{page}");
-    let (status, page) = ts.anon.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
+    let (status, page) = me.raw(Method::GET, &format!("/self-service/verify-email/{second}"), None).await.unwrap();
     assert_eq!(status, 410);
     assert!(page.contains("already been used"), "{page}");
     let actions: Vec<String> = ts.client.audit(20).await.unwrap().events.into_iter().map(|e| e.action).collect();

@@ -355,9 +355,13 @@ pub async fn remove_directory_account(
     Ok(found)
 }
 
-/// Set or clear a holder's mobile number.
+/// Set or clear a holder's mobile number (unconfirmed: see [`crate::channels`]).
 pub async fn set_holder_mobile(conn: &mut Conn, user_id: &str, mobile: Option<&str>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET mobile = $2 WHERE id = $1").bind(user_id).bind(mobile).execute(conn).await?;
+    sqlx::query("UPDATE users SET mobile = $2, mobile_verified_at = NULL WHERE id = $1")
+        .bind(user_id)
+        .bind(mobile)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod ca;
 pub mod cards;
 pub mod certificates;
 pub mod change_requests;
+pub mod channels;
 pub mod crls;
 pub mod device_pins;
 pub mod devices;

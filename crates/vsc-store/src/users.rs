@@ -139,9 +139,10 @@ pub async fn set_names(conn: &mut Conn, id: &str, forename: &str, surname: &str)
     Ok(())
 }
 
-/// Set a user's email and its lower-cased key.
+/// Set a user's email and its lower-cased key; the new address is unconfirmed until the holder
+/// opens a confirmation link sent to it.
 pub async fn set_email(conn: &mut Conn, id: &str, email: &str, email_key: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET email = $2, email_key = $3 WHERE id = $1")
+    sqlx::query("UPDATE users SET email = $2, email_key = $3, email_verified_at = NULL WHERE id = $1")
         .bind(id)
         .bind(email)
         .bind(email_key)

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use vsc_proto::{
-    ChangeQuestionsRequest, CodeRequest, ErrorBody, HolderView, SelfBlockRequest, SelfBlocked, SessionView,
+    ChangeQuestionsRequest, CodeRequest, CodeSent, ErrorBody, HolderView, SelfBlockRequest, SelfBlocked, SessionView,
     SignInRequest, SignInStateView, SignInView,
 };
 
@@ -47,6 +47,22 @@ impl FromRequestParts<Vsc> for HolderAuth {
     async fn from_request_parts(parts: &mut Parts, vsc: &Vsc) -> Result<Self, Self::Rejection> {
         let token = session_token(parts).ok_or_else(ApiError::unauthenticated)?;
         Ok(HolderAuth(vsc.holder_session(&token).await?, token))
+    }
+}
+
+/// The holder of a request when it carries a live session (bearer or portal cookie), else `None`.
+pub struct MaybeHolder(pub Option<Holder>);
+
+impl FromRequestParts<Vsc> for MaybeHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, vsc: &Vsc) -> Result<Self, Self::Rejection> {
+        let Some(token) = session_token(parts) else { return Ok(MaybeHolder(None)) };
+        match vsc.holder_session(&token).await {
+            Ok(holder) => Ok(MaybeHolder(Some(holder))),
+            Err(crate::ServiceError::Unauthenticated(_)) => Ok(MaybeHolder(None)),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -129,16 +145,48 @@ pub async fn send_email_verification(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Confirm the email address with the token from the emailed link.
-#[utoipa::path(post, path = "/api/v1/self/email-verification/{token}", tag = "self-service",
+/// Confirm the email address with the token from the emailed link; the holder it was sent for
+/// must be signed in (their session), so reading the mailbox alone confirms nothing.
+#[utoipa::path(post, path = "/api/v1/self/email-verification/{token}", tag = "self-service", security(("bearer" = [])),
     params(("token" = String, Path, description = "Token from the emailed link")),
-    responses((status = 200, description = "`{\"email\": …}`"), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+    responses((status = 200, description = "`{\"email\": …}`"),
+        (status = 401, body = ErrorBody, description = "not signed in as the holder the link was sent for"),
+        (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
 pub async fn verify_email(
     State(vsc): State<Vsc>,
+    MaybeHolder(holder): MaybeHolder,
     Path(token): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let email = vsc.verify_email(&token).await?;
+    let email = vsc.verify_email(&token, holder.as_ref()).await?;
     Ok(Json(serde_json::json!({ "email": email, "verified": true })))
+}
+
+/// Send a code by SMS to the holder's mobile number when it is not confirmed yet (after an RA
+/// changed it); at most once a minute. SMS second factors go only to a confirmed number.
+#[utoipa::path(post, path = "/api/v1/self/mobile-verification", tag = "self-service", security(("bearer" = [])),
+    responses((status = 202, body = CodeSent), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0001InvalidState: no mobile number, or already confirmed"),
+        (status = 429, body = ErrorBody)))]
+pub async fn send_mobile_verification(
+    State(vsc): State<Vsc>,
+    HolderAuth(holder, _): HolderAuth,
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(vsc.send_mobile_verification(&holder).await?)))
+}
+
+/// Confirm the mobile number with the code sent to it (single-use, 10 minutes, 5 attempts).
+#[utoipa::path(post, path = "/api/v1/self/mobile-verification/verify", tag = "self-service",
+    security(("bearer" = [])), request_body = CodeRequest,
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0001InvalidState: no live code"),
+        (status = 422, body = ErrorBody, description = "wrong code")))]
+pub async fn verify_mobile(
+    State(vsc): State<Vsc>,
+    HolderAuth(holder, _): HolderAuth,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<StatusCode, ApiError> {
+    vsc.verify_mobile(&holder, &req.code).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Replace the security questions (the current passcode is required).

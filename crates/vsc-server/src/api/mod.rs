@@ -111,6 +111,8 @@ fn api_routes() -> OpenApiRouter<Vsc> {
         .routes(routes!(holder::block))
         .routes(routes!(holder::send_email_verification))
         .routes(routes!(holder::verify_email))
+        .routes(routes!(holder::send_mobile_verification))
+        .routes(routes!(holder::verify_mobile))
         .routes(routes!(reset::request))
         .routes(routes!(reset::show))
         .routes(routes!(reset::questions))

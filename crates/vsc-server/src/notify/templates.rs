@@ -246,14 +246,23 @@ pub fn email_verification(
     finish(to, &m.subject, EmailVerificationText { m: &m }.render(), EmailVerificationHtml { m: &m }.render())
 }
 
-/// "Your card is locked" after 3 wrong passcodes, locked at `at`.
-pub fn card_locked(to: &str, holder_name: &str, at: OffsetDateTime, portal_link: &str) -> Result<EmailMessage, String> {
-    check_link(portal_link)?;
+/// "Your card is locked" after 3 wrong passcodes, locked at `at`, with the link that resets the
+/// passcode, or (`None`: the address is not confirmed, so no link goes to it) the advice to
+/// contact the RA.
+pub fn card_locked(
+    to: &str,
+    holder_name: &str,
+    at: OffsetDateTime,
+    reset_link: Option<&str>,
+) -> Result<EmailMessage, String> {
+    if let Some(link) = reset_link {
+        check_link(link)?;
+    }
     let m = LockedMail {
         subject: "Your virtual smartcard is locked".into(),
         holder_name: holder_name.trim(),
         until: time_and_date(at)?,
-        link: portal_link,
+        link: reset_link.unwrap_or_default(),
     };
     finish(to, &m.subject, CardLockedText { m: &m }.render(), CardLockedHtml { m: &m }.render())
 }

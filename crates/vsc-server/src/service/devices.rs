@@ -18,6 +18,7 @@ use vsc_store::{StoreError, users};
 
 use super::enrolment::code_hash;
 use super::passcode::PasscodeCheck;
+use super::verified_channels::EMAIL_UNCONFIRMED_HOLDER;
 use super::{DeviceIdentity, Holder, Vsc, new_id, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -119,7 +120,8 @@ impl Vsc {
     }
 
     /// Start adding a device: it is `pending_code` until the holder types the code emailed to
-    /// them. Refused when the holder already has the most active devices allowed.
+    /// them. Refused when the holder already has the most active devices allowed, or (409) while
+    /// their email address is not confirmed.
     pub async fn add_device(&self, holder: &Holder, req: &AddDeviceRequest) -> Result<DeviceCreated, ServiceError> {
         let name = req.name.trim();
         let chars = name.chars().count();
@@ -141,6 +143,8 @@ impl Vsc {
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         let user = self.holder_user(&mut tx, holder).await?;
+        // The code goes by email: only to an address the holder has confirmed.
+        self.require_confirmed_email(&mut tx, &user.id, EMAIL_UNCONFIRMED_HOLDER).await?;
         devices::lock_holder(&mut tx, &user.id).await?;
         if devices::active_count(&mut tx, &user.id).await? >= MAX_ACTIVE_DEVICES {
             return Err(ServiceError::Conflict { field: None, message: FULL.into() });

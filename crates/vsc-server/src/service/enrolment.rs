@@ -21,6 +21,12 @@ pub(crate) fn code_hash(scope: &str, code: &str) -> Vec<u8> {
     vsc_crypto::token::sha256(format!("{scope}:{code}").as_bytes()).to_vec()
 }
 
+/// The scope of an enrolment code: the card and the number it was sent to, so the code that
+/// completes enrolment confirms exactly that number.
+fn enrolment_code_scope(card_id: &str, mobile: &str) -> String {
+    format!("{card_id}:{mobile}")
+}
+
 fn card_type(c: &CardRow) -> CardType {
     if c.card_type == "v2" { CardType::V2 } else { CardType::V1 }
 }
@@ -246,7 +252,8 @@ impl Vsc {
         }
         let code = rules::one_time_code(&mut SystemRng);
         let expires = now + rules::CODE_TTL_SECONDS;
-        enrolments::save_code(conn, &o.card.id, &code_hash(&o.card.id, &code), now, expires).await?;
+        let hash = code_hash(&enrolment_code_scope(&o.card.id, mobile), &code);
+        enrolments::save_code(conn, &o.card.id, &hash, now, expires).await?;
         self.enqueue_sms(conn, "enrolment_code", &templates::sms_code(mobile, &code)).await?;
         Ok(CodeSent { status: "code_sent".into(), mobile_hint: rules::mobile_hint(mobile), expires_at: ts(expires) })
     }
@@ -286,9 +293,12 @@ impl Vsc {
         if !live {
             return Err(DomainError::InvalidState("this code is no longer valid; ask for a new code".into()).into());
         }
+        // The number the code went to (as resending picks it); a code sent to a number that has
+        // changed since no longer matches.
+        let sent_to = o.enrolment.mobile.clone().or(o.user.mobile.clone()).unwrap_or_default();
         let ok = match (rules::clean_code(code), &o.enrolment.code_hash) {
             (Some(c), Some(stored)) => {
-                let presented = code_hash(&o.card.id, &c);
+                let presented = code_hash(&enrolment_code_scope(&o.card.id, &sent_to), &c);
                 TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
             }
             _ => false,
@@ -320,8 +330,10 @@ impl Vsc {
             return Err(ServiceError::LinkUsed("this card is no longer awaiting enrolment".into()));
         }
         let activated = holders::activate_directory_accounts(&mut tx, &o.user.id, now).await?;
-        // The holder opened a link that was sent to this address: it is verified.
+        // The holder opened a link that was sent to this address: it is verified. The SMS code
+        // they typed was sent to this number: it is verified too.
         holders::set_email_verified(&mut tx, &o.user.id, &o.user.email, now).await?;
+        vsc_store::channels::set_mobile_verified(&mut tx, &o.user.id, &sent_to, now).await?;
         let session = self.open_session(&mut tx, &o.user.id).await?;
         let name = format!("{} {}", o.user.forename, o.user.surname);
         let mail = templates::setup_complete(

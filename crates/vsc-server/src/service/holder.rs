@@ -11,12 +11,17 @@ use vsc_store::{Conn, StoreError, holders, organisations, users};
 
 use super::enrolment::code_hash;
 use super::portal_sign_in::PushStart;
+use super::verified_channels::{MOBILE_UNCONFIRMED, SmsFactor};
 use super::{RequestOrigin, Vsc, new_id, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
 
 /// An email-verification link is valid this long.
 const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
+
+/// Why a confirmation link opened without the holder's session confirms nothing.
+pub const SIGN_IN_TO_CONFIRM: &str =
+    "sign in to the Self-Service Portal as the card holder, then open this confirmation link again";
 
 const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
 
@@ -166,17 +171,27 @@ impl Vsc {
             PushStart::NoDevices => false,
             PushStart::Throttled => true,
         };
-        let Some(mobile) = user.mobile.clone() else {
-            if throttled {
+        // An SMS code goes only to a confirmed number.
+        let mobile = match self.sms_factor(&mut tx, &user).await? {
+            SmsFactor::Confirmed(mobile) => mobile,
+            _ if throttled => {
                 return Err(ServiceError::RateLimited(
                     "too many sign-in requests to your phone were not answered; wait a few minutes and try again"
                         .into(),
                 ));
             }
-            return Err(vsc_core::DomainError::InvalidState(
-                "no second factor is registered; contact your Registration Authority (RA)".into(),
-            )
-            .into());
+            SmsFactor::Unconfirmed(_) => {
+                let detail = serde_json::json!({ "reason": "mobile number not confirmed; no code sent" });
+                self.audit(&mut tx, holder_event(&user, "holder.sign_in_refused", detail)).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                return Err(vsc_core::DomainError::InvalidState(MOBILE_UNCONFIRMED.into()).into());
+            }
+            SmsFactor::Missing => {
+                return Err(vsc_core::DomainError::InvalidState(
+                    "no second factor is registered; contact your Registration Authority (RA)".into(),
+                )
+                .into());
+            }
         };
         let token = SecretToken::generate("vsi");
         let scope = hex::encode(token.hash().0);
@@ -294,7 +309,6 @@ impl Vsc {
             .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
         let org = organisations::by_id(&mut conn, &user.org_id).await?.map(|o| o.name).unwrap_or_default();
         let directory = holders::directory_accounts(&mut conn, &user.id).await?;
-        let email_verified = holders::email_verified_at(&mut conn, &user.id).await?.is_some();
         let devices = vsc_store::devices::for_user(&mut conn, &user.id).await?;
         let view = views::load_user(&mut conn, user, self.now()).await?;
         Ok(HolderView {
@@ -306,7 +320,8 @@ impl Vsc {
             mobile: view.mobile,
             organisation: org,
             cards: view.cards,
-            email_verified,
+            email_verified: view.email_verified,
+            mobile_verified: view.mobile_verified,
             devices: devices.iter().map(super::devices::device_view).collect(),
             directory_accounts: directory
                 .into_iter()
@@ -371,6 +386,33 @@ impl Vsc {
         Ok(())
     }
 
+    /// Inside the caller's transaction: a new single-use link that confirms `email` as the address
+    /// of `user_id` (valid 24 hours), emailed to that address. The caller audits and wakes the
+    /// outbox after committing.
+    pub(crate) async fn queue_email_verification(
+        &self,
+        tx: &mut Conn,
+        user_id: &str,
+        holder_name: &str,
+        email: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        let token = SecretToken::generate("vsv");
+        let expires = now + Duration::seconds(EMAIL_VERIFICATION_SECONDS);
+        holders::create_email_verification(
+            tx,
+            &token.hash().0,
+            user_id,
+            email,
+            now.unix_timestamp(),
+            expires.unix_timestamp(),
+        )
+        .await?;
+        let link = format!("{}/self-service/verify-email/{}", self.config.public_url(), token.expose());
+        let mail = templates::email_verification(email, holder_name, &link, expires).map_err(ServiceError::Startup)?;
+        self.enqueue_email(tx, "email_verification", &mail).await
+    }
+
     /// Send (again) a link that confirms the holder's email address; at most once a minute.
     pub async fn send_email_verification(&self, holder: &Holder) -> Result<(), ServiceError> {
         let now = self.now();
@@ -386,22 +428,8 @@ impl Vsc {
                 )));
             }
         }
-        let token = SecretToken::generate("vsv");
-        let expires = now + Duration::seconds(EMAIL_VERIFICATION_SECONDS);
-        holders::create_email_verification(
-            &mut tx,
-            &token.hash().0,
-            &user.id,
-            &user.email,
-            now.unix_timestamp(),
-            expires.unix_timestamp(),
-        )
-        .await?;
-        let link = format!("{}/self-service/verify-email/{}", self.config.public_url(), token.expose());
-        let mail =
-            templates::email_verification(&user.email, &format!("{} {}", user.forename, user.surname), &link, expires)
-                .map_err(ServiceError::Startup)?;
-        self.enqueue_email(&mut tx, "email_verification", &mail).await?;
+        let name = format!("{} {}", user.forename, user.surname);
+        self.queue_email_verification(&mut tx, &user.id, &name, &user.email).await?;
         self.audit(
             &mut tx,
             holder_event(&user, "holder.email_verification_sent", serde_json::json!({ "email": user.email })),
@@ -412,8 +440,11 @@ impl Vsc {
         Ok(())
     }
 
-    /// Confirm an email address from its single-use link; returns the address.
-    pub async fn verify_email(&self, token: &str) -> Result<String, ServiceError> {
+    /// Confirm an email address from its single-use link, opened by the signed-in holder it was
+    /// sent for; returns the address. The session matters: whoever reads the mailbox (say, an
+    /// address an RA typed) proves nothing about the holder until the holder, signed in with
+    /// passcode and second factor, opens the link.
+    pub async fn verify_email(&self, token: &str, holder: Option<&Holder>) -> Result<String, ServiceError> {
         let now = self.now().unix_timestamp();
         let presented = TokenHash::of(token);
         let invalid =
@@ -423,6 +454,9 @@ impl Vsc {
             holders::email_verification(&mut tx, &presented.0).await?.ok_or_else(invalid)?;
         if !TokenHash::from_slice(&stored).is_some_and(|s| s.matches(&presented)) {
             return Err(invalid());
+        }
+        if holder.is_none_or(|h| h.user_id != user_id) {
+            return Err(ServiceError::Unauthenticated(SIGN_IN_TO_CONFIRM.into()));
         }
         if used_at.is_some() {
             return Err(ServiceError::LinkUsed("this confirmation link has already been used".into()));

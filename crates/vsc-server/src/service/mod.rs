@@ -42,6 +42,7 @@ mod user_import;
 mod user_lifecycle;
 mod user_search;
 mod users;
+mod verified_channels;
 mod views;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! attempts are counted exactly, and no check runs once 3 are counted.
 
 use vsc_core::AuditRecord;
-use vsc_store::{StoreError, cards, holders, users};
+use vsc_store::{StoreError, cards, channels, holders, users};
 
 use super::{Vsc, ts};
 use crate::ServiceError;
@@ -88,21 +88,24 @@ impl Vsc {
         if attempt >= holders::CARD_PASSCODE_MAX_FAILURES {
             let locked = cards::lock_active_for_user(&mut tx, &user.id).await?;
             if !locked.is_empty() {
-                // The lock email carries a reset link: choosing a new passcode unlocks the card.
-                let (link, _) = self.issue_reset_link(&mut tx, &user.id, "locked", false, now.unix_timestamp()).await?;
+                // The lock email carries a reset link (choosing a new passcode unlocks the card),
+                // but only to a confirmed address; otherwise it says to contact the RA.
+                let confirmed = channels::verified(&mut tx, &user.id).await?.email();
+                let link = if confirmed {
+                    Some(self.issue_reset_link(&mut tx, &user.id, "locked", false, now.unix_timestamp()).await?.0)
+                } else {
+                    None
+                };
                 let mail = templates::card_locked(
                     &user.email,
                     &format!("{} {}", user.forename, user.surname),
                     ts(now.unix_timestamp()),
-                    &link,
+                    link.as_deref(),
                 )
                 .map_err(ServiceError::Startup)?;
                 self.enqueue_email(&mut tx, "card_locked", &mail).await?;
-                self.audit(
-                    &mut tx,
-                    passcode_event(user, "card.locked", purpose, serde_json::json!({ "cards": locked })),
-                )
-                .await?;
+                let detail = serde_json::json!({ "cards": locked, "reset_link_sent": confirmed });
+                self.audit(&mut tx, passcode_event(user, "card.locked", purpose, detail)).await?;
             }
         }
         tx.commit().await.map_err(StoreError::from)?;

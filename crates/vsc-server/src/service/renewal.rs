@@ -11,12 +11,14 @@ use vsc_store::cards::CardKeyRow;
 use vsc_store::{Conn, StoreError, cards, certificates, organisations, users};
 
 use super::cards::{card_subject, fresh_keys};
+use super::verified_channels::EMAIL_UNCONFIRMED_RENEWAL;
 use super::{Principal, Vsc, key_pool, pki, views};
 use crate::ServiceError;
 
 impl Vsc {
-    /// Renew a card that is not revoked or expired: every key gets a new key pair and
-    /// certificate, the card a new expiry. Refused while a change request on the holder waits.
+    /// Renew a card that is not revoked or expired, whose holder's email address is confirmed and
+    /// on whom no change request waits (409 otherwise): every key gets a new key pair and
+    /// certificate, the card a new expiry.
     pub async fn renew_card(&self, who: &Principal, serial: &str) -> Result<CardView, ServiceError> {
         let now = self.now();
         let expires_at = card_expiry(now, self.config.card_validity_days);
@@ -36,7 +38,8 @@ impl Vsc {
             }
             _ => {}
         }
-        // Renewal certifies the holder's identity as it stands: not while a change to it waits.
+        // Renewal certifies the holder's identity as it stands: confirmed email, no change waiting.
+        self.require_confirmed_email(&mut tx, &card.user_id, EMAIL_UNCONFIRMED_RENEWAL).await?;
         self.refuse_if_change_pending(&mut tx, &card.user_id).await?;
         let (old, renewed) = self.rekey(&mut tx, &card, now, expires_at).await?;
         cards::set_expiry(&mut tx, &card.id, expires_at.unix_timestamp()).await?;

@@ -15,13 +15,14 @@ use vsc_proto::{AnswerInput, CardView, QuestionView, ResetAccepted, ResetFactorV
 use vsc_store::cards::CardRow;
 use vsc_store::resets::{self, MAX_QUESTION_ROUNDS, NewReset, ResetRow};
 use vsc_store::users::UserRow;
-use vsc_store::{Conn, StoreError, devices, holders, logins, users};
+use vsc_store::{Conn, StoreError, channels, devices, holders, logins, users};
 
 use super::change_requests::Outcome;
 use super::enrolment::code_hash;
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
 use super::login::{AppCode, LoginStart, PUSH_WINDOW_SECONDS, pending_login, state_of};
+use super::verified_channels::{EMAIL_UNCONFIRMED_RA, MOBILE_UNCONFIRMED, SmsFactor};
 use super::{Principal, RequestOrigin, Vsc, new_id, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -111,7 +112,8 @@ impl Vsc {
 
     /// "Forgotten your passcode?": email a reset link to a holder with this address. Always the
     /// same answer after the same work (one Argon2id-cost step either way), whether or not the
-    /// address exists; at most [`REQUESTS_PER_HOUR`] links per holder an hour (audited).
+    /// address exists; at most [`REQUESTS_PER_HOUR`] links per holder an hour (audited). No link
+    /// goes to an address the holder has not confirmed (audited why; the answer is the same).
     pub async fn request_reset(&self, email: &str) -> Result<ResetAccepted, ServiceError> {
         let now = self.now().unix_timestamp();
         // The same slow step on every path hides the database work that differs.
@@ -138,6 +140,11 @@ impl Vsc {
                 let detail = serde_json::json!({ "outcome": "rate limited", "per_hour": REQUESTS_PER_HOUR });
                 self.audit(&mut tx, holder_event(&user, "holder.reset_rate_limited", detail)).await?;
             }
+            // Same answer, no link: a reset link goes only to a confirmed address.
+            Some(user) if !channels::verified(&mut tx, &user.id).await?.email() => {
+                let detail = serde_json::json!({ "outcome": "email address not confirmed; no link sent" });
+                self.audit(&mut tx, holder_event(&user, "holder.reset_requested", detail)).await?;
+            }
             Some(user) => {
                 let (link, expires) = self.issue_reset_link(&mut tx, &user.id, "request", false, now).await?;
                 let name = format!("{} {}", user.forename, user.surname);
@@ -154,8 +161,9 @@ impl Vsc {
     }
 
     /// RA unlock: email the card's holder a reset link that skips the security questions (the
-    /// second factor is still needed). The card must be active or locked. Under dual control
-    /// (always an enrolled holder here) it is a change request.
+    /// second factor is still needed). The card must be active or locked, and the holder's email
+    /// address confirmed (409 otherwise: the link would go to an address nobody has proved).
+    /// Under dual control (always an enrolled holder here) it is a change request.
     pub async fn issue_reset_link_for_unlock(
         &self,
         who: &Principal,
@@ -167,6 +175,7 @@ impl Vsc {
         let user = users::by_id(&mut tx, &card.user_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("card without user".into()))?;
+        self.require_confirmed_email(&mut tx, &user.id, EMAIL_UNCONFIRMED_RA).await?;
         if self.needs_approval(&mut tx, who, &user).await? {
             let payload = serde_json::json!({ "detail": { "card": card.serial, "state": card.state } });
             let request = self.request_change(&mut tx, who, &user, ChangeAction::Unlock, &card.serial, payload).await?;
@@ -187,6 +196,7 @@ impl Vsc {
         unlockable(card)?;
         let user =
             users::by_id(tx, &card.user_id).await?.ok_or_else(|| StoreError::Corrupt("card without user".into()))?;
+        self.require_confirmed_email(tx, &user.id, EMAIL_UNCONFIRMED_RA).await?;
         let (link, expires) = self.issue_reset_link(tx, &user.id, "ra", true, now).await?;
         let mail = templates::passcode_reset(
             &user.email,
@@ -275,6 +285,10 @@ impl Vsc {
             .map(|q| QuestionView { id: q.id, text: q.text })
             .collect();
         let has_authenticator = devices::active_count(&mut conn, &user.id).await? > 0;
+        let mobile_hint = match self.sms_factor(&mut conn, &user).await? {
+            SmsFactor::Confirmed(m) => Some(rules::mobile_hint(&m)),
+            _ => None,
+        };
         let second_factor = if r.login_id.is_some() {
             Some("push")
         } else if r.code_hash.is_some() {
@@ -288,7 +302,7 @@ impl Vsc {
             questions,
             second_factor: second_factor.map(String::from),
             has_authenticator,
-            mobile_hint: user.mobile.as_deref().map(rules::mobile_hint),
+            mobile_hint,
             expires_at: ts(r.expires_at),
         })
     }
@@ -421,11 +435,20 @@ impl Vsc {
             self.publish(user_topic(&user.id)).await;
             return self.reset_factor_state(token, Duration::ZERO).await;
         }
-        let Some(mobile) = user.mobile.clone() else {
-            return Err(DomainError::InvalidState(
-                "no second factor is registered; contact your Registration Authority (RA)".into(),
-            )
-            .into());
+        let mobile = match self.sms_factor(&mut tx, &user).await? {
+            SmsFactor::Confirmed(mobile) => mobile,
+            SmsFactor::Unconfirmed(_) => {
+                let detail = serde_json::json!({ "reason": "mobile number not confirmed; no code sent" });
+                self.audit(&mut tx, holder_event(&user, "holder.reset_factor_refused", detail)).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                return Err(DomainError::InvalidState(MOBILE_UNCONFIRMED.into()).into());
+            }
+            SmsFactor::Missing => {
+                return Err(DomainError::InvalidState(
+                    "no second factor is registered; contact your Registration Authority (RA)".into(),
+                )
+                .into());
+            }
         };
         if let Some(sent) = r.code_sent_at {
             let wait = sent + rules::CODE_RESEND_SECONDS - now;

@@ -1,12 +1,14 @@
-//! Editing a card holder: names (`user.names_changed`), mobile (`user.mobile_changed`), subject
-//! CN (`user.subject_cn_changed`, unique) and email (`user.email_changed`, with the holder told at
-//! both the old and the new address through the outbox, in the same transaction).
+//! Editing a card holder: names (`user.names_changed`), mobile (`user.mobile_changed`; the new
+//! number is unconfirmed until the holder types the code sent to it at their next portal
+//! sign-in), subject CN (`user.subject_cn_changed`, unique) and email (`user.email_changed`: the
+//! old address is told, the new one is unconfirmed and gets a confirmation link; through the
+//! outbox, in the same transaction).
 
 use askama::Template;
 use vsc_core::change_request::ChangeAction;
 use vsc_core::{AuditRecord, EmailAddress, Mobile, PersonName, SubjectCn};
 use vsc_proto::UserView;
-use vsc_store::{Conn, holders, organisations, users};
+use vsc_store::{Conn, channels, holders, organisations, users};
 
 use super::change_requests::Outcome;
 use super::{Principal, Vsc, views};
@@ -53,8 +55,9 @@ impl Vsc {
     /// Change a user's names, mobile, subject CN and/or email (see [`UpdateUserRequest`]) in one
     /// transaction, each change audited old → new. The new subject CN must be free; the new
     /// email must be allowed by the organisation's domains and unique (case-insensitively); the
-    /// holder is emailed at both addresses. For an enrolled holder under dual control, the email
-    /// and mobile changes become change requests (the other changes apply at once).
+    /// old address is told and the new one, unconfirmed, gets a confirmation link. A new mobile
+    /// number is unconfirmed until the holder confirms it. For an enrolled holder under dual
+    /// control, the email and mobile changes become change requests (the others apply at once).
     pub async fn update_user(
         &self,
         who: &Principal,
@@ -149,20 +152,6 @@ impl Vsc {
         Ok(if requested.is_empty() { Outcome::Done(view) } else { Outcome::Requested(requested) })
     }
 
-    /// Set (or remove) the holder's mobile number and audit it old → new (caller's transaction).
-    pub(crate) async fn change_mobile(
-        &self,
-        tx: &mut Conn,
-        who: &Principal,
-        user: &users::UserRow,
-        mobile: Option<&Mobile>,
-    ) -> Result<(), ServiceError> {
-        let new = mobile.map(Mobile::as_str);
-        holders::set_holder_mobile(tx, &user.id, new).await?;
-        let detail = serde_json::json!({ "old": user.mobile, "new": new });
-        self.audit_user_change(tx, who, user, "user.mobile_changed", detail).await
-    }
-
     /// Audit a change of one of the user's details, old → new (caller's transaction).
     async fn audit_user_change(
         &self,
@@ -185,6 +174,27 @@ impl Vsc {
         .await
     }
 
+    /// Set (or with `None` remove) the user's mobile number, unconfirmed: no SMS code or second
+    /// factor goes to it until the holder confirms it with a code sent there (see
+    /// service/verified_channels.rs). Audited old → new in the caller's transaction; `false`
+    /// (nothing done) when the number is unchanged.
+    pub(crate) async fn change_mobile(
+        &self,
+        tx: &mut Conn,
+        who: &Principal,
+        user: &users::UserRow,
+        new: Option<&Mobile>,
+    ) -> Result<bool, ServiceError> {
+        let new = new.map(Mobile::as_str);
+        if new == user.mobile.as_deref() {
+            return Ok(false);
+        }
+        channels::set_mobile_unverified(tx, &user.id, new).await?;
+        let detail = serde_json::json!({ "old": user.mobile, "new": new, "mobile_verified": false });
+        self.audit_user_change(tx, who, user, "user.mobile_changed", detail).await?;
+        Ok(true)
+    }
+
     /// The new email must be allowed by the holder's organisation and used by nobody else.
     async fn check_new_email(
         &self,
@@ -205,7 +215,9 @@ impl Vsc {
         Ok(())
     }
 
-    /// Check and set the new email, audit it and queue the two emails (caller's transaction).
+    /// Check and set the new email, unconfirmed; audit it; queue the "email changed" notice to
+    /// the old address and a confirmation link to the new one (caller's transaction; the caller
+    /// wakes the outbox after committing).
     pub(crate) async fn change_email(
         &self,
         tx: &mut Conn,
@@ -224,7 +236,13 @@ impl Vsc {
                 action: "user.email_changed",
                 org_id: Some(user.org_id.clone()),
                 target: Some(format!("user:{}", user.id)),
-                detail: serde_json::json!({ "old": user.email, "new": email.as_str() }).to_string(),
+                detail: serde_json::json!({
+                    "old": user.email,
+                    "new": email.as_str(),
+                    "email_verified": false,
+                    "confirmation_sent_to": email.as_str(),
+                })
+                .to_string(),
             },
         )
         .await?;
@@ -233,10 +251,10 @@ impl Vsc {
             forename.map_or(user.forename.as_str(), PersonName::as_str),
             surname.map_or(user.surname.as_str(), PersonName::as_str)
         );
-        for to in [user.email.as_str(), email.as_str()] {
-            let mail = email_changed(to, &name, &user.email, email.as_str())?;
-            self.enqueue_email(tx, "email_changed", &mail).await?;
-        }
+        let mail = email_changed(&user.email, &name, &user.email, email.as_str())?;
+        self.enqueue_email(tx, "email_changed", &mail).await?;
+        // Links and codes go only to a confirmed address: the new one must prove it is the holder's.
+        self.queue_email_verification(tx, &user.id, &name, email.as_str()).await?;
         Ok(())
     }
 }

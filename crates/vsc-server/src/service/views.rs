@@ -56,6 +56,7 @@ pub(super) async fn load_card(conn: &mut Conn, c: &CardRow, now: OffsetDateTime)
 }
 
 pub(super) async fn load_user(conn: &mut Conn, u: UserRow, now: OffsetDateTime) -> Result<UserView, ServiceError> {
+    let verified = vsc_store::channels::verified(conn, &u.id).await?;
     let mut cards = Vec::new();
     for c in vsc_store::cards::for_user(conn, &u.id).await? {
         cards.push(load_card(conn, &c, now).await?);
@@ -68,6 +69,8 @@ pub(super) async fn load_user(conn: &mut Conn, u: UserRow, now: OffsetDateTime) 
         surname: u.surname,
         email: u.email,
         mobile: u.mobile,
+        email_verified: verified.email(),
+        mobile_verified: verified.mobile(),
         subject_cn: u.subject_cn,
         created_at: ts(u.created_at),
         cards,

@@ -11,3 +11,4 @@ mod portal_sign_in;
 mod reset;
 mod signing;
 mod suspension;
+mod verified_channels;

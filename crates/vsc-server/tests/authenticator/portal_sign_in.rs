@@ -31,7 +31,7 @@ async fn sign_in(ts: &TestServer, h: &Holder) -> Value {
 }
 
 /// The one push waiting on `device`.
-async fn the_push(ts: &TestServer, device: &TestDevice) -> ChallengeView {
+pub(crate) async fn the_push(ts: &TestServer, device: &TestDevice) -> ChallengeView {
     let mut list = device.client(ts).challenges(5).await.unwrap().challenges;
     assert_eq!(list.len(), 1, "{list:?}");
     list.remove(0)
@@ -193,20 +193,20 @@ async fn a_holder_without_an_authenticator_still_gets_an_sms_code(b: Backend) {
 }
 
 /// A cookie-keeping browser without JavaScript or automatic redirects.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     headers: reqwest::header::HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or_default()
     }
 
@@ -215,21 +215,21 @@ impl Page {
     }
 
     /// The hidden CSRF field of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a csrf field");
         let rest = &self.body[at + 19..];
         rest[..rest.find('"').unwrap()].to_string()
     }
 
     /// The large number to pick on the phone.
-    fn number(&self) -> u8 {
+    pub(crate) fn number(&self) -> u8 {
         let at = self.body.find("Number to pick: </span>").expect("a number to pick") + 23;
         self.body[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
     }
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { base: base.to_string(), http, cookies: BTreeMap::new() }
     }
@@ -253,13 +253,13 @@ impl Browser {
         Page { status, headers, body: r.text().await.unwrap() }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let r =
             self.http.get(format!("{}{path}", self.base)).header(COOKIE, self.cookie_header()).send().await.unwrap();
         self.keep(r).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = fields
             .iter()
             .map(|(k, v)| format!("{k}={}", v.replace('%', "%25").replace('@', "%40").replace('+', "%2B")))
@@ -278,7 +278,7 @@ impl Browser {
     }
 
     /// Email and passcode on the sign-in page → the second-factor page.
-    async fn sign_in(&mut self, h: &Holder) -> Page {
+    pub(crate) async fn sign_in(&mut self, h: &Holder) -> Page {
         let form = self.get("/self-service/sign-in").await;
         let csrf = form.csrf();
         let sent = self

@@ -1,6 +1,7 @@
 //! Creating and editing users in the vRA Manager (`/ra/users/new`, `/ra/users/{id}/edit`) and
 //! `PATCH /api/v1/users/{id}`: domain checks, long names with apostrophes, the email change
-//! (audited old → new, the holder told at both addresses), duplicates and organisation scoping.
+//! (audited old → new, the old address told, the new one unconfirmed and sent a confirmation
+//! link), duplicates and organisation scoping.
 
 use reqwest::{Method, StatusCode};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
@@ -116,16 +117,21 @@ async fn ra_creates_and_edits_users(b: Backend) {
     assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
     let page = web.get(changed.location()).await;
     assert_eq!(text_of(&page, "user-email"), "ann.new@example.nhs.uk");
-    assert!(text_of(&page, "note").contains("both addresses"));
-    for addr in ["ann.edit@example.nhs.uk", "ann.new@example.nhs.uk"] {
-        let mail = ts.vsc.outbox(Some(addr), 50).await.unwrap();
-        let m = mail.iter().find(|m| m.kind == "email_changed").unwrap_or_else(|| panic!("no email to {addr}"));
-        assert!(m.body.contains("ann.edit@example.nhs.uk") && m.body.contains("ann.new@example.nhs.uk"));
-        assert!(m.body.contains("O'Brien"), "{}", m.body);
-    }
+    assert!(text_of(&page, "note").contains("the new one was sent a confirmation link"), "{}", page.body);
+    assert_eq!(text_of(&page, "user-email-state"), "not confirmed");
+    // The old address is told of the change; the new one gets a confirmation link, nothing else.
+    let old_mail = ts.vsc.outbox(Some("ann.edit@example.nhs.uk"), 50).await.unwrap();
+    let m = old_mail.iter().find(|m| m.kind == "email_changed").expect("the old address is told");
+    assert!(m.body.contains("ann.edit@example.nhs.uk") && m.body.contains("ann.new@example.nhs.uk"));
+    assert!(m.body.contains("O'Brien"), "{}", m.body);
+    let new_mail = ts.vsc.outbox(Some("ann.new@example.nhs.uk"), 50).await.unwrap();
+    assert!(new_mail.iter().all(|m| m.kind != "email_changed"), "{new_mail:?}");
+    let m = new_mail.iter().find(|m| m.kind == "email_verification").expect("a confirmation link to the new address");
+    assert!(m.body.contains("/self-service/verify-email/") && m.body.contains("O'Brien"), "{}", m.body);
     let detail = last_detail(&ts, "user.email_changed").await;
     assert_eq!(detail["old"], "ann.edit@example.nhs.uk");
     assert_eq!(detail["new"], "ann.new@example.nhs.uk");
+    assert_eq!(detail["email_verified"], false);
 
     // Staff of another organisation: 404 everywhere.
     ts.vsc.bootstrap("ORG2", "Other Trust", &["other.nhs.uk".into()], "ra@other.nhs.uk", "Rob Other").await.unwrap();
@@ -156,26 +162,16 @@ async fn api_patch_changes_names_and_email(b: Backend) {
     assert_eq!(view.surname, "D'Arcy");
     assert_eq!(view.forename, user.forename);
     assert_eq!(view.email, "Patched@example.nhs.uk");
-    assert_eq!(
-        ts.vsc
-            .outbox(Some("patch.me@example.nhs.uk"), 50)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|m| m.kind == "email_changed")
-            .count(),
-        1
-    );
-    assert_eq!(
-        ts.vsc
-            .outbox(Some("Patched@example.nhs.uk"), 50)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|m| m.kind == "email_changed")
-            .count(),
-        1
-    );
+    assert!(!view.email_verified, "an address typed by the RA is not confirmed");
+    let sent = |to: &'static str, kind: &'static str| {
+        let vsc = ts.vsc.clone();
+        async move { vsc.outbox(Some(to), 50).await.unwrap().iter().filter(|m| m.kind == kind).count() }
+    };
+    // The old address is told; the new one is asked to confirm (and gets nothing else).
+    assert_eq!(sent("patch.me@example.nhs.uk", "email_changed").await, 1);
+    assert_eq!(sent("patch.me@example.nhs.uk", "email_verification").await, 0);
+    assert_eq!(sent("Patched@example.nhs.uk", "email_verification").await, 1);
+    assert_eq!(sent("Patched@example.nhs.uk", "email_changed").await, 0);
     let bad = serde_json::json!({ "email": "x@elsewhere.example" });
     assert_eq!(ts.client.raw(Method::PATCH, &path, Some(&bad)).await.unwrap().0, 422);
     let other = ts.anon.raw(Method::PATCH, &path, Some(&body)).await.unwrap().0;

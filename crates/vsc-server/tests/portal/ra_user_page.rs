@@ -154,6 +154,8 @@ async fn ra_edits_mobile_and_subject_cn(b: Backend) {
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let page = web.get(saved.location()).await;
     assert_eq!(text_of(&page, "user-mobile"), "+447700900999");
+    assert_eq!(text_of(&page, "user-mobile-state"), "not confirmed", "a number typed by the RA");
+    assert!(!ts.client.user(&u.id.to_string()).await.unwrap().mobile_verified);
     assert_eq!(text_of(&page, "user-subject-cn"), "Mo Bile 1");
     let mobile = last_detail(&ts, "user.mobile_changed").await;
     assert_eq!((mobile["old"].as_str(), mobile["new"].as_str()), (Some("+447700900123"), Some("+447700900999")));

@@ -351,8 +351,22 @@ async fn ra_user_page_card_actions_issue_resend_renew_revoke_unlock_and_pin_rese
     assert!(unlock.body.contains("is issued, not locked: only a locked card can be unlocked"), "{}", unlock.body);
     assert_eq!(count(&ts, "card.unlock_link_issued").await, 0);
 
-    // Renew: same serial, new certificate.
+    // Renew: refused while the holder's email address is not confirmed (a renewed certificate
+    // certifies only a confirmed identity)...
     let before = ts.client.card(&serial).await.unwrap();
+    let refused = web.post(&format!("{card_path}/renew"), &[("csrf", &page.csrf())]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("email address is not confirmed yet"), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"user-email-state\" class=\"tag tag--issued\">not confirmed<"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(count(&ts, "card.renewed").await, 0);
+    assert_eq!(ts.client.card(&serial).await.unwrap().certificates.authentication, before.certificates.authentication);
+    // ...then, once the holder has confirmed it (as their signed-in confirmation link does), same
+    // serial, new certificate.
+    exec(&ts, &format!("UPDATE users SET email_verified_at = 1700000000 WHERE id = '{}'", u.id)).await;
     let renewed = web.post(&format!("{card_path}/renew"), &[("csrf", &page.csrf())]).await;
     assert_eq!(renewed.status, StatusCode::SEE_OTHER, "{}", renewed.body);
     let after = web.get(renewed.location()).await;

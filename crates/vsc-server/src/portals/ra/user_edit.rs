@@ -269,7 +269,8 @@ pub async fn save_names(
     }
 }
 
-/// `POST /ra/users/{id}/email`: change the email (the holder is told at both addresses).
+/// `POST /ra/users/{id}/email`: change the email (the old address is told; the new one gets a
+/// confirmation link and stays unconfirmed until the holder opens it).
 pub async fn save_email(
     State(vsc): State<Vsc>,
     StaffSignedIn { staff }: StaffSignedIn,

@@ -82,7 +82,12 @@ struct UserPage<'a> {
     id: String,
     name: String,
     email: String,
+    /// Whether the holder has confirmed the email address (links and renewal need it).
+    email_verified: bool,
     mobile: String,
+    /// Whether the holder has confirmed the mobile number (no SMS goes to an unconfirmed one);
+    /// `None` without a number.
+    mobile_confirmed: Option<bool>,
     organisation: String,
     subject_cn: String,
     created: String,
@@ -186,6 +191,8 @@ fn lines(
         // As the users list shows it.
         name: format!("{} {} ({})", u.forename, u.surname, u.subject_cn),
         email: u.email,
+        email_verified: u.email_verified,
+        mobile_confirmed: u.mobile.as_ref().map(|_| u.mobile_verified),
         mobile: or_dash(u.mobile.as_deref()),
         organisation: u.organisation,
         subject_cn: u.subject_cn,
@@ -313,9 +320,9 @@ fn done_note(done: &Done, p: &StaffUserPage) -> Option<String> {
             Some(a) => format!("Directory account {a} was removed."),
             None => "The directory account was removed.".into(),
         }),
-        ("email_changed", _) => {
-            Some(format!("The email address is now {email}; the holder was told at both addresses."))
-        }
+        ("email_changed", _) => Some(format!(
+            "The email address is now {email}; the old address was told, and the new one was sent a confirmation link (unconfirmed until the holder opens it)."
+        )),
         ("card_issued", Some(c)) => Some(format!(
             "Card {} ({}) issued; the invitation was sent to {email}.",
             c.serial,

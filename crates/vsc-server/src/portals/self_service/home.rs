@@ -60,6 +60,7 @@ pub async fn show(
     let note = match uri.query() {
         Some("done=questions") => Some("your security questions have been changed"),
         Some("done=email-sent") => Some("we have sent a confirmation link to your email address"),
+        Some("done=mobile-verified") => Some("your mobile number is confirmed"),
         _ => None,
     };
     render(StatusCode::OK, &HomePage { csrf: &csrf, h: &h, cards, note })

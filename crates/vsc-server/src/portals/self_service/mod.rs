@@ -1,5 +1,6 @@
 //! The Self-Service Portal for card holders: enrolment from the invitation link, sign-in with
-//! passcode and SMS code, the home page with their cards, security questions, sign-out.
+//! passcode and SMS code, the home page with their cards, security questions, confirming a
+//! changed mobile number, sign-out.
 
 mod block;
 mod devices;
@@ -7,6 +8,7 @@ mod email;
 mod enrol;
 mod home;
 mod not_me;
+mod mobile;
 mod questions;
 mod reset;
 mod sign_in;
@@ -52,6 +54,11 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
         .route("/self-service/verify-email/{token}", get(email::verify))
         .route("/self-service/not-me/{token}", get(not_me::show).post(not_me::confirm))
+        .route(mobile::MOBILE_PATH, get(mobile::show).post(mobile::send))
+        .route(
+            "/self-service/mobile-verification/verify",
+            get(|| async { Redirect::to(mobile::MOBILE_PATH) }).post(mobile::verify),
+        )
         .route("/self-service/devices", get(devices::list))
         .route("/self-service/devices/add", get(devices::add_form).post(devices::add))
         .route("/self-service/devices/{id}/code", get(devices::code_page).post(devices::verify))
@@ -107,10 +114,20 @@ pub fn see_other(location: &str, cookies: &[SetCookie], config: &Config) -> Resp
 
 /// A session has opened: set its cookie (and drop `also_clear`) and go home.
 pub fn open_session(session: &SessionView, also_clear: Option<&'static str>, config: &Config) -> Response {
+    open_session_at(HOME_PATH, session, also_clear, config)
+}
+
+/// [`open_session`], going to `location` instead of home.
+pub fn open_session_at(
+    location: &str,
+    session: &SessionView,
+    also_clear: Option<&'static str>,
+    config: &Config,
+) -> Response {
     let mut cookies =
         vec![SetCookie::new(SESSION_COOKIE, session.session.clone(), Some(vsc_core::enrolment::SESSION_SECONDS))];
     cookies.extend(also_clear.map(SetCookie::clear));
-    see_other(HOME_PATH, &cookies, config)
+    see_other(location, &cookies, config)
 }
 
 /// The three question/answer pairs of a form (enrolment, changing questions).

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vsc_proto::SignInStateView;
 
-use super::{HOME_PATH, SessionToken, open_session, see_other};
+use super::mobile::MOBILE_PATH;
+use super::{HOME_PATH, SessionToken, open_session, open_session_at, see_other};
 use crate::api::holder::cookie;
 use crate::portals::cookies::{SESSION_COOKIE, SIGN_IN_COOKIE, SetCookie};
 use crate::portals::csrf::{Csrf, PortalForm};
@@ -208,7 +209,14 @@ pub async fn verify(
         vsc.verify_sign_in(&pending.id, &form.code).await
     };
     let e = match outcome {
-        Ok(session) => return Ok(open_session(&session, Some(SIGN_IN_COOKIE), vsc.config())),
+        Ok(session) => {
+            // A mobile number the RA changed is confirmed first, before the home page.
+            let holder = vsc.holder_session(&session.session).await?;
+            if vsc.mobile_needs_verification(&holder).await? {
+                return Ok(open_session_at(MOBILE_PATH, &session, Some(SIGN_IN_COOKIE), vsc.config()));
+            }
+            return Ok(open_session(&session, Some(SIGN_IN_COOKIE), vsc.config()));
+        }
         Err(e) => e,
     };
     let problem = match e {
