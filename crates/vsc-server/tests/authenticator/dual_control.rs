@@ -132,7 +132,8 @@ async fn an_agent_alone_cannot_take_over_a_card_and_the_holder_is_told(b: Backen
     // "This was not me" from the notice suspends the card.
     let body = notice.body;
     let start = body.find("/self-service/not-me/").unwrap() + "/self-service/not-me/".len();
-    let token: String = body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let token: String =
+        body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
     let (s, v) = post(&ts.anon, &format!("/api/v1/self/not-me/{token}"), json!({})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["suspended"], json!([h.serial]));
@@ -141,6 +142,13 @@ async fn an_agent_alone_cannot_take_over_a_card_and_the_holder_is_told(b: Backen
     let (s, v) = post(&ts.anon, &format!("/api/v1/self/not-me/{token}"), json!({})).await;
     assert_eq!((s, code(&v)), (410, "EN0002LinkUsed"), "{v}");
     assert_eq!(count(&ts.vsc, "holder.reported_not_me").await, 1);
+
+    // Resuming is dual-controlled too: the agent asks, a manager approves.
+    let (s, v) = post(&agent, &format!("/api/v1/cards/{}/resume", h.serial), json!({})).await;
+    let resume_req = requested(s, &v);
+    assert_eq!(ts.vsc.get_card(&Principal::Operator, &h.serial).await.unwrap().state, "suspended");
+    let (s, v) = post(&manager, &format!("/api/v1/change-requests/{resume_req}/approve"), json!({})).await;
+    assert_eq!((s, v["result"]["state"].as_str()), (200, Some("active")), "{v}");
 }
 
 async fn requesters_other_organisations_and_agents_cannot_approve(b: Backend) {

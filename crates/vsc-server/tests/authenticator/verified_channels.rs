@@ -66,6 +66,8 @@ fn card_login(email: &str, passcode: &str) -> CardLoginRequest {
 
 async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_confirms_it(b: Backend) {
     let ts = TestServer::start(b).await;
+    // The RA's changes apply at once here (dual control, which makes them requests first, has its own tests).
+    ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
     let h = enrolled_holder(&ts, "victim@example.nhs.uk").await;
     register_device(&ts, &h).await;
     assert_eq!(get(&h.client, "/api/v1/self").await.1["email_verified"], true, "enrolment confirms the address");
@@ -159,6 +161,8 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
 
 async fn an_ra_mobile_change_is_confirmed_at_the_next_portal_sign_in(b: Backend) {
     let ts = TestServer::start(b).await;
+    // The RA's changes apply at once here (dual control, which makes them requests first, has its own tests).
+    ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
     let h = enrolled_holder(&ts, "mobile.moved@example.nhs.uk").await;
     let device = register_device(&ts, &h).await;
     let (_, me) = get(&h.client, "/api/v1/self").await;
@@ -221,6 +225,8 @@ async fn an_ra_mobile_change_is_confirmed_at_the_next_portal_sign_in(b: Backend)
 
 async fn sms_second_factors_never_go_to_an_unconfirmed_mobile(b: Backend) {
     let ts = TestServer::start(b).await;
+    // The RA's changes apply at once here (dual control, which makes them requests first, has its own tests).
+    ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
     // No authenticator: the SMS code is the holder's only second factor.
     let h = enrolled_holder(&ts, "sms.only@example.nhs.uk").await;
     let old = get(&h.client, "/api/v1/self").await.1["mobile"].as_str().unwrap().to_string();
