@@ -36,7 +36,8 @@ struct BlockPage<'a> {
 
 #[derive(Template)]
 #[template(path = "self_service/blocked.html")]
-struct BlockedPage {
+struct BlockedPage<'a> {
+    csrf: &'a str,
     /// Serials of the holder's suspended cards.
     cards: Vec<String>,
 }
@@ -76,7 +77,7 @@ pub async fn submit(
 }
 
 /// `GET /self-service/block/done`: what is blocked now, and how to get it resumed.
-pub async fn done(State(vsc): State<Vsc>, signed_in: SignedIn) -> Result<Response, PageError> {
+pub async fn done(State(vsc): State<Vsc>, signed_in: SignedIn, Csrf(csrf): Csrf) -> Result<Response, PageError> {
     let cards = cards_in(&vsc, &signed_in, &["suspended"]).await?;
-    render(StatusCode::OK, &BlockedPage { cards })
+    render(StatusCode::OK, &BlockedPage { csrf: &csrf, cards })
 }
