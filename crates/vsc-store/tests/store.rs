@@ -883,6 +883,7 @@ store_test!(user_search_sorts_filters_and_pages_sqlite, user_search_sorts_filter
 });
 
 /// A fresh, unmigrated database: (URL, cleanup).
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 async fn empty_database(backend: Backend) -> Option<(String, Cleanup)> {
     match backend {
         Backend::Sqlite => {
@@ -898,6 +899,7 @@ async fn empty_database(backend: Backend) -> Option<(String, Cleanup)> {
 }
 
 /// Run `sql` with `$n` binds (text or integers) on `conn`.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 async fn exec(conn: &mut sqlx::AnyConnection, sql: &str, binds: &[&dyn ToBind]) {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
     for b in binds {
@@ -948,6 +950,7 @@ const CARD_TABLES: [&str; 7] =
 /// five tables reference it ON DELETE CASCADE: a database populated at the migration before it
 /// keeps every row, its foreign keys hold (and still cascade), the search triggers and view work,
 /// and the new state is accepted while unknown ones are not.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 async fn suspension_migration_keeps_card_data(backend: Backend) {
     let Some((url, cleanup)) = empty_database(backend).await else {
         eprintln!("SKIPPED: postgres store tests need DATABASE_URL");

@@ -264,7 +264,7 @@ async fn self_block_counts_wrong_passcodes_and_suspends_with_the_right_one(b: Ba
 
     // The right one suspends every usable card and clears the count.
     let blocked = h.client.self_block(&h.passcode).await.unwrap();
-    assert_eq!(blocked.suspended, [h.serial.clone()]);
+    assert_eq!(blocked.suspended, std::slice::from_ref(&h.serial));
     assert_eq!(passcode_failures(&ts, &h.user_id).await, 0);
     assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "suspended");
     let (actor, detail) = last_event(&ts.vsc, "holder.card_blocked").await;
