@@ -171,7 +171,7 @@ async fn a_domain_and_a_name_belong_to_one_organisation(b: Backend) {
     // The console's bootstrap fails clearly too, and changes nothing.
     let boot =
         ts.vsc.bootstrap("ORG1", "Test Trust", &["other.nhs.uk".into()], "ra@example.nhs.uk", "Rachel Admin").await;
-    let e = boot.err().expect("a held domain refused").to_string();
+    let e = boot.expect_err("a held domain refused").to_string();
     assert!(e.contains("other.nhs.uk belongs to another organisation"), "{e}");
     let orgs = ts.vsc.list_organisations(&Principal::Operator).await.unwrap();
     assert_eq!(
