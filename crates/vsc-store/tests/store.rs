@@ -574,6 +574,7 @@ store_test!(tokens_round_trip_sqlite, tokens_round_trip_postgres, |store| {
         email: "Boss@Example.org".into(),
         display_name: "The Boss".into(),
         role: "manager".into(),
+        operator: false,
     };
     assert_eq!(staff::by_email_key(&mut conn, "boss@example.org").await.unwrap(), Some(expected_staff.clone()));
     assert_eq!(staff::by_email_key(&mut conn, "nobody@example.org").await.unwrap(), None);
