@@ -250,6 +250,7 @@ fn bootstrap_prints_a_token_and_creates_the_data_dir() {
 
     // A domain another organisation holds fails clearly, and creates nothing.
     let mut held = bootstrap_args("RX3", true);
+    held[5] = "Third Trust";
     held[7] = "nhs.net";
     let e = err(vsc(dir, &held));
     assert!(e.contains("nhs.net belongs to another organisation"), "{e}");

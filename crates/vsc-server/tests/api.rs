@@ -483,12 +483,19 @@ async fn openapi_documents_every_route() {
         ("/api/v1/self/email-verification/{token}", &["post"]),
         ("/api/v1/self/mobile-verification", &["post"]),
         ("/api/v1/self/mobile-verification/verify", &["post"]),
+        ("/api/v1/change-requests", &["get"]),
+        ("/api/v1/change-requests/{id}/approve", &["post"]),
+        ("/api/v1/change-requests/{id}/reject", &["post"]),
+        ("/api/v1/self/not-me/{token}", &["post"]),
+        ("/api/v1/organisations/{code}/dual-control", &["get", "put"]),
     ] {
         for m in methods {
             assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing from the OpenAPI document");
         }
     }
     assert!(doc["components"]["schemas"]["CardView"].is_object());
+    assert!(doc["components"]["schemas"]["ChangeRequested"].is_object(), "the 202 of dual-controlled actions");
+    assert!(doc["paths"]["/api/v1/users/{id}"]["patch"]["responses"]["202"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 

@@ -970,8 +970,12 @@ async fn suspension_migration_keeps_card_data(backend: Backend) {
             let on: i64 = sqlx::query("PRAGMA foreign_keys").fetch_one(&mut conn).await.unwrap().get(0);
             assert_eq!(on, 1, "populated with foreign keys enforced, as the server runs");
         }
-        exec(&mut conn, "INSERT INTO organisations (id, code, name, created_at) VALUES ('o1', 'MIG', 'Mig', 1)", &[])
-            .await;
+        exec(
+            &mut conn,
+            "INSERT INTO organisations (id, code, name, name_key, created_at) VALUES ('o1', 'MIG', 'Mig', 'mig', 1)",
+            &[],
+        )
+        .await;
         exec(
             &mut conn,
             "INSERT INTO users (id, org_id, forename, surname, email, email_key, subject_cn, created_at) \

@@ -69,10 +69,22 @@ async fn ra_user_page_suspends_and_resumes_a_card(b: Backend) {
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.body.contains("already suspended"), "{}", again.body);
 
+    // Resume is dual-controlled (the holder is enrolled): the button makes a change request …
     let resumed = web.post(&format!("{card_path}/resume"), &[("csrf", &page.csrf())]).await;
     assert_eq!(resumed.status, StatusCode::SEE_OTHER, "{}", resumed.body);
-    let after = web.get(resumed.location()).await;
-    assert_eq!(text_of(&after, "note"), format!("Card {serial} resumed; it is active again."));
+    let asked = web.get(resumed.location()).await;
+    assert!(text_of(&asked, "note").starts_with("Change requested"), "{}", asked.body);
+    assert!(asked.body.contains("id=\"pending-changes\"") && asked.body.contains("Resume the suspended card"));
+    assert_eq!(ts.client.card(&serial).await.unwrap().state, "suspended");
+    // … that another staff member (here the operator) approves.
+    let (_, list) = ts.client.raw(reqwest::Method::GET, "/api/v1/change-requests", None).await.unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = list["change_requests"][0]["id"].as_str().unwrap().to_string();
+    let approve = format!("/api/v1/change-requests/{id}/approve");
+    let (status, body) = ts.client.raw(reqwest::Method::POST, &approve, Some(&serde_json::json!({}))).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let after = web.get(&format!("/ra/users/{}", u.id)).await;
+    assert!(!after.body.contains("id=\"pending-changes\""), "{}", after.body);
     assert!(after.body.contains("tag--active\">active<") && after.body.contains(">card.resumed<"));
     assert_eq!(ts.client.card(&serial).await.unwrap().state, "active");
     let stale = web.post(&format!("{card_path}/resume"), &[("csrf", &page.csrf())]).await;
