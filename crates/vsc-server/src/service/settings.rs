@@ -30,6 +30,8 @@ pub struct SettingsOverview {
     pub questions: Vec<SecurityQuestionView>,
     /// Each organisation with its policy.
     pub organisations: Vec<(OrganisationView, OrganisationPolicyView)>,
+    /// Whether each organisation (same order) has dual control on.
+    pub dual_control: Vec<bool>,
 }
 
 fn manager_only(who: &Principal) -> Result<(), ServiceError> {
@@ -161,12 +163,14 @@ impl Vsc {
             None => organisations::all(&mut conn).await?,
         };
         let mut organisations = Vec::with_capacity(orgs.len());
+        let mut dual_control = Vec::with_capacity(orgs.len());
         for o in orgs {
             let p = organisations::policy(&mut conn, &o.id).await?.unwrap_or_default();
             let view = self.policy_view(o.code.clone(), &p);
+            dual_control.push(vsc_store::change_requests::dual_control(&mut conn, &o.id).await?);
             organisations.push((views::organisation(o)?, view));
         }
-        Ok(SettingsOverview { roles, questions, organisations })
+        Ok(SettingsOverview { roles, questions, organisations, dual_control })
     }
 
     /// The role catalogue with how many cards of the caller's organisations carry each role (of

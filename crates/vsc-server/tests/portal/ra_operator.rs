@@ -115,11 +115,27 @@ async fn a_manager_cannot_run_the_installation(b: Backend) {
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(count(&ts, "settings.email_domain_added").await, 0);
+    // Dual control: shown on, and only an operator turns it off.
+    assert!(page.body.contains("id=\"dual-control-ORG1\"><strong class=\"tag tag--active\">on<"), "{}", page.body);
+    assert!(!page.body.contains("dual-control-toggle-ORG1"), "the toggle is the operator's");
+    let forged = web
+        .post("/ra/settings/organisations/ORG1/dual-control", &[("csrf", &page.csrf()), ("dual_control", "off")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(count(&ts, "organisation.dual_control_changed").await, 0);
 
     // Made an operator from the console, the same account sees and uses the forms.
     ts.vsc.set_staff_operator("fiona.pages@example.nhs.uk", true).await.unwrap();
     let page = web.get("/ra/settings").await;
     assert!(page.body.contains("id=\"role-add\"") && page.body.contains("/domains/add"), "{}", page.body);
+    let off = web
+        .post("/ra/settings/organisations/ORG1/dual-control", &[("csrf", &page.csrf()), ("dual_control", "off")])
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let page = web.get(off.location()).await;
+    assert!(page.body.contains("id=\"dual-control-ORG1\"><strong class=\"tag tag--locked\">off<"), "{}", page.body);
+    assert!(page.body.contains("Turn dual control on"));
+    assert_eq!(count(&ts, "organisation.dual_control_changed").await, 1);
 
     // The operator (bootstrap's account) renames; staff views say who is an operator.
     let (status, text) =

@@ -93,6 +93,7 @@ fn pages() -> Router<Vsc> {
         .route("/ra/settings/questions/{id}/{action}", post(settings::question_action))
         .route("/ra/settings/organisations/{code}/domains/{action}", post(settings::domain_action))
         .route("/ra/settings/organisations/{code}/policy", post(settings::save_policy))
+        .route("/ra/settings/organisations/{code}/dual-control", post(settings::save_dual_control))
         .route("/ra/staff", get(staff::list))
         .route("/ra/staff/new", get(staff::new_form).post(staff::invite))
         .route("/ra/staff/{id}", get(staff::show))

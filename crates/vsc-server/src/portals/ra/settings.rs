@@ -87,6 +87,8 @@ struct OrgItem {
     number_matching_default: bool,
     numbers: Vec<PolicyNumber>,
     policy_error: Option<String>,
+    /// Sensitive changes to enrolled holders need a second staff member.
+    dual_control: bool,
 }
 
 #[derive(Template)]
@@ -127,6 +129,7 @@ fn notice_for(saved: &str) -> Option<&'static str> {
         "domain-added" => "The email domain was added.",
         "domain-removed" => "The email domain was removed. Existing users keep their addresses.",
         "policy-saved" => "The policy was saved. New card sessions and logins use it.",
+        "dual-control-saved" => "Dual control was changed (audited). Pending requests stay pending.",
         _ => return None,
     })
 }
@@ -203,7 +206,8 @@ fn page(
     let organisations = o
         .organisations
         .into_iter()
-        .map(|(org, p)| {
+        .zip(o.dual_control.iter().copied().chain(std::iter::repeat(true)))
+        .map(|((org, p), dual_control)| {
             let domain_key = format!("domains-{}", org.code);
             let policy_key = format!("policy-{}", org.code);
             let policy_field = problem.as_ref().filter(|(f, _, _)| *f == policy_key).map(|(_, field, _)| field.clone());
@@ -262,6 +266,7 @@ fn page(
                 number_matching_default: p.settings.number_matching.is_none(),
                 policy_error: if numbers_claim_error { None } else { error_of(&problem, &policy_key) },
                 numbers,
+                dual_control,
                 code: org.code,
                 name: org.name,
                 domains: org.email_domains,
@@ -499,6 +504,26 @@ fn policy_of(f: &PolicyForm) -> Result<OrganisationPolicy, ServiceError> {
         idle_minutes: number("idle_minutes", &f.idle_minutes)?,
         reminder_days: number("reminder_days", &f.reminder_days)?,
     })
+}
+
+/// The dual-control form: `on` or `off`.
+#[derive(Deserialize)]
+pub struct DualControlForm {
+    #[serde(default)]
+    dual_control: String,
+}
+
+/// `POST /ra/settings/organisations/{code}/dual-control` (operators only).
+pub async fn save_dual_control(
+    State(vsc): State<Vsc>,
+    StaffSignedIn { staff }: StaffSignedIn,
+    Csrf(csrf): Csrf,
+    Path(code): Path<String>,
+    PortalForm(f): PortalForm<DualControlForm>,
+) -> Result<Response, PageError> {
+    let r = vsc.set_dual_control(&staff.principal(), &code, f.dual_control == "on").await;
+    let t = typed(format!("dual-control-{code}"), &[("dual_control", &f.dual_control)]);
+    done(&vsc, &staff, &csrf, r, "dual-control-saved", &format!("org-{code}"), t).await
 }
 
 /// `POST /ra/settings/organisations/{code}/policy`.
