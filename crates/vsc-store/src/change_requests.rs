@@ -214,19 +214,6 @@ pub async fn list(
     rows.iter().map(row).collect()
 }
 
-/// How many live pending requests the viewer sees (staff id, or "" for all).
-pub async fn pending_count(conn: &mut Conn, viewer: &str, now: i64) -> Result<i64, StoreError> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) AS n FROM change_requests cr WHERE {VIEWER} AND {}",
-        state_condition("pending")
-    )))
-    .bind(viewer)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(r.try_get("n")?)
-}
-
 /// Whether the holder has a live pending request.
 pub async fn has_pending(conn: &mut Conn, user_id: &str, now: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(

@@ -182,12 +182,6 @@ impl Vsc {
         rows.iter().map(|r| view(r, now)).collect()
     }
 
-    /// How many pending requests the caller sees (the vRA Manager's header badge).
-    pub async fn pending_change_count(&self, who: &Principal) -> Result<i64, ServiceError> {
-        let mut conn = self.store.conn().await?;
-        Ok(store::pending_count(&mut conn, self.change_viewer(who), self.now().unix_timestamp()).await?)
-    }
-
     /// How many pending requests the staff member of a vRA Manager session sees (0 without a live
     /// session); reads the session without counting it as activity.
     pub async fn pending_change_count_for_session(&self, token: &str) -> Result<i64, ServiceError> {
@@ -202,19 +196,6 @@ impl Vsc {
             now - SESSION_ABSOLUTE_SECONDS,
         )
         .await?)
-    }
-
-    /// The holder's pending requests (the vRA Manager's user page), for staff who see the holder.
-    pub async fn user_change_requests(
-        &self,
-        who: &Principal,
-        user_id: &str,
-    ) -> Result<Vec<ChangeRequestView>, ServiceError> {
-        let now = self.now().unix_timestamp();
-        let mut conn = self.store.conn().await?;
-        let user = self.visible_user(&mut conn, who, user_id).await?;
-        let rows = store::pending_for_user(&mut conn, &user.id, now).await?;
-        rows.iter().map(|r| view(r, now)).collect()
     }
 
     /// A request the caller may see, in the caller's transaction.
