@@ -11,7 +11,8 @@ use vsc_store::{Conn, StoreError};
 use super::ts;
 use crate::ServiceError;
 
-fn uuid(s: &str) -> Result<uuid::Uuid, ServiceError> {
+/// A stored UUID (a bad one is corrupt data).
+pub(super) fn uuid(s: &str) -> Result<uuid::Uuid, ServiceError> {
     uuid::Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")).into())
 }
 

@@ -501,7 +501,7 @@ async fn devices_are_deleted_in_any_state_and_only_by_their_holder(b: Backend) {
 }
 
 /// A browser without JavaScript: session and CSRF cookies by hand, no redirects followed.
-async fn portal(ts: &TestServer, h: &Holder, method: Method, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+pub async fn portal(ts: &TestServer, h: &Holder, method: Method, path: &str, form: &[(&str, &str)]) -> (u16, String) {
     const CSRF: &str = "csrf_test_token_0123456789";
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut req = http

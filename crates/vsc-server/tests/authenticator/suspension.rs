@@ -15,7 +15,7 @@ use vsc_proto::{CardLoginRequest, CardSignRequest, ErrorCode};
 use vsc_server::{Principal, Vsc};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use crate::devices::{Holder, TestDevice, enrolled_holder, message, post, register_device};
+use crate::devices::{Holder, TestDevice, enrolled_holder, message, portal, post, register_device};
 
 on_both_backends!(
     ra_suspension_ends_sessions_refuses_login_and_holds_the_certificates,
@@ -289,25 +289,6 @@ async fn self_block_counts_wrong_passcodes_and_suspends_with_the_right_one(b: Ba
     assert_eq!(e.status(), Some(409), "locked: the right passcode is not checked either: {e}");
     assert_eq!(ts.client.card(&g.serial).await.unwrap().state, "locked");
     ts.stop().await;
-}
-
-/// A browser without JavaScript: session and CSRF cookies by hand, no redirects followed →
-/// (status, Location or body).
-async fn portal(ts: &TestServer, h: &Holder, method: Method, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    const CSRF: &str = "csrf_test_token_0123456789";
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut req = http
-        .request(method.clone(), format!("{}{path}", ts.url))
-        .header(reqwest::header::COOKIE, format!("vsc_session={}; vsc_csrf={CSRF}", h.session));
-    if method == Method::POST {
-        let mut fields: Vec<String> = vec![format!("csrf={CSRF}")];
-        fields.extend(form.iter().map(|(k, v)| format!("{k}={v}")));
-        req = req.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(fields.join("&"));
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let location = r.headers().get(reqwest::header::LOCATION).map(|l| l.to_str().unwrap().to_string());
-    (status, location.unwrap_or(r.text().await.unwrap()))
 }
 
 async fn the_portal_block_page_works_without_javascript(b: Backend) {

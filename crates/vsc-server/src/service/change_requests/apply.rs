@@ -8,15 +8,12 @@ use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, cards, users};
 
 use super::super::{Principal, Vsc, views};
+use super::detail_str;
 use crate::ServiceError;
 
 /// The approval no longer fits the holder: it must be rejected and asked again.
 fn stale(what: &str) -> ServiceError {
     DomainError::InvalidState(format!("{what} since this request was made; reject it and ask again")).into()
-}
-
-fn field<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a str> {
-    payload.get("detail").and_then(|d| d.get(name)).and_then(serde_json::Value::as_str)
 }
 
 impl Vsc {
@@ -34,17 +31,17 @@ impl Vsc {
         let now = self.now();
         match action {
             ChangeAction::Email => {
-                if field(payload, "old") != Some(user.email.as_str()) {
+                if detail_str(payload, "old") != Some(user.email.as_str()) {
                     return Err(stale("the holder's email address has changed"));
                 }
-                let new = EmailAddress::parse("email", field(payload, "new").unwrap_or_default())?;
+                let new = EmailAddress::parse("email", detail_str(payload, "new").unwrap_or_default())?;
                 self.change_email(tx, who, user, &new, None, None).await?;
             }
             ChangeAction::Mobile => {
-                if field(payload, "old") != user.mobile.as_deref() {
+                if detail_str(payload, "old") != user.mobile.as_deref() {
                     return Err(stale("the holder's mobile number has changed"));
                 }
-                let new = field(payload, "new").map(|m| Mobile::parse("mobile", m)).transpose()?;
+                let new = detail_str(payload, "new").map(|m| Mobile::parse("mobile", m)).transpose()?;
                 self.change_mobile(tx, who, user, new.as_ref()).await?;
             }
             ChangeAction::DeleteLastDevice => {

@@ -19,6 +19,7 @@ use vsc_store::change_requests::{self as store, ChangeRequestRow, NewChangeReque
 use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError};
 
+use super::views::uuid;
 use super::{Principal, Vsc, new_id, ts};
 use crate::ServiceError;
 use crate::error::DualControlRefusal;
@@ -50,8 +51,9 @@ impl<T> Outcome<T> {
     }
 }
 
-fn uuid(s: &str) -> Result<uuid::Uuid, ServiceError> {
-    uuid::Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")).into())
+/// A string field of a request payload's `detail` (what approvers see: old, new, name …).
+fn detail_str<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    payload.get("detail").and_then(|d| d.get(name)).and_then(serde_json::Value::as_str)
 }
 
 /// The wire view of a stored request (`now` decides whether a pending one has expired).

@@ -14,6 +14,7 @@ use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, users};
 
 use super::super::Vsc;
+use super::detail_str;
 use crate::ServiceError;
 use crate::notify::email::EmailMessage;
 use crate::notify::sms::SmsMessage;
@@ -51,20 +52,16 @@ pub struct NotMePage {
     pub what: String,
 }
 
-fn detail<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a str> {
-    payload.get("detail").and_then(|d| d.get(name)).and_then(serde_json::Value::as_str)
-}
-
 /// The change in a sentence, for the holder.
 fn what_changed(action: ChangeAction, target: &str, payload: &serde_json::Value) -> String {
-    let old = detail(payload, "old").unwrap_or("none");
-    let new = detail(payload, "new").unwrap_or("none");
+    let old = detail_str(payload, "old").unwrap_or("none");
+    let new = detail_str(payload, "new").unwrap_or("none");
     match action {
         ChangeAction::Email => format!("The email address of your account was changed from {old} to {new}."),
         ChangeAction::Mobile => format!("The mobile number of your account was changed from {old} to {new}."),
         ChangeAction::DeleteLastDevice => format!(
             "Your authenticator \"{}\" was deleted: you have no authenticator now.",
-            detail(payload, "name").unwrap_or("device")
+            detail_str(payload, "name").unwrap_or("device")
         ),
         ChangeAction::Unlock => {
             format!("Card {target} is being unlocked: a link to choose a new passcode was sent to your email address.")
