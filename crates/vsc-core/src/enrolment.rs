@@ -9,12 +9,13 @@ pub const LINK_DAYS: i64 = 14;
 pub const CODE_TTL_SECONDS: i64 = 10 * 60;
 /// Wrong codes allowed before a code is void.
 pub const CODE_MAX_ATTEMPTS: i64 = 5;
+/// Wrong second-factor codes a holder may enter, across challenges, within
+/// [`HOLDER_CODE_WINDOW_SECONDS`]; the last of them locks the holder's cards.
+pub const HOLDER_CODE_MAX_FAILURES: i64 = 10;
+/// The holder's second-factor window, opened by the first counted wrong code.
+pub const HOLDER_CODE_WINDOW_SECONDS: i64 = 24 * 3600;
 /// A new code may be sent at most once per this many seconds.
 pub const CODE_RESEND_SECONDS: i64 = 60;
-/// Failed portal sign-ins before sign-in is locked.
-pub const SIGN_IN_MAX_FAILURES: i64 = 5;
-/// How long portal sign-in stays locked.
-pub const SIGN_IN_LOCK_SECONDS: i64 = 15 * 60;
 /// Lifetime of a holder session.
 pub const SESSION_SECONDS: i64 = 8 * 60 * 60;
 /// Number of security questions a holder answers.

@@ -43,6 +43,22 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Certificate status (CRL).
     pub pki: PkiConfig,
+    /// Self-Service Portal sessions.
+    pub portal: PortalConfig,
+}
+
+/// Self-Service Portal sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PortalConfig {
+    /// A portal session unused this many minutes ends (`VSC_PORTAL_IDLE_MINUTES`).
+    pub idle_minutes: i64,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig { idle_minutes: 30 }
+    }
 }
 
 /// When a card signature needs the holder's fresh approval on an authenticator.
@@ -136,6 +152,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             signing: SigningConfig::default(),
             pki: PkiConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -199,6 +216,9 @@ impl Config {
                 "configuration: login.session_minutes must be 1 to 10080 and login.idle_minutes 1 to session_minutes"
                     .into(),
             );
+        }
+        if !(1..=24 * 60).contains(&self.portal.idle_minutes) {
+            return Err("configuration: portal.idle_minutes must be between 1 and 1440".into());
         }
         if !(1..=100).contains(&self.login.push_limit) {
             return Err("configuration: login.push_limit must be between 1 and 100".into());
@@ -272,7 +292,7 @@ fn env_key(key: &str) -> String {
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
         _ => {
-            for section in ["login", "signing", "pki"] {
+            for section in ["login", "signing", "pki", "portal"] {
                 if let Some(rest) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                     return format!("{section}.{rest}");
                 }

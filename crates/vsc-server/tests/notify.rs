@@ -21,7 +21,7 @@ use vsc_core::CardType;
 use vsc_server::Config;
 use vsc_server::notify::email::{EmailChannel, EmailMessage};
 use vsc_server::notify::sms::SmsChannel;
-use vsc_server::notify::templates::{invitation, portal_locked, redact, reminder, setup_complete, sms_code};
+use vsc_server::notify::templates::{LockCause, card_locked, invitation, redact, reminder, setup_complete, sms_code};
 use vsc_server::notify::{Delivery, DeliveryError};
 
 const LINK: &str = "https://vsc.example.org/enrol/Zq8-Yt3_kP0aB";
@@ -387,11 +387,18 @@ fn the_other_emails_have_their_own_wording() {
     assert!(s2.text.contains("advanced electronic signatures") && !s1.text.contains("signature"));
 
     let until = datetime!(2026-03-01 09:05 +01:00);
-    let locked = portal_locked("j@example.org", "Jane Doe", until, PORTAL).unwrap();
-    assert_eq!(locked.subject, "Sign-in to your smartcard portal is temporarily locked");
-    for part in [&locked.text, &locked.html] {
+    let by_passcode = card_locked("j@example.org", "Jane Doe", until, Some(LINK), LockCause::Passcode).unwrap();
+    let by_codes = card_locked("j@example.org", "Jane Doe", until, None, LockCause::SecondFactor).unwrap();
+    assert_eq!(by_codes.subject, "Your virtual smartcard is locked");
+    for part in [&by_passcode.text, &by_passcode.html] {
+        assert!(part.contains("08:05 UTC on 1 March 2026") && part.contains(LINK), "{part}");
+        assert!(part.contains("entered wrongly 3 times"), "{part}");
+    }
+    for part in [&by_codes.text, &by_codes.html] {
         assert!(part.contains("08:05 UTC on 1 March 2026"), "{part}");
-        assert!(part.contains(PORTAL));
+        assert!(part.contains("Wrong codes were entered") && part.contains("10 times within 24 hours"), "{part}");
+        assert!(part.contains("knew your passcode") && !part.contains("entered wrongly 3 times"), "{part}");
+        assert!(!part.contains("has not been confirmed"), "{part}");
     }
 }
 

@@ -174,15 +174,6 @@ pub async fn active_count(conn: &mut Conn, user_id: &str) -> Result<i64, StoreEr
     Ok(r.try_get("n")?)
 }
 
-/// Count a wrong emailed code; returns the new count.
-pub async fn count_wrong_code(conn: &mut Conn, id: &str) -> Result<i64, StoreError> {
-    let r = sqlx::query("UPDATE devices SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts")
-        .bind(id)
-        .fetch_one(conn)
-        .await?;
-    Ok(r.try_get("code_attempts")?)
-}
-
 /// `pending_code` → `pending_registration` with a registration token; false if the device was
 /// not waiting for its code.
 pub async fn start_registration(conn: &mut Conn, id: &str, hash: &[u8], expires_at: i64) -> Result<bool, StoreError> {

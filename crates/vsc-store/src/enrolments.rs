@@ -162,17 +162,6 @@ pub async fn save_code(
     Ok(())
 }
 
-/// Count a wrong code; returns the attempts so far.
-pub async fn count_wrong_code(conn: &mut Conn, card_id: &str) -> Result<i64, StoreError> {
-    let r = sqlx::query(
-        "UPDATE enrolments SET code_attempts = code_attempts + 1 WHERE card_id = $1 RETURNING code_attempts",
-    )
-    .bind(card_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(r.try_get("code_attempts")?)
-}
-
 /// Mark enrolment complete; `false` when another request completed it first.
 pub async fn complete(conn: &mut Conn, card_id: &str, at: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(

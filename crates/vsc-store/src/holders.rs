@@ -26,17 +26,13 @@ pub async fn questions(conn: &mut Conn) -> Result<Vec<Question>, StoreError> {
 pub struct Credentials {
     /// Passcode hash.
     pub passcode_hash: String,
-    /// Consecutive failed portal sign-ins.
-    pub sign_in_failures: i64,
-    /// Portal sign-in locked until.
-    pub sign_in_locked_until: Option<i64>,
 }
 
-/// Set (or replace) a holder's passcode; resets sign-in failures.
+/// Set (or replace) a holder's passcode (the failure count is cleared by the caller).
 pub async fn set_passcode(conn: &mut Conn, user_id: &str, hash: &str, at: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO holder_credentials (user_id, passcode_hash, updated_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) \
-         DO UPDATE SET passcode_hash = $2, updated_at = $3, sign_in_failures = 0, sign_in_locked_until = NULL",
+         DO UPDATE SET passcode_hash = $2, updated_at = $3",
     )
     .bind(user_id)
     .bind(hash)
@@ -48,50 +44,11 @@ pub async fn set_passcode(conn: &mut Conn, user_id: &str, hash: &str, at: i64) -
 
 /// A holder's credentials.
 pub async fn credentials(conn: &mut Conn, user_id: &str) -> Result<Option<Credentials>, StoreError> {
-    let r = sqlx::query(
-        "SELECT passcode_hash, sign_in_failures, sign_in_locked_until FROM holder_credentials WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?;
-    r.map(|r| {
-        Ok(Credentials {
-            passcode_hash: r.try_get("passcode_hash")?,
-            sign_in_failures: r.try_get("sign_in_failures")?,
-            sign_in_locked_until: r.try_get("sign_in_locked_until")?,
-        })
-    })
-    .transpose()
-}
-
-/// Count a failed sign-in atomically; returns the new count.
-pub async fn count_sign_in_failure(conn: &mut Conn, user_id: &str) -> Result<i64, StoreError> {
-    let r = sqlx::query(
-        "UPDATE holder_credentials SET sign_in_failures = sign_in_failures + 1 WHERE user_id = $1 RETURNING sign_in_failures",
-    )
-    .bind(user_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(r.try_get("sign_in_failures")?)
-}
-
-/// Lock portal sign-in until `until` and reset the counter.
-pub async fn lock_sign_in(conn: &mut Conn, user_id: &str, until: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE holder_credentials SET sign_in_locked_until = $2, sign_in_failures = 0 WHERE user_id = $1")
+    let r = sqlx::query("SELECT passcode_hash FROM holder_credentials WHERE user_id = $1")
         .bind(user_id)
-        .bind(until)
-        .execute(conn)
+        .fetch_optional(conn)
         .await?;
-    Ok(())
-}
-
-/// Reset failures after a successful sign-in.
-pub async fn reset_sign_in_failures(conn: &mut Conn, user_id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE holder_credentials SET sign_in_failures = 0, sign_in_locked_until = NULL WHERE user_id = $1")
-        .bind(user_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    r.map(|r| Ok(Credentials { passcode_hash: r.try_get("passcode_hash")? })).transpose()
 }
 
 /// Replace a holder's security answers.
@@ -128,7 +85,8 @@ pub async fn create_session(
     expires_at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO holder_sessions (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO holder_sessions (id, token_hash, user_id, created_at, expires_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $4)",
     )
     .bind(id)
     .bind(token_hash.to_vec())
@@ -140,16 +98,61 @@ pub async fn create_session(
     Ok(())
 }
 
-/// The user and stored hash of a live session.
-pub async fn session(conn: &mut Conn, token_hash: &[u8], now: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+/// A live portal session: not ended, not expired, used since `idle_cut`.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The holder.
+    pub user_id: String,
+    /// The stored token hash (compared in constant time by the caller).
+    pub token_hash: Vec<u8>,
+    /// When it was last used.
+    pub last_used_at: i64,
+}
+
+/// The live session with this token hash (see [`LiveSession`]).
+pub async fn session(
+    conn: &mut Conn,
+    token_hash: &[u8],
+    now: i64,
+    idle_cut: i64,
+) -> Result<Option<LiveSession>, StoreError> {
     let r = sqlx::query(
-        "SELECT user_id, token_hash FROM holder_sessions WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        "SELECT user_id, token_hash, COALESCE(last_used_at, created_at) AS last_used_at FROM holder_sessions \
+         WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2 AND COALESCE(last_used_at, created_at) > $3",
     )
     .bind(token_hash.to_vec())
     .bind(now)
+    .bind(idle_cut)
     .fetch_optional(conn)
     .await?;
-    r.map(|r| Ok((r.try_get("user_id")?, r.try_get("token_hash")?))).transpose()
+    r.map(|r| {
+        Ok(LiveSession {
+            user_id: r.try_get("user_id")?,
+            token_hash: r.try_get("token_hash")?,
+            last_used_at: r.try_get("last_used_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Record that a session was used at `at` (keeps it from idling out).
+pub async fn touch_session(conn: &mut Conn, token_hash: &[u8], at: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE holder_sessions SET last_used_at = $2 WHERE token_hash = $1 AND ended_at IS NULL")
+        .bind(token_hash.to_vec())
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// End every open portal session of a holder; returns how many.
+pub async fn end_sessions_for_user(conn: &mut Conn, user_id: &str, at: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("UPDATE holder_sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(user_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// End a session.
@@ -242,15 +245,6 @@ pub async fn sign_in(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<SignIn
         })
     })
     .transpose()
-}
-
-/// Count a wrong sign-in code; returns attempts so far.
-pub async fn count_wrong_sign_in_code(conn: &mut Conn, token_hash: &[u8]) -> Result<i64, StoreError> {
-    let r = sqlx::query("UPDATE sign_ins SET attempts = attempts + 1 WHERE token_hash = $1 RETURNING attempts")
-        .bind(token_hash.to_vec())
-        .fetch_one(conn)
-        .await?;
-    Ok(r.try_get("attempts")?)
 }
 
 /// Complete a sign-in; `false` if it was already completed.

@@ -12,6 +12,7 @@ pub mod cards;
 pub mod certificates;
 pub mod change_requests;
 pub mod channels;
+pub mod code_ledger;
 pub mod crls;
 pub mod device_pins;
 pub mod devices;

@@ -251,16 +251,6 @@ pub async fn decide(
     Ok(r.rows_affected() == 1)
 }
 
-/// Count a wrong code on a login; returns the new count.
-pub async fn count_wrong_code(conn: &mut Conn, id: &str) -> Result<i64, StoreError> {
-    let r =
-        sqlx::query("UPDATE card_logins SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts")
-            .bind(id)
-            .fetch_one(conn)
-            .await?;
-    Ok(r.try_get("code_attempts")?)
-}
-
 /// Spend an approved login on a session; false when it was spent already.
 pub async fn spend(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreError> {
     let r = sqlx::query(

@@ -201,17 +201,6 @@ pub async fn set_code(conn: &mut Conn, id: &str, code_hash: &[u8], at: i64, expi
     Ok(())
 }
 
-/// Count a wrong code; returns the new count.
-pub async fn count_wrong_code(conn: &mut Conn, id: &str) -> Result<i64, StoreError> {
-    let r = sqlx::query(
-        "UPDATE passcode_resets SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(r.try_get("code_attempts")?)
-}
-
 /// Record that the second factor was passed.
 pub async fn pass_factor(conn: &mut Conn, id: &str, at: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE passcode_resets SET factor_passed_at = $2 WHERE id = $1 AND factor_passed_at IS NULL")

@@ -34,6 +34,8 @@ struct LockedMail<'a> {
     /// Pre-formatted time and date, e.g. "14:05 UTC on 7 December 2026".
     until: String,
     link: &'a str,
+    /// The card was locked by wrong second-factor codes, not by wrong passcodes.
+    by_codes: bool,
 }
 
 #[derive(Template)]
@@ -70,18 +72,6 @@ struct SetupCompleteText<'a> {
 #[template(path = "email/setup_complete.html")]
 struct SetupCompleteHtml<'a> {
     m: &'a CardMail<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "email/portal_locked.txt")]
-struct PortalLockedText<'a> {
-    m: &'a LockedMail<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "email/portal_locked.html")]
-struct PortalLockedHtml<'a> {
-    m: &'a LockedMail<'a>,
 }
 
 #[derive(Template)]
@@ -212,23 +202,6 @@ pub fn setup_complete(
     finish(to, &m.subject, SetupCompleteText { m: &m }.render(), SetupCompleteHtml { m: &m }.render())
 }
 
-/// Portal sign-in locked after repeated failures, until `until`.
-pub fn portal_locked(
-    to: &str,
-    holder_name: &str,
-    until: OffsetDateTime,
-    portal_link: &str,
-) -> Result<EmailMessage, String> {
-    check_link(portal_link)?;
-    let m = LockedMail {
-        subject: "Sign-in to your smartcard portal is temporarily locked".into(),
-        holder_name: holder_name.trim(),
-        until: time_and_date(until)?,
-        link: portal_link,
-    };
-    finish(to, &m.subject, PortalLockedText { m: &m }.render(), PortalLockedHtml { m: &m }.render())
-}
-
 /// "Confirm your email address" with a single-use link valid until `expires`.
 pub fn email_verification(
     to: &str,
@@ -242,18 +215,29 @@ pub fn email_verification(
         holder_name: holder_name.trim(),
         until: time_and_date(expires)?,
         link,
+        by_codes: false,
     };
     finish(to, &m.subject, EmailVerificationText { m: &m }.render(), EmailVerificationHtml { m: &m }.render())
 }
 
-/// "Your card is locked" after 3 wrong passcodes, locked at `at`, with the link that resets the
-/// passcode, or (`None`: the address is not confirmed, so no link goes to it) the advice to
-/// contact the RA.
+/// Why a holder's cards were locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockCause {
+    /// 3 wrong passcodes in a row.
+    Passcode,
+    /// 10 wrong second-factor codes within 24 hours.
+    SecondFactor,
+}
+
+/// "Your card is locked" (by `cause`), locked at `at`, with the link that resets the passcode, or
+/// (`None`: the address is not confirmed, or codes locked the card and a reset needs a code) the
+/// advice to contact the RA.
 pub fn card_locked(
     to: &str,
     holder_name: &str,
     at: OffsetDateTime,
     reset_link: Option<&str>,
+    cause: LockCause,
 ) -> Result<EmailMessage, String> {
     if let Some(link) = reset_link {
         check_link(link)?;
@@ -263,6 +247,7 @@ pub fn card_locked(
         holder_name: holder_name.trim(),
         until: time_and_date(at)?,
         link: reset_link.unwrap_or_default(),
+        by_codes: cause == LockCause::SecondFactor,
     };
     finish(to, &m.subject, CardLockedText { m: &m }.render(), CardLockedHtml { m: &m }.render())
 }
@@ -301,6 +286,7 @@ pub fn passcode_changed(
         holder_name: holder_name.trim(),
         until: time_and_date(at)?,
         link: portal_link,
+        by_codes: false,
     };
     finish(to, &m.subject, PasscodeChangedText { m: &m }.render(), PasscodeChangedHtml { m: &m }.render())
 }

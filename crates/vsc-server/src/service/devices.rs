@@ -13,11 +13,13 @@ use vsc_proto::{
     AddDeviceRequest, AuthenticatorView, DeviceCreated, DeviceList, DeviceRegistrationView, DeviceView,
     RegisterDeviceRequest, RegisteredDevice, TotpParameters,
 };
+use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::devices::{self, DeviceRow, MAX_ACTIVE_DEVICES, NewDevice, Registration};
 use vsc_store::{StoreError, users};
 
 use super::enrolment::code_hash;
-use super::passcode::PasscodeCheck;
+use super::passcode::{PasscodeCheck, passcode_refused};
+use super::second_factor::CodeTurn;
 use super::verified_channels::EMAIL_UNCONFIRMED_HOLDER;
 use super::{DeviceIdentity, Holder, Vsc, new_id, ts, views};
 use crate::ServiceError;
@@ -216,38 +218,30 @@ impl Vsc {
             )
             .into());
         }
-        let ok = match (rules::clean_code(code), &d.code_hash) {
-            (Some(c), Some(stored)) => {
-                let presented = code_hash(&format!("device:{}", d.id), &c);
-                TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
-            }
-            _ => false,
-        };
+        let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::Device(&d.id)).await?;
+        let ok = matches!(turn, CodeTurn::Check { .. })
+            && match (rules::clean_code(code), &d.code_hash) {
+                (Some(c), Some(stored)) => {
+                    let presented = code_hash(&format!("device:{}", d.id), &c);
+                    TokenHash::from_slice(stored)
+                        .zip(TokenHash::from_slice(&presented))
+                        .is_some_and(|(a, b)| a.matches(&b))
+                }
+                _ => false,
+            };
         let actor = Actor::Holder(user.email.clone());
         if !ok {
-            let attempts = devices::count_wrong_code(&mut tx, &d.id).await?;
-            self.audit(
-                &mut tx,
-                device_event(
-                    &user,
-                    actor,
-                    "device.code_wrong",
-                    serde_json::json!({ "device": d.id, "attempts": attempts }),
-                ),
-            )
-            .await?;
+            let wrong = self.settle_wrong_code(&mut tx, &user, turn, "device_code").await?;
+            let mut detail = wrong.detail();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("device".into(), d.id.clone().into());
+            }
+            self.audit(&mut tx, device_event(&user, actor, "device.code_wrong", detail)).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            let left = rules::CODE_MAX_ATTEMPTS - attempts;
-            return Err(DomainError::invalid(
-                "code",
-                if left > 0 {
-                    format!("the code is wrong; {left} attempt(s) left")
-                } else {
-                    "the code is wrong, and now no longer valid; delete the device and add it again".into()
-                },
-            )
-            .into());
+            self.wake_outbox();
+            return Err(wrong.error("it is no longer valid; delete the device and add it again"));
         }
+        self.settle_right_code(&mut tx, &user.id).await?;
         let token = SecretToken::generate("vdr");
         let expires = now + Duration::seconds(REGISTRATION_SECONDS);
         if !devices::start_registration(&mut tx, &d.id, &token.hash().0, expires.unix_timestamp()).await? {
@@ -357,20 +351,7 @@ impl Vsc {
         }
         match self.check_card_passcode(&user, &req.passcode, "device_registration").await? {
             PasscodeCheck::Right => {}
-            PasscodeCheck::Wrong => {
-                return Err(DomainError::invalid(
-                    "passcode",
-                    "the passcode is wrong; 3 wrong passcodes in a row lock your card",
-                )
-                .into());
-            }
-            PasscodeCheck::Refused => {
-                return Err(DomainError::InvalidState(
-                    "your card is locked (or not active), so this device cannot be registered; reset your passcode from the link we emailed you, or contact your Registration Authority (RA)"
-                        .into(),
-                )
-                .into());
-            }
+            PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(passcode_refused()),
         }
         let totp = TotpSecret::generate();
         let sealed = SealedKey::seal(&self.kek, &totp_context(&d.id), totp.expose())?;

@@ -8,10 +8,13 @@ use vsc_core::{AuditRecord, CardState, CardType, DomainError, Mobile};
 use vsc_crypto::{SecretToken, SystemRng, TokenHash};
 use vsc_proto::{CardView, CodeSent, EnrolmentRequest, EnrolmentView, QuestionView, SessionView};
 use vsc_store::cards::CardRow;
+use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::enrolments::{self, EnrolmentRow};
 use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, cards, holders, users};
 
+use super::holder::holder_event;
+use super::second_factor::CodeTurn;
 use super::{Principal, Vsc, ts, views};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -296,24 +299,29 @@ impl Vsc {
         // The number the code went to (as resending picks it); a code sent to a number that has
         // changed since no longer matches.
         let sent_to = o.enrolment.mobile.clone().or(o.user.mobile.clone()).unwrap_or_default();
-        let ok = match (rules::clean_code(code), &o.enrolment.code_hash) {
-            (Some(c), Some(stored)) => {
-                let presented = code_hash(&enrolment_code_scope(&o.card.id, &sent_to), &c);
-                TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
-            }
-            _ => false,
-        };
-        if !ok {
-            let attempts = enrolments::count_wrong_code(&mut tx, &o.card.id).await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            let left = rules::CODE_MAX_ATTEMPTS - attempts;
-            let msg = if left > 0 {
-                format!("the code is wrong; {left} attempt(s) left")
-            } else {
-                "the code is wrong and is now void; ask for a new code".to_string()
+        let turn = self.reserve_code_check(&mut tx, &o.user.id, CodeChallenge::Enrolment(&o.card.id)).await?;
+        let ok = matches!(turn, CodeTurn::Check { .. })
+            && match (rules::clean_code(code), &o.enrolment.code_hash) {
+                (Some(c), Some(stored)) => {
+                    let presented = code_hash(&enrolment_code_scope(&o.card.id, &sent_to), &c);
+                    TokenHash::from_slice(stored)
+                        .zip(TokenHash::from_slice(&presented))
+                        .is_some_and(|(a, b)| a.matches(&b))
+                }
+                _ => false,
             };
-            return Err(DomainError::invalid("code", msg).into());
+        if !ok {
+            let wrong = self.settle_wrong_code(&mut tx, &o.user, turn, "enrolment").await?;
+            let mut detail = wrong.detail();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("card".into(), o.card.serial.clone().into());
+            }
+            self.audit(&mut tx, holder_event(&o.user, "enrolment.code_wrong", detail)).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            self.wake_outbox();
+            return Err(wrong.error("it is now void; ask for a new code"));
         }
+        self.settle_right_code(&mut tx, &o.user.id).await?;
         if !enrolments::complete(&mut tx, &o.card.id, now).await? {
             return Err(ServiceError::LinkUsed("this enrolment link has already been used".into()));
         }

@@ -3,6 +3,7 @@
 //! between two hashes) and each thread reuses its hashing memory. This is what keeps the cores busy
 //! with the passcode hash — nearly all the cost of a login.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,8 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 pub(crate) struct HashPool {
     queue: mpsc::Sender<Job>,
+    /// Jobs run since start: how much hashing requests caused (tests compare doors by it).
+    runs: Arc<AtomicU64>,
 }
 
 impl HashPool {
@@ -36,17 +39,24 @@ impl HashPool {
                 }
             })?;
         }
-        Ok(HashPool { queue })
+        Ok(HashPool { queue, runs: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Run `f` on a hashing thread and wait for its result.
     pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let (tx, rx) = oneshot::channel();
+        let runs = self.runs.clone();
         self.queue
             .send(Box::new(move || {
+                runs.fetch_add(1, Ordering::Relaxed);
                 let _ = tx.send(f());
             }))
             .ok()?;
         rx.await.ok()
+    }
+
+    /// Jobs run since start.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 }

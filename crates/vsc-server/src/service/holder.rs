@@ -7,12 +7,15 @@ use vsc_core::enrolment::{self as rules};
 use vsc_core::{Actor, AuditRecord, EmailAddress};
 use vsc_crypto::{SecretToken, SystemRng, TokenHash};
 use vsc_proto::{ChangeQuestionsRequest, HolderView, SessionView, SignInView};
+use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::{Conn, StoreError, holders, organisations, users};
 
 use super::enrolment::code_hash;
+use super::passcode::{PasscodeCheck, passcode_refused};
 use super::portal_sign_in::PushStart;
+use super::second_factor::CodeTurn;
 use super::verified_channels::{MOBILE_UNCONFIRMED, SmsFactor};
-use super::{RequestOrigin, Vsc, new_id, ts, views};
+use super::{RequestOrigin, Vsc, views};
 use crate::ServiceError;
 use crate::notify::templates;
 
@@ -23,7 +26,7 @@ const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
 pub const SIGN_IN_TO_CONFIRM: &str =
     "sign in to the Self-Service Portal as the card holder, then open this confirmation link again";
 
-const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or sign-in is locked for a while after repeated failures";
+const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or your card is locked or not active";
 
 /// An audit event about a holder, by the holder.
 pub(super) fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {
@@ -55,23 +58,6 @@ pub struct Holder {
 }
 
 impl Vsc {
-    /// Open a holder session (inside the caller's transaction).
-    pub(crate) async fn open_session(&self, conn: &mut Conn, user_id: &str) -> Result<SessionView, ServiceError> {
-        let now = self.now();
-        let expires = now + Duration::seconds(rules::SESSION_SECONDS);
-        let token = SecretToken::generate("vss");
-        holders::create_session(
-            conn,
-            &new_id(),
-            &token.hash().0,
-            user_id,
-            now.unix_timestamp(),
-            expires.unix_timestamp(),
-        )
-        .await?;
-        Ok(SessionView { session: token.expose().to_string(), expires_at: expires })
-    }
-
     async fn audit_sign_in(
         &self,
         user: Option<&users::UserRow>,
@@ -106,66 +92,25 @@ impl Vsc {
     ) -> Result<SignInView, ServiceError> {
         let now = self.now().unix_timestamp();
         let email_key = EmailAddress::parse("email", email).map(|e| e.key()).unwrap_or_default();
-        let (user, creds) = {
+        let user = {
             let mut conn = self.store.conn().await?;
-            let user = if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? };
-            let creds = match &user {
-                Some(u) => holders::credentials(&mut conn, &u.id).await?,
-                None => None,
-            };
-            (user, creds)
+            if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? }
         };
-        let presented = passcode.to_string();
-        let stored = creds.as_ref().map(|c| c.passcode_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || match stored {
-            Some(h) => vsc_crypto::secret::verify(&presented, &h),
-            None => {
-                vsc_crypto::secret::verify_dummy(&presented);
-                false
-            }
-        })
-        .await
-        .map_err(|e| ServiceError::Startup(format!("verification task failed: {e}")))?;
-
-        let (Some(user), Some(creds)) = (user, creds) else {
-            self.audit_sign_in(None, email, "holder.sign_in_failed", "unknown email or not enrolled").await?;
-            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        let failed = || ServiceError::SignInFailed(SIGN_IN_FAILED.into());
+        // Unknown email, wrong passcode, no active card, locked card: one Argon2id check and the
+        // same answer. The passcode counts in the card's 3-strike ledger, as at card login.
+        let Some(user) = user else {
+            self.verify_secret(passcode, None).await?;
+            self.audit_sign_in(None, email, "holder.sign_in_failed", "unknown email").await?;
+            return Err(failed());
         };
-        if creds.sign_in_locked_until.is_some_and(|t| t > now) {
-            self.audit_sign_in(Some(&user), email, "holder.sign_in_failed", "locked").await?;
-            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        match self.check_card_passcode_deferred(&user, passcode, "portal_sign_in").await? {
+            PasscodeCheck::Right => {}
+            PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(failed()),
         }
         let mut tx = self.store.begin().await?;
-        if !matches {
-            let failures = holders::count_sign_in_failure(&mut tx, &user.id).await?;
-            let mut reason = "wrong passcode";
-            if failures >= rules::SIGN_IN_MAX_FAILURES {
-                let until = now + rules::SIGN_IN_LOCK_SECONDS;
-                holders::lock_sign_in(&mut tx, &user.id, until).await?;
-                let mail = templates::portal_locked(
-                    &user.email,
-                    &format!("{} {}", user.forename, user.surname),
-                    ts(until),
-                    &format!("{}/self-service/", self.config.public_url()),
-                )
-                .map_err(ServiceError::Startup)?;
-                self.enqueue_email(&mut tx, "portal_locked", &mail).await?;
-                reason = "wrong passcode; sign-in locked";
-            }
-            self.audit(
-                &mut tx,
-                holder_event(
-                    &user,
-                    "holder.sign_in_failed",
-                    serde_json::json!({ "reason": reason, "failures": failures }),
-                ),
-            )
-            .await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            self.wake_outbox();
-            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
-        }
-        holders::reset_sign_in_failures(&mut tx, &user.id).await?;
+        // The right passcode's reserved attempt is cleared with the sign-in it starts.
+        holders::clear_passcode_failures(&mut tx, &user.id).await?;
         let throttled = match self.start_sign_in_push(&mut tx, &user, origin, now).await? {
             PushStart::Sent(sent) => return self.push_sent(tx, &user, sent).await,
             PushStart::NoDevices => false,
@@ -175,6 +120,7 @@ impl Vsc {
         let mobile = match self.sms_factor(&mut tx, &user).await? {
             SmsFactor::Confirmed(mobile) => mobile,
             _ if throttled => {
+                tx.commit().await.map_err(StoreError::from)?;
                 return Err(ServiceError::RateLimited(
                     "too many sign-in requests to your phone were not answered; wait a few minutes and try again"
                         .into(),
@@ -187,6 +133,7 @@ impl Vsc {
                 return Err(vsc_core::DomainError::InvalidState(MOBILE_UNCONFIRMED.into()).into());
             }
             SmsFactor::Missing => {
+                tx.commit().await.map_err(StoreError::from)?;
                 return Err(vsc_core::DomainError::InvalidState(
                     "no second factor is registered; contact your Registration Authority (RA)".into(),
                 )
@@ -241,37 +188,30 @@ impl Vsc {
             let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(expired)?;
             return self.verify_app_code(tx, &hash, &user, login_id, code).await;
         }
-        let ok = match (rules::clean_code(code), &s.code_hash) {
-            (Some(c), Some(stored)) => {
-                let presented = code_hash(&hex::encode(hash.0), &c);
-                TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
-            }
-            _ => false,
-        };
         let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(expired)?;
+        let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::SignIn(&hash.0)).await?;
+        let ok = matches!(turn, CodeTurn::Check { .. })
+            && match (rules::clean_code(code), &s.code_hash) {
+                (Some(c), Some(stored)) => {
+                    let presented = code_hash(&hex::encode(hash.0), &c);
+                    TokenHash::from_slice(stored)
+                        .zip(TokenHash::from_slice(&presented))
+                        .is_some_and(|(a, b)| a.matches(&b))
+                }
+                _ => false,
+            };
         if !ok {
-            let attempts = holders::count_wrong_sign_in_code(&mut tx, &hash.0).await?;
-            self.audit(
-                &mut tx,
-                holder_event(
-                    &user,
-                    "holder.sign_in_failed",
-                    serde_json::json!({ "reason": "wrong code", "attempts": attempts }),
-                ),
-            )
-            .await?;
+            let wrong = self.settle_wrong_code(&mut tx, &user, turn, "portal_sign_in").await?;
+            let mut detail = wrong.detail();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("reason".into(), "wrong code".into());
+            }
+            self.audit(&mut tx, holder_event(&user, "holder.sign_in_failed", detail)).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            let left = rules::CODE_MAX_ATTEMPTS - attempts;
-            return Err(vsc_core::DomainError::invalid(
-                "code",
-                if left > 0 {
-                    format!("the code is wrong; {left} attempt(s) left")
-                } else {
-                    "the code is wrong; start again".into()
-                },
-            )
-            .into());
+            self.wake_outbox();
+            return Err(wrong.error("start again"));
         }
+        self.settle_right_code(&mut tx, &user.id).await?;
         if !holders::complete_sign_in(&mut tx, &hash.0, now).await? {
             return Err(expired());
         }
@@ -279,26 +219,6 @@ impl Vsc {
         self.audit(&mut tx, holder_event(&user, "holder.signed_in", serde_json::json!({ "method": "sms" }))).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(session)
-    }
-
-    /// The holder of a live session token.
-    pub async fn holder_session(&self, token: &str) -> Result<Holder, ServiceError> {
-        let presented = TokenHash::of(token);
-        let mut conn = self.store.conn().await?;
-        let unauth = || ServiceError::Unauthenticated("sign in to the Self-Service Portal".into());
-        let (user_id, stored) =
-            holders::session(&mut conn, &presented.0, self.now().unix_timestamp()).await?.ok_or_else(unauth)?;
-        if !TokenHash::from_slice(&stored).is_some_and(|s| s.matches(&presented)) {
-            return Err(unauth());
-        }
-        Ok(Holder { user_id })
-    }
-
-    /// End a session.
-    pub async fn sign_out(&self, token: &str) -> Result<(), ServiceError> {
-        let mut conn = self.store.conn().await?;
-        holders::end_session(&mut conn, &TokenHash::of(token).0, self.now().unix_timestamp()).await?;
-        Ok(())
     }
 
     /// The holder's own details, cards and devices.
@@ -336,38 +256,27 @@ impl Vsc {
             "answers",
             &req.answers.iter().map(|a| (a.question, a.answer.clone())).collect::<Vec<_>>(),
         )?;
-        let (user, creds, catalogue) = {
+        let (user, catalogue) = {
             let mut conn = self.store.conn().await?;
             let user = users::by_id(&mut conn, &holder.user_id)
                 .await?
                 .ok_or_else(|| ServiceError::Unauthenticated("no such holder".into()))?;
-            let creds = holders::credentials(&mut conn, &user.id)
-                .await?
-                .ok_or_else(|| ServiceError::Unauthenticated("not enrolled".into()))?;
-            (user, creds, holders::questions(&mut conn).await?)
+            (user, holders::questions(&mut conn).await?)
         };
         if let Some((q, _)) = answers.iter().find(|(q, _)| !catalogue.iter().any(|c| c.id == *q)) {
             return Err(
                 vsc_core::DomainError::invalid("answers", format!("question {q} is not in the catalogue")).into()
             );
         }
-        let presented = req.passcode.clone();
-        let to_hash = answers.clone();
-        let hashed = tokio::task::spawn_blocking(move || {
-            if !vsc_crypto::secret::verify(&presented, &creds.passcode_hash) {
-                return Ok(None);
-            }
-            to_hash
-                .iter()
-                .map(|(q, a)| vsc_crypto::secret::hash(a).map(|h| (*q, h)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some)
-        })
-        .await
-        .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
-        let Some(hashed) = hashed else {
-            return Err(vsc_core::DomainError::invalid("passcode", "the passcode is wrong").into());
-        };
+        // The passcode counts in the card's 3-strike ledger, as at every other door.
+        match self.check_card_passcode(&user, &req.passcode, "questions_change").await? {
+            PasscodeCheck::Right => {}
+            PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(passcode_refused()),
+        }
+        let mut hashed = Vec::with_capacity(answers.len());
+        for (q, a) in &answers {
+            hashed.push((*q, self.hash_secret(a).await?));
+        }
         let mut tx = self.store.begin().await?;
         holders::set_answers(&mut tx, &user.id, &hashed).await?;
         self.audit(

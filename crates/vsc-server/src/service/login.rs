@@ -11,20 +11,19 @@ use vsc_crypto::{SealedKey, SecretToken, TokenHash};
 use vsc_proto::{
     AnswerOutcome, CardLoginRequest, CardLoginView, ChallengeAnswer, ChallengeView, LoginRole, LoginStateView,
 };
+use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::logins::LoginRow;
 use vsc_store::{StoreError, devices, holders, logins, organisations, users};
 
 use super::approvals::APPROVAL_PREFIX;
 use super::events::{login_topic, user_topic};
 use super::passcode::PasscodeCheck;
+use super::second_factor::CodeTurn;
 use super::{DeviceIdentity, Vsc, new_id, ts};
 use crate::ServiceError;
 
 /// A challenge (and so a login) lives this long.
 pub const CHALLENGE_SECONDS: i64 = 120;
-
-/// Wrong TOTP codes that deny a login.
-const CODE_MAX_ATTEMPTS: i64 = 5;
 
 /// Window over which unanswered pushes are counted for throttling.
 pub(crate) const PUSH_WINDOW_SECONDS: i64 = 600;
@@ -569,41 +568,40 @@ impl Vsc {
         let user = users::by_id(&mut tx, &login.user_id)
             .await?
             .ok_or_else(|| ServiceError::not_found("login", "no such login"))?;
-        let checked = self.check_app_code(&mut tx, &user.id, code, now).await?;
-        let device_id = match &checked {
-            AppCode::Accepted(device_id) => Some(device_id.clone()),
-            AppCode::Reused | AppCode::Wrong => None,
+        let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::CardLogin(&login.id)).await?;
+        let checked = match turn {
+            CodeTurn::Check { .. } => self.check_app_code(&mut tx, &user.id, code, now).await?,
+            CodeTurn::ChallengeSpent | CodeTurn::HolderLimit => AppCode::Wrong,
         };
-        if device_id.is_none() {
-            let attempts = logins::count_wrong_code(&mut tx, &login.id).await?;
-            let reason = if matches!(checked, AppCode::Reused) { "code already used" } else { "wrong code" };
-            if attempts >= CODE_MAX_ATTEMPTS {
-                logins::decide(&mut tx, &login.id, "denied", None, "code", now).await?;
+        let device_id = match &checked {
+            AppCode::Accepted(device_id) => device_id.clone(),
+            AppCode::Reused | AppCode::Wrong => {
+                let wrong = self.settle_wrong_code(&mut tx, &user, turn, "card_login").await?;
+                if wrong.void {
+                    logins::decide(&mut tx, &login.id, "denied", None, "code", now).await?;
+                }
+                let reason = match (turn, &checked) {
+                    (CodeTurn::ChallengeSpent, _) => "no attempts left",
+                    (CodeTurn::HolderLimit, _) => "too many wrong codes for this holder",
+                    (_, AppCode::Reused) => "code already used",
+                    _ => "wrong code",
+                };
+                let mut detail = wrong.detail();
+                if let Some(map) = detail.as_object_mut() {
+                    map.insert("login".into(), login.id.clone().into());
+                    map.insert("reason".into(), reason.into());
+                }
+                self.audit(&mut tx, login_event(&user, "card.login_code_refused", detail)).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                self.wake_outbox();
+                if wrong.void {
+                    self.publish(login_topic(&login.id)).await;
+                }
+                return Err(wrong.error("this login is denied, start again"));
             }
-            self.audit(
-                &mut tx,
-                login_event(
-                    &user,
-                    "card.login_code_refused",
-                    serde_json::json!({ "login": login.id, "reason": reason, "attempts": attempts }),
-                ),
-            )
-            .await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            if attempts >= CODE_MAX_ATTEMPTS {
-                self.publish(login_topic(&login.id)).await;
-            }
-            let left = CODE_MAX_ATTEMPTS - attempts;
-            return Err(vsc_core::DomainError::invalid(
-                "code",
-                if left > 0 {
-                    format!("the code is wrong or was used already; {left} attempt(s) left")
-                } else {
-                    "the code is wrong; this login is denied, start again".into()
-                },
-            )
-            .into());
-        }
+        };
+        self.settle_right_code(&mut tx, &user.id).await?;
+        let device_id = Some(device_id);
         if !logins::decide(&mut tx, &login.id, "approved", device_id.as_deref(), "code", now).await? {
             return Err(vsc_core::DomainError::InvalidState("this login was decided already".into()).into());
         }

@@ -14,6 +14,7 @@ mod enrolment;
 mod events;
 mod hash_pool;
 mod holder;
+mod holder_sessions;
 mod issuance_restart;
 mod key_pool;
 mod login;
@@ -28,6 +29,7 @@ pub mod ra_reports;
 mod ra_users;
 mod renewal;
 mod reset;
+mod second_factor;
 pub mod settings;
 mod sign_batch;
 mod signer_cache;
@@ -154,6 +156,11 @@ impl Vsc {
     /// The store (for health checks, tests and benchmarks).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Argon2id jobs run since start (tests compare the work each answer takes by it).
+    pub fn hashes_run(&self) -> u64 {
+        self.hash_pool.runs()
     }
 
     /// The configuration in effect.

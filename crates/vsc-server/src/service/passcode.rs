@@ -3,11 +3,11 @@
 //! attempts are counted exactly, and no check runs once 3 are counted.
 
 use vsc_core::AuditRecord;
-use vsc_store::{StoreError, cards, channels, holders, users};
+use vsc_store::{Conn, StoreError, cards, channels, holders, users};
 
 use super::{Vsc, ts};
 use crate::ServiceError;
-use crate::notify::templates;
+use crate::notify::templates::{self, LockCause};
 
 /// The outcome of a card passcode check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,16 @@ impl Vsc {
             })
             .await
             .ok_or_else(|| ServiceError::Startup("the passcode verification workers have stopped".into()))
+    }
+
+    /// Hash a new secret (passcode, answer, PIN, password) with Argon2id on the hashing threads.
+    pub(crate) async fn hash_secret(&self, secret: &str) -> Result<String, ServiceError> {
+        let secret = secret.to_string();
+        self.hash_pool
+            .run(move || vsc_crypto::secret::hash(&secret))
+            .await
+            .ok_or_else(|| ServiceError::Startup("the passcode hashing workers have stopped".into()))?
+            .map_err(ServiceError::from)
     }
 
     /// Check `user`'s card passcode for `purpose` (e.g. `card_login`, `device_registration`),
@@ -69,6 +79,8 @@ impl Vsc {
             holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?
         };
         let Some((attempt, stored)) = reserved else {
+            // The same work as a check, so a locked card answers in the time a wrong passcode does.
+            self.verify_secret(passcode, None).await?;
             let mut tx = self.store.begin().await?;
             self.audit(&mut tx, passcode_event(user, "card.passcode_refused", purpose, serde_json::json!({}))).await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -86,32 +98,68 @@ impl Vsc {
         )
         .await?;
         if attempt >= holders::CARD_PASSCODE_MAX_FAILURES {
-            let locked = cards::lock_active_for_user(&mut tx, &user.id).await?;
-            if !locked.is_empty() {
-                // The lock email carries a reset link (choosing a new passcode unlocks the card),
-                // but only to a confirmed address; otherwise it says to contact the RA.
-                let confirmed = channels::verified(&mut tx, &user.id).await?.email();
-                let link = if confirmed {
-                    Some(self.issue_reset_link(&mut tx, &user.id, "locked", false, now.unix_timestamp()).await?.0)
-                } else {
-                    None
-                };
-                let mail = templates::card_locked(
-                    &user.email,
-                    &format!("{} {}", user.forename, user.surname),
-                    ts(now.unix_timestamp()),
-                    link.as_deref(),
-                )
-                .map_err(ServiceError::Startup)?;
-                self.enqueue_email(&mut tx, "card_locked", &mail).await?;
-                let detail = serde_json::json!({ "cards": locked, "reset_link_sent": confirmed });
-                self.audit(&mut tx, passcode_event(user, "card.locked", purpose, detail)).await?;
-            }
+            let detail = serde_json::json!({ "purpose": purpose });
+            self.lock_holder_cards(&mut tx, user, LockCause::Passcode, "card.locked", detail).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
         Ok(PasscodeCheck::Wrong)
     }
+
+    /// Lock the holder's active cards (in the caller's transaction) for `cause`: every portal and
+    /// card session ends, the holder is emailed — with a reset link after wrong passcodes when the
+    /// address is confirmed — and `action` is audited with `detail` plus what was done. Nothing
+    /// happens when no card is active.
+    pub(crate) async fn lock_holder_cards(
+        &self,
+        tx: &mut Conn,
+        user: &users::UserRow,
+        cause: LockCause,
+        action: &'static str,
+        mut detail: serde_json::Value,
+    ) -> Result<Vec<String>, ServiceError> {
+        let now = self.now().unix_timestamp();
+        let locked = cards::lock_active_for_user(tx, &user.id).await?;
+        if locked.is_empty() {
+            return Ok(locked);
+        }
+        let sessions = self.end_holder_sessions(tx, &user.id, now).await?;
+        // The lock email carries a reset link (choosing a new passcode unlocks the card), but only
+        // to a confirmed address, and not after wrong codes: a reset needs a code, and the codes
+        // are refused until the ledger's window ends or an RA unlocks.
+        let confirmed = channels::verified(tx, &user.id).await?.email();
+        let link = if confirmed && cause == LockCause::Passcode {
+            Some(self.issue_reset_link(tx, &user.id, "locked", false, now).await?.0)
+        } else {
+            None
+        };
+        let mail = templates::card_locked(
+            &user.email,
+            &format!("{} {}", user.forename, user.surname),
+            ts(now),
+            link.as_deref(),
+            cause,
+        )
+        .map_err(ServiceError::Startup)?;
+        self.enqueue_email(tx, "card_locked", &mail).await?;
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("cards".into(), serde_json::json!(locked));
+            map.insert("reset_link_sent".into(), link.is_some().into());
+            map.insert("sessions_ended".into(), sessions.detail());
+        }
+        self.audit(tx, super::holder::holder_event(user, action, detail)).await?;
+        Ok(locked)
+    }
+}
+
+/// The one answer of a door that re-checks the passcode (`field` passcode, 422) when the check
+/// failed or could not run: a locked card answers as a wrong passcode does.
+pub(crate) fn passcode_refused() -> ServiceError {
+    vsc_core::DomainError::invalid(
+        "passcode",
+        "the passcode is wrong, or your card is locked or not active; 3 wrong passcodes in a row lock the card",
+    )
+    .into()
 }
 
 fn passcode_event(

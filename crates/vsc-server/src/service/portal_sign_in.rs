@@ -9,12 +9,14 @@ use std::time::Duration;
 use vsc_core::enrolment as rules;
 use vsc_crypto::{SecretToken, TokenHash};
 use vsc_proto::{SessionView, SignInStateView, SignInView};
+use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::logins::LoginRow;
 use vsc_store::{Conn, StoreError, Tx, devices, holders, logins, users};
 
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
 use super::login::{AppCode, LoginStart, PUSH_WINDOW_SECONDS, pending_login, state_of};
+use super::second_factor::CodeTurn;
 use super::{RequestOrigin, Vsc, ts};
 use crate::ServiceError;
 
@@ -217,38 +219,31 @@ impl Vsc {
         if state != "pending" && state != "approved" {
             return Err(closed(state));
         }
-        let checked = self.check_app_code(&mut tx, &user.id, code, now).await?;
+        let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::SignIn(&hash.0)).await?;
+        let checked = match turn {
+            CodeTurn::Check { .. } => self.check_app_code(&mut tx, &user.id, code, now).await?,
+            CodeTurn::ChallengeSpent | CodeTurn::HolderLimit => AppCode::Wrong,
+        };
         let AppCode::Accepted(device_id) = checked else {
-            let attempts = holders::count_wrong_sign_in_code(&mut tx, &hash.0).await?;
+            let wrong = self.settle_wrong_code(&mut tx, user, turn, "portal_sign_in").await?;
             let reason = if matches!(checked, AppCode::Reused) { "app code already used" } else { "wrong app code" };
-            let deny = attempts >= rules::CODE_MAX_ATTEMPTS;
-            if deny {
+            if wrong.void {
                 logins::decide(&mut tx, login_id, "denied", None, "code", now).await?;
             }
-            self.audit(
-                &mut tx,
-                holder_event(
-                    user,
-                    "holder.sign_in_failed",
-                    serde_json::json!({ "reason": reason, "method": "app_code", "attempts": attempts }),
-                ),
-            )
-            .await?;
+            let mut detail = wrong.detail();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("reason".into(), reason.into());
+                map.insert("method".into(), "app_code".into());
+            }
+            self.audit(&mut tx, holder_event(user, "holder.sign_in_failed", detail)).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            if deny {
+            self.wake_outbox();
+            if wrong.void {
                 self.publish(login_topic(login_id)).await;
             }
-            let left = rules::CODE_MAX_ATTEMPTS - attempts;
-            return Err(vsc_core::DomainError::invalid(
-                "code",
-                if left > 0 {
-                    format!("the code is wrong or was used already; {left} attempt(s) left")
-                } else {
-                    "the code is wrong; start again".into()
-                },
-            )
-            .into());
+            return Err(wrong.error("start again"));
         };
+        self.settle_right_code(&mut tx, &user.id).await?;
         // A push approved meanwhile stands; otherwise the code decides the challenge.
         if state == "pending" {
             logins::decide(&mut tx, login_id, "approved", Some(&device_id), "code", now).await?;

@@ -13,6 +13,7 @@ use vsc_core::{Actor, AuditRecord, CardState, DomainError, EmailAddress};
 use vsc_crypto::{SecretToken, SystemRng, TokenHash};
 use vsc_proto::{AnswerInput, CardView, QuestionView, ResetAccepted, ResetFactorView, ResetView};
 use vsc_store::cards::CardRow;
+use vsc_store::code_ledger::{self, CodeChallenge};
 use vsc_store::resets::{self, MAX_QUESTION_ROUNDS, NewReset, ResetRow};
 use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, channels, devices, holders, logins, users};
@@ -22,6 +23,7 @@ use super::enrolment::code_hash;
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
 use super::login::{AppCode, LoginStart, PUSH_WINDOW_SECONDS, pending_login, state_of};
+use super::second_factor::CodeTurn;
 use super::verified_channels::{EMAIL_UNCONFIRMED_RA, MOBILE_UNCONFIRMED, SmsFactor};
 use super::{Principal, RequestOrigin, Vsc, new_id, ts, views};
 use crate::ServiceError;
@@ -190,13 +192,16 @@ impl Vsc {
     }
 
     /// Email the holder of `card` (active or locked) an RA unlock link, audited as `who`
-    /// (caller's transaction).
+    /// (caller's transaction); the holder's second-factor ledger starts again.
     pub(crate) async fn unlock_now(&self, tx: &mut Conn, who: &Principal, card: &CardRow) -> Result<(), ServiceError> {
         let now = self.now().unix_timestamp();
         unlockable(card)?;
         let user =
             users::by_id(tx, &card.user_id).await?.ok_or_else(|| StoreError::Corrupt("card without user".into()))?;
         self.require_confirmed_email(tx, &user.id, EMAIL_UNCONFIRMED_RA).await?;
+        // The link's second factor must be checkable: an RA unlock clears the holder's
+        // second-factor ledger (10 wrong codes lock the cards and stop code checks for 24 h).
+        code_ledger::clear_holder_failures(tx, &user.id).await?;
         let (link, expires) = self.issue_reset_link(tx, &user.id, "ra", true, now).await?;
         let mail = templates::passcode_reset(
             &user.email,
@@ -536,7 +541,10 @@ impl Vsc {
             Step::SecondFactor => {}
         }
         let app = r.login_id.is_some() || devices::active_count(&mut tx, &user.id).await? > 0;
-        let (ok, method, device, reason) = if app {
+        let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::Reset(&r.id)).await?;
+        let (ok, method, device, reason) = if !matches!(turn, CodeTurn::Check { .. }) {
+            (false, if app { "app_code" } else { "sms" }, None, "no attempts left")
+        } else if app {
             match self.check_app_code(&mut tx, &user.id, code, now).await? {
                 AppCode::Accepted(d) => (true, "app_code", Some(d), ""),
                 AppCode::Reused => (false, "app_code", None, "app code already used"),
@@ -556,6 +564,7 @@ impl Vsc {
             (right, "sms", None, if live { "wrong code" } else { "code expired or not sent" })
         };
         if ok {
+            self.settle_right_code(&mut tx, &user.id).await?;
             resets::pass_factor(&mut tx, &r.id, now).await?;
             if let (Some(login_id), Some(d)) = (&r.login_id, &device) {
                 logins::decide(&mut tx, login_id, "approved", Some(d), "code", now).await?;
@@ -568,11 +577,14 @@ impl Vsc {
             }
             return self.reset_state(token).await;
         }
-        let attempts = resets::count_wrong_code(&mut tx, &r.id).await?;
-        let detail = serde_json::json!({ "method": method, "reason": reason, "attempts": attempts });
+        let wrong = self.settle_wrong_code(&mut tx, &user, turn, "reset").await?;
+        let mut detail = wrong.detail();
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("method".into(), method.into());
+            map.insert("reason".into(), reason.into());
+        }
         self.audit(&mut tx, holder_event(&user, "holder.reset_factor_failed", detail)).await?;
-        let void = attempts >= rules::CODE_MAX_ATTEMPTS;
-        if void {
+        if wrong.void {
             resets::void(&mut tx, &r.id, now).await?;
             if let Some(login_id) = &r.login_id {
                 logins::decide(&mut tx, login_id, "denied", None, "code", now).await?;
@@ -581,16 +593,8 @@ impl Vsc {
             self.audit(&mut tx, holder_event(&user, "holder.reset_voided", detail)).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        let left = rules::CODE_MAX_ATTEMPTS - attempts;
-        Err(DomainError::invalid(
-            "code",
-            if left > 0 {
-                format!("the code is wrong or was used already; {left} attempt(s) left")
-            } else {
-                "the code was wrong too often, so this link no longer works; ask for a new one".into()
-            },
-        )
-        .into())
+        self.wake_outbox();
+        Err(wrong.error("this link no longer works; ask for a new one"))
     }
 
     /// The new passcode (the enrolment policy; not the current one). In one transaction: the
@@ -665,8 +669,9 @@ impl Vsc {
         let at = now.unix_timestamp();
         holders::set_passcode(tx, &user.id, hash, at).await?;
         holders::clear_passcode_failures(tx, &user.id).await?;
+        code_ledger::clear_holder_failures(tx, &user.id).await?;
         let unlocked = resets::unlock_cards_for_user(tx, &user.id).await?;
-        let ended = resets::end_sessions_for_user(tx, &user.id, at).await?;
+        let ended = self.end_holder_sessions(tx, &user.id, at).await?;
         let mail = templates::passcode_changed(
             &user.email,
             &format!("{} {}", user.forename, user.surname),
@@ -677,7 +682,8 @@ impl Vsc {
         self.enqueue_email(tx, "passcode_changed", &mail).await?;
         if let Some(map) = detail.as_object_mut() {
             map.insert("cards_unlocked".into(), serde_json::json!(unlocked));
-            map.insert("card_sessions_ended".into(), serde_json::json!(ended));
+            map.insert("card_sessions_ended".into(), serde_json::json!(ended.card));
+            map.insert("portal_sessions_ended".into(), serde_json::json!(ended.portal));
         }
         self.audit(tx, holder_event(user, "holder.passcode_reset", detail)).await?;
         Ok(())

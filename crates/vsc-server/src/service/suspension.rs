@@ -16,7 +16,7 @@ use vsc_store::cards::{self, CardRow};
 use vsc_store::{Conn, StoreError, certificates, holders, logins, users};
 
 use super::change_requests::Outcome;
-use super::passcode::PasscodeCheck;
+use super::passcode::{PasscodeCheck, passcode_refused};
 use super::{Holder, Principal, Vsc, holder, views};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -65,6 +65,8 @@ impl Vsc {
             return Err(DomainError::InvalidState("the card changed meanwhile; look at it again".into()).into());
         };
         let sessions = logins::end_sessions_for_card(tx, &card.user_id, &card.id, at).await?;
+        // Whoever is signed in to the holder's portal is signed out with the card.
+        let portal_sessions = holders::end_sessions_for_user(tx, &card.user_id, at).await?;
         let held = certificates::hold_for_card(tx, &card.id, at).await?;
         self.audit(
             tx,
@@ -77,6 +79,7 @@ impl Vsc {
                     "reason": reason,
                     "previous_state": from,
                     "sessions_ended": sessions.len(),
+                    "portal_sessions_ended": portal_sessions,
                     "certificates_on_hold": held,
                 })
                 .to_string(),
@@ -229,15 +232,7 @@ impl Vsc {
         };
         match self.check_card_passcode_deferred(&user, passcode, "card_block").await? {
             PasscodeCheck::Right => {}
-            PasscodeCheck::Wrong => return Err(DomainError::invalid("passcode", "the passcode is wrong").into()),
-            PasscodeCheck::Refused => {
-                return Err(DomainError::InvalidState(
-                    "your passcode cannot be checked: your card is locked or not active; to have it suspended, \
-                     contact your Registration Authority (RA)"
-                        .into(),
-                )
-                .into());
-            }
+            PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(passcode_refused()),
         }
         let mut tx = self.store.begin().await?;
         // The right passcode's reserved attempt is cleared with the step it unlocks.

@@ -190,7 +190,10 @@ impl Vsc {
             return Ok(false);
         }
         channels::set_mobile_unverified(tx, &user.id, new).await?;
-        let detail = serde_json::json!({ "old": user.mobile, "new": new, "mobile_verified": false });
+        let ended = self.end_holder_sessions(tx, &user.id, self.now().unix_timestamp()).await?;
+        let detail = serde_json::json!({
+            "old": user.mobile, "new": new, "mobile_verified": false, "sessions_ended": ended.detail(),
+        });
         self.audit_user_change(tx, who, user, "user.mobile_changed", detail).await?;
         Ok(true)
     }
@@ -229,6 +232,7 @@ impl Vsc {
     ) -> Result<(), ServiceError> {
         self.check_new_email(tx, who, user, email).await?;
         users::set_email(tx, &user.id, email.as_str(), &email.key()).await?;
+        let ended = self.end_holder_sessions(tx, &user.id, self.now().unix_timestamp()).await?;
         self.audit(
             tx,
             AuditRecord {
@@ -241,6 +245,7 @@ impl Vsc {
                     "new": email.as_str(),
                     "email_verified": false,
                     "confirmation_sent_to": email.as_str(),
+                    "sessions_ended": ended.detail(),
                 })
                 .to_string(),
             },

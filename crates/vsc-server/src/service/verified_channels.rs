@@ -16,6 +16,7 @@ use vsc_store::{Conn, StoreError, channels, users};
 
 use super::enrolment::code_hash;
 use super::holder::holder_event;
+use super::second_factor::CodeTurn;
 use super::{Holder, Vsc, ts};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -139,27 +140,26 @@ impl Vsc {
             };
             return Err(DomainError::InvalidState(message.into()).into());
         };
-        let right = rules::clean_code(code).is_some_and(|c| {
-            let presented = code_hash(&mobile_scope(&user.id, &sent.mobile), &c);
-            TokenHash::from_slice(&sent.code_hash)
-                .zip(TokenHash::from_slice(&presented))
-                .is_some_and(|(a, b)| a.matches(&b))
-        });
+        let turn = self.reserve_holder_code(&mut tx, &user.id, sent.attempts).await?;
+        let right = matches!(turn, CodeTurn::Check { .. })
+            && rules::clean_code(code).is_some_and(|c| {
+                let presented = code_hash(&mobile_scope(&user.id, &sent.mobile), &c);
+                TokenHash::from_slice(&sent.code_hash)
+                    .zip(TokenHash::from_slice(&presented))
+                    .is_some_and(|(a, b)| a.matches(&b))
+            });
         if !right || user.mobile.as_deref() != Some(sent.mobile.as_str()) {
-            let detail = serde_json::json!({ "reason": "wrong code", "attempts": sent.attempts });
+            let wrong = self.settle_wrong_code(&mut tx, &user, turn, "mobile_verification").await?;
+            let mut detail = wrong.detail();
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("reason".into(), "wrong code".into());
+            }
             self.audit(&mut tx, holder_event(&user, "holder.mobile_verification_failed", detail)).await?;
             tx.commit().await.map_err(StoreError::from)?;
-            let left = rules::CODE_MAX_ATTEMPTS - sent.attempts;
-            return Err(DomainError::invalid(
-                "code",
-                if left > 0 {
-                    format!("the code is wrong; {left} attempt(s) left")
-                } else {
-                    "the code is wrong and is now void; ask for a new code".into()
-                },
-            )
-            .into());
+            self.wake_outbox();
+            return Err(wrong.error("it is now void; ask for a new code"));
         }
+        self.settle_right_code(&mut tx, &user.id).await?;
         channels::spend_mobile_code(&mut tx, &user.id).await?;
         if !channels::set_mobile_verified(&mut tx, &user.id, &sent.mobile, now).await? {
             return Err(DomainError::InvalidState("your mobile number has changed; ask for a new code".into()).into());

@@ -216,6 +216,28 @@ pub fn base32_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// Sign the holder in to the portal again (the old session ended): passcode, then the push
+/// approved on `device` with the right number → a client with the new session.
+pub async fn sign_in_again(ts: &TestServer, h: &Holder, device: &TestDevice) -> Client {
+    let (status, view) =
+        post(&ts.anon, "/api/v1/self/sign-in", json!({ "email": h.email, "passcode": h.passcode })).await;
+    assert_eq!((status, view["second_factor"].as_str()), (200, Some("push")), "{view}");
+    let number = view["number"].as_u64().and_then(|n| u8::try_from(n).ok());
+    let c = crate::portal_sign_in::the_push(ts, device).await;
+    device.client(ts).answer(&c.id, &c.nonce, vsc_client::device::Decision::Approve, number).await.unwrap();
+    let id = view["sign_in"].as_str().unwrap();
+    let (status, session) = post(&ts.anon, &format!("/api/v1/self/sign-in/{id}/complete"), json!({})).await;
+    assert_eq!(status, 200, "{session}");
+    ts.anon.with_token(session["session"].as_str().unwrap())
+}
+
+/// A device's stored state (`None`: deleted), for when the holder has no session to ask with.
+pub async fn stored_state(vsc: &Vsc, id: &str) -> Option<String> {
+    let mut conn = vsc.store().conn().await.unwrap();
+    let row = sqlx::query("SELECT state FROM devices WHERE id = $1").bind(id).fetch_optional(&mut *conn).await.unwrap();
+    row.map(|r| sqlx::Row::get::<String, _>(&r, "state"))
+}
+
 /// The state of one of the holder's devices (`gone` when it is not listed).
 pub async fn state_of(h: &Holder, id: &str) -> String {
     let (_, list) = get(&h.client, "/api/v1/self/devices").await;
@@ -434,11 +456,15 @@ async fn bad_proofs_keys_and_passcodes_are_refused_and_wrong_passcodes_lock(b: B
     }
     assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "locked");
     message(&ts.vsc, &h.email, "card_locked").await;
+    let wrong = register(registration(&token, &DeviceKey::generate().unwrap(), "wrong1")).await;
     let (status, e) = register(registration(&token, &DeviceKey::generate().unwrap(), PASSCODE)).await;
-    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("ST0001InvalidState")), "{e}");
+    assert_eq!((status, &e), (wrong.0, &wrong.1), "a locked card answers the right passcode as a wrong one");
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("passcode")), "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("locked"), "{e}");
-    assert_eq!(state_of(&h, &id).await, "active");
-    assert_eq!(state_of(&h, &second).await, "pending_registration");
+    // The lock ended the portal session; the devices stand as they were.
+    assert_eq!(get(&h.client, "/api/v1/self/devices").await.0, 401);
+    assert_eq!(stored_state(&ts.vsc, &id).await.as_deref(), Some("active"));
+    assert_eq!(stored_state(&ts.vsc, &second).await.as_deref(), Some("pending_registration"));
 }
 
 async fn a_fourth_device_is_refused(b: Backend) {

@@ -126,8 +126,9 @@ async fn an_agent_alone_cannot_take_over_a_card_and_the_holder_is_told(b: Backen
             post(&manager, &format!("/api/v1/change-requests/{id}/reject"), json!({ "reason": "not asked" })).await;
         assert_eq!((s, v["state"].as_str()), (200, Some("rejected")), "{v}");
     }
-    let (_, devices) = get(&h.client, "/api/v1/self/devices").await;
-    assert!(devices.to_string().contains(&device), "{devices}");
+    // The approved mobile change ended the holder's portal session; the device stays.
+    assert_eq!(get(&h.client, "/api/v1/self/devices").await.0, 401);
+    assert_eq!(crate::devices::stored_state(&ts.vsc, &device).await.as_deref(), Some("active"));
 
     // "This was not me" from the notice suspends the card.
     let body = notice.body;

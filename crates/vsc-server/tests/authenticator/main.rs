@@ -9,6 +9,7 @@ mod org_policy;
 mod pin;
 mod portal_sign_in;
 mod reset;
+mod secret_ledgers;
 mod signing;
 mod suspension;
 mod verified_channels;

@@ -274,9 +274,9 @@ async fn self_block_counts_wrong_passcodes_and_suspends_with_the_right_one(b: Ba
     let out = ocsp_verdict(&ts, d, "auth.pem");
     assert!(out.contains("auth.pem: revoked") && out.contains("certificateHold"), "{out}");
     assert!(crl_text(&ts, d).await.contains("Certificate Hold"));
-    // Nothing left to block: no passcode check can run.
+    // Blocking ended the holder's portal session too.
     let e = h.client.self_block(&h.passcode).await.unwrap_err();
-    assert_eq!(e.status(), Some(409), "{e}");
+    assert_eq!(e.status(), Some(401), "{e}");
     assert_eq!(count(&ts.vsc, "holder.card_blocked").await, 1);
 
     // Three wrong passcodes at the block door lock the card, as at the login door.
@@ -286,7 +286,7 @@ async fn self_block_counts_wrong_passcodes_and_suspends_with_the_right_one(b: Ba
     }
     assert_eq!(ts.client.card(&g.serial).await.unwrap().state, "locked");
     let e = g.client.self_block(&g.passcode).await.unwrap_err();
-    assert_eq!(e.status(), Some(409), "locked: the right passcode is not checked either: {e}");
+    assert_eq!(e.status(), Some(401), "the lock ended the portal session: {e}");
     assert_eq!(ts.client.card(&g.serial).await.unwrap().state, "locked");
     ts.stop().await;
 }
@@ -327,18 +327,16 @@ async fn the_portal_block_page_works_without_javascript(b: Backend) {
     assert_eq!(forged.status().as_u16(), 403);
     assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "active");
 
-    let (status, to) =
+    let (status, done) =
         portal(&ts, &h, Method::POST, "/self-service/block", &[("passcode", &h.passcode), ("confirm", "on")]).await;
-    assert_eq!((status, to.as_str()), (303, "/self-service/block/done"));
-    let (status, done) = portal(&ts, &h, Method::GET, "/self-service/block/done", &[]).await;
     assert_eq!(status, 200);
+    assert!(done.contains("Your card is blocked"), "{done}");
     assert!(done.contains(&h.serial) && done.contains("Contact your Registration Authority (RA)"), "{done}");
-    let (_, home) = portal(&ts, &h, Method::GET, "/self-service/", &[]).await;
-    assert!(home.contains("tag--suspended\">suspended<"), "{home}");
+    // Blocking ends every portal session of the holder, this one too.
+    let (status, to) = portal(&ts, &h, Method::GET, "/self-service/", &[]).await;
+    assert_eq!(status, 303, "signed out: {to}");
     assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "suspended");
     assert_eq!(passcode_failures(&ts, &h.user_id).await, 0);
-    let (_, page) = portal(&ts, &h, Method::GET, "/self-service/block", &[]).await;
-    assert!(page.contains("id=\"nothing-to-block\""), "{page}");
     ts.stop().await;
 }
 

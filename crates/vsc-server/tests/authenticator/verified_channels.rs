@@ -10,7 +10,7 @@ use vsc_proto::CardLoginRequest;
 use vsc_server::{Principal, Vsc};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use crate::devices::{Holder, enrolled_holder, get, message, post, register_device, six_digits};
+use crate::devices::{Holder, enrolled_holder, get, message, post, register_device, sign_in_again, six_digits};
 use crate::portal_sign_in::{Browser, the_push};
 
 on_both_backends!(
@@ -68,8 +68,8 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
     let ts = TestServer::start(b).await;
     // The RA's changes apply at once here (dual control, which makes them requests first, has its own tests).
     ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
-    let h = enrolled_holder(&ts, "victim@example.nhs.uk").await;
-    register_device(&ts, &h).await;
+    let mut h = enrolled_holder(&ts, "victim@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
     assert_eq!(get(&h.client, "/api/v1/self").await.1["email_verified"], true, "enrolment confirms the address");
 
     // The RA points the holder's email at a mailbox of its choosing.
@@ -77,6 +77,9 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
     let view = ra_patch(&ts, &h, json!({ "email": new })).await;
     assert_eq!((view["email"].as_str(), view["email_verified"].as_bool()), (Some(new), Some(false)), "{view}");
     assert_eq!(view["mobile_verified"], true, "the mobile is untouched");
+    assert_eq!(get(&h.client, "/api/v1/self").await.0, 401, "the change ended the holder's portal sessions");
+    h.email = new.into();
+    h.client = sign_in_again(&ts, &h, &device).await;
     assert_eq!(get(&h.client, "/api/v1/self").await.1["email_verified"], false);
     let detail = last_detail(&ts.vsc, "user.email_changed").await;
     assert_eq!(
@@ -124,17 +127,6 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
     let why = events.iter().filter(|e| e.action == "holder.reset_requested").map(|e| e.detail["outcome"].clone());
     assert!(why.clone().any(|o| o == "email address not confirmed; no link sent"), "{:?}", why.collect::<Vec<_>>());
 
-    // 3 wrong passcodes lock the card: the lock email carries no reset link to this address.
-    for wrong in ["wrong1", "wrong2", "wrong3"] {
-        assert_eq!(ts.anon.card_login(&card_login(new, wrong)).await.unwrap_err().status(), Some(401));
-    }
-    assert_eq!(ts.client.card(&h.serial).await.unwrap().state, "locked");
-    let locked = message(&ts.vsc, new, "card_locked").await;
-    assert!(!locked.body.contains("/self-service/reset/"), "{}", locked.body);
-    assert!(locked.body.contains("contact your Registration Authority (RA)"), "{}", locked.body);
-    assert_eq!(last_detail(&ts.vsc, "card.locked").await["reset_link_sent"], false);
-    assert_eq!(sent(&ts.vsc, new, "passcode_reset").await, 0);
-
     // Reading the mailbox confirms nothing: the link needs the holder's session.
     let confirm = format!("/api/v1/self/email-verification/{token}");
     let (status, e) = post(&ts.anon, &confirm, json!({})).await;
@@ -156,6 +148,21 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
     assert_eq!(status, 201, "{created}");
     assert_eq!(post(&ts.client, &format!("/api/v1/cards/{}/renew", h.serial), json!({})).await.0, 200);
     assert_ne!(ts.client.card(&h.serial).await.unwrap().certificates, before.certificates);
+
+    // Another holder's address changed by the RA: 3 wrong passcodes lock the card, and the lock
+    // email carries no reset link to the unconfirmed address.
+    let l = enrolled_holder(&ts, "locked.victim@example.nhs.uk").await;
+    let moved = "locked.mailbox@example.nhs.uk";
+    ra_patch(&ts, &l, json!({ "email": moved })).await;
+    for wrong in ["wrong1", "wrong2", "wrong3"] {
+        assert_eq!(ts.anon.card_login(&card_login(moved, wrong)).await.unwrap_err().status(), Some(401));
+    }
+    assert_eq!(ts.client.card(&l.serial).await.unwrap().state, "locked");
+    let locked = message(&ts.vsc, moved, "card_locked").await;
+    assert!(!locked.body.contains("/self-service/reset/"), "{}", locked.body);
+    assert!(locked.body.contains("contact your Registration Authority (RA)"), "{}", locked.body);
+    assert_eq!(last_detail(&ts.vsc, "card.locked").await["reset_link_sent"], false);
+    assert_eq!(sent(&ts.vsc, moved, "passcode_reset").await, 0);
     ts.stop().await;
 }
 
@@ -212,14 +219,48 @@ async fn an_ra_mobile_change_is_confirmed_at_the_next_portal_sign_in(b: Backend)
         "{}",
         ok.body
     );
-    assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], true);
+    assert_eq!(get(&h.client, "/api/v1/self").await.0, 401, "the change ended the old session");
     assert_eq!(last_detail(&ts.vsc, "holder.mobile_verified").await["mobile"], new);
     assert!(ts.client.user(&h.user_id).await.unwrap().mobile_verified);
-    // Single-use; and a confirmed number is not asked for again.
-    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": code })).await;
-    assert_eq!(refusal(status, &e).0, 409, "{e}");
+    // A confirmed number is not asked for again.
     let page = browser.get("/self-service/mobile-verification").await;
     assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/self-service/"));
+
+    // Another change, confirmed through the JSON API after signing in again; wrong codes are counted.
+    let new = "+447700900888";
+    ra_patch(&ts, &h, json!({ "mobile": new })).await;
+    let mut h = h;
+    h.client = sign_in_again(&ts, &h, &device).await;
+    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": "123456" })).await;
+    assert_eq!(refusal(status, &e).0, 409, "no code sent yet: {e}");
+    let (status, sent_view) = post(&h.client, "/api/v1/self/mobile-verification", json!({})).await;
+    assert_eq!((status, sent_view["mobile_hint"].as_str()), (202, Some("•••• 0888")), "{sent_view}");
+    let code = six_digits(&message(&ts.vsc, new, "mobile_verification_code").await.body);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": wrong })).await;
+        assert_eq!(status, 422, "{e}");
+        if left == 0 {
+            assert!(e.to_string().contains("now void"), "{e}");
+        }
+    }
+    // Void after 5: even the right code no longer works.
+    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": code })).await;
+    assert_eq!(refusal(status, &e).0, 409, "{e}");
+    assert_eq!(count(&ts.vsc, "holder.mobile_verification_failed").await, 6, "1 in the browser, 5 here");
+    assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], false);
+    // A new code a minute later confirms the number.
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    sqlx::query("UPDATE mobile_verifications SET sent_at = sent_at - 120").execute(&mut *conn).await.unwrap();
+    drop(conn);
+    assert_eq!(post(&h.client, "/api/v1/self/mobile-verification", json!({})).await.0, 202);
+    // Written before the 202, so the newest message is the new code.
+    assert_eq!(sent(&ts.vsc, new, "mobile_verification_code").await, 2);
+    let fresh = six_digits(&message(&ts.vsc, new, "mobile_verification_code").await.body);
+    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": fresh })).await;
+    assert_eq!(status, 204, "{e}");
+    assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], true);
+
     ts.stop().await;
 }
 
@@ -268,45 +309,8 @@ async fn sms_second_factors_never_go_to_an_unconfirmed_mobile(b: Backend) {
     assert!(why.contains("not confirmed"), "{why}");
     assert_eq!(sent(&ts.vsc, new, "reset_code").await, 0);
 
-    // The holder (signed in from before) confirms through the JSON API; wrong codes are counted.
-    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": "123456" })).await;
-    assert_eq!(refusal(status, &e).0, 409, "no code sent yet: {e}");
-    let (status, sent_view) = post(&h.client, "/api/v1/self/mobile-verification", json!({})).await;
-    assert_eq!((status, sent_view["mobile_hint"].as_str()), (202, Some("•••• 0888")), "{sent_view}");
-    let code = six_digits(&message(&ts.vsc, new, "mobile_verification_code").await.body);
-    let wrong = if code == "000000" { "111111" } else { "000000" };
-    for left in (0..5).rev() {
-        let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": wrong })).await;
-        assert_eq!(status, 422, "{e}");
-        if left == 0 {
-            assert!(e.to_string().contains("now void"), "{e}");
-        }
-    }
-    // Void after 5: even the right code no longer works.
-    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": code })).await;
-    assert_eq!(refusal(status, &e).0, 409, "{e}");
-    assert_eq!(count(&ts.vsc, "holder.mobile_verification_failed").await, 5);
-    assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], false);
-    // A new code a minute later confirms the number.
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE mobile_verifications SET sent_at = sent_at - 120").execute(&mut *conn).await.unwrap();
-    drop(conn);
-    assert_eq!(post(&h.client, "/api/v1/self/mobile-verification", json!({})).await.0, 202);
-    // Written before the 202, so the newest message is the new code.
-    assert_eq!(sent(&ts.vsc, new, "mobile_verification_code").await, 2);
-    let fresh = six_digits(&message(&ts.vsc, new, "mobile_verification_code").await.body);
-    let (status, e) = post(&h.client, "/api/v1/self/mobile-verification/verify", json!({ "code": fresh })).await;
-    assert_eq!(status, 204, "{e}");
-    assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], true);
-
-    // Confirmed: the sign-in SMS code goes to the new number.
-    let (status, view) =
-        post(&ts.anon, "/api/v1/self/sign-in", json!({ "email": h.email, "passcode": h.passcode })).await;
-    assert_eq!((status, view["second_factor"].as_str()), (200, Some("sms")), "{view}");
-    let code = six_digits(&message(&ts.vsc, new, "sign_in_code").await.body);
-    let id = view["sign_in"].as_str().unwrap();
-    let (status, session) = post(&ts.anon, &format!("/api/v1/self/sign-in/{id}/verify"), json!({ "code": code })).await;
-    assert_eq!(status, 200, "{session}");
-    assert_eq!(sent(&ts.vsc, &old, "sign_in_code").await, 0);
+    // The change ended the holder's portal session, and without an authenticator or a confirmed
+    // number there is no second factor to sign in again with: the RA has to help.
+    assert_eq!(get(&h.client, "/api/v1/self").await.0, 401);
     ts.stop().await;
 }

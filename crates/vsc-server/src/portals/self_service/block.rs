@@ -7,14 +7,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{SignedIn, see_other};
+use super::SignedIn;
 use crate::Vsc;
 use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::{FormProblem, Inline, PageError, inline};
 use crate::portals::render;
 
 /// Where the confirmation is shown.
-const DONE_PATH: &str = "/self-service/block/done";
 
 /// The form.
 #[derive(Debug, Default, Deserialize)]
@@ -67,17 +66,12 @@ pub async fn submit(
         Inline::field("confirm", "tick the box to confirm that you want to block your card")
     } else {
         match vsc.self_block(&signed_in.holder, &form.passcode).await {
-            Ok(_) => return Ok(see_other(DONE_PATH, &[], vsc.config())),
+            // Blocking ends every portal session, this one too: the answer is shown at once.
+            Ok(cards) => return render(StatusCode::OK, &BlockedPage { csrf: &csrf, cards }),
             Err(e) => inline(e)?,
         }
     };
     let cards = cards_in(&vsc, &signed_in, &["active", "locked"]).await?;
     let page = BlockPage { csrf: &csrf, cards, problem: FormProblem(Some(problem)) };
     render(page.problem.status(), &page)
-}
-
-/// `GET /self-service/block/done`: what is blocked now, and how to get it resumed.
-pub async fn done(State(vsc): State<Vsc>, signed_in: SignedIn, Csrf(csrf): Csrf) -> Result<Response, PageError> {
-    let cards = cards_in(&vsc, &signed_in, &["suspended"]).await?;
-    render(StatusCode::OK, &BlockedPage { csrf: &csrf, cards })
 }

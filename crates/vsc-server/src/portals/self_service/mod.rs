@@ -50,7 +50,6 @@ pub fn routes() -> Router<Vsc> {
         .route("/self-service/sign-out", get(|| async { Redirect::to(HOME_PATH) }).post(sign_in::sign_out))
         .route("/self-service/questions", get(questions::show).post(questions::submit))
         .route("/self-service/block", get(block::show).post(block::submit))
-        .route("/self-service/block/done", get(block::done))
         .route("/self-service/email-verification", get(|| async { Redirect::to(HOME_PATH) }).post(email::resend))
         .route("/self-service/verify-email/{token}", get(email::verify))
         .route("/self-service/not-me/{token}", get(not_me::show).post(not_me::confirm))
