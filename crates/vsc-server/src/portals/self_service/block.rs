@@ -13,8 +13,6 @@ use crate::portals::csrf::{Csrf, PortalForm};
 use crate::portals::errors::{FormProblem, Inline, PageError, inline};
 use crate::portals::render;
 
-/// Where the confirmation is shown.
-
 /// The form.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
