@@ -43,6 +43,24 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Certificate status (CRL).
     pub pki: PkiConfig,
+    /// Authenticator devices.
+    pub authenticator: AuthenticatorConfig,
+}
+
+/// What an authenticator device needs before it may act as the holder's second factor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AuthenticatorConfig {
+    /// A device must have a PIN before it approves (pushes, signatures) or resets the passcode:
+    /// registration asks for one, and a device without one gets `409 ST0002PinRequired` on
+    /// everything but setting it (`VSC_AUTHENTICATOR_REQUIRE_PIN`).
+    pub require_pin: bool,
+}
+
+impl Default for AuthenticatorConfig {
+    fn default() -> Self {
+        AuthenticatorConfig { require_pin: true }
+    }
 }
 
 /// When a card signature needs the holder's fresh approval on an authenticator.
@@ -136,6 +154,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             signing: SigningConfig::default(),
             pki: PkiConfig::default(),
+            authenticator: AuthenticatorConfig::default(),
         }
     }
 }
@@ -272,7 +291,7 @@ fn env_key(key: &str) -> String {
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
         _ => {
-            for section in ["login", "signing", "pki"] {
+            for section in ["login", "signing", "pki", "authenticator"] {
                 if let Some(rest) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                     return format!("{section}.{rest}");
                 }
@@ -317,6 +336,7 @@ mod tests {
         assert_eq!(env_key("SMS_API_KEY"), "sms.api_key");
         assert_eq!(env_key("DATA_DIR"), "data_dir");
         assert_eq!(env_key("LOGIN_IDLE_MINUTES"), "login.idle_minutes");
+        assert_eq!(env_key("AUTHENTICATOR_REQUIRE_PIN"), "authenticator.require_pin");
         let fig = Figment::from(Serialized::defaults(Config::default())).merge(figment::providers::Serialized::global(
             "smtp",
             serde_json::json!({ "url": "smtp://127.0.0.1:2525" }),
