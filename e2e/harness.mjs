@@ -405,12 +405,28 @@ export async function enrolThroughApi(api, { bootToken, userId, passcode, invita
   return enrolled.body;
 }
 
-/** `vsc authenticator register URI --passcode-stdin --state-dir DIR --json` → {status, stdout, stderr}. */
-export function registerAuthenticator(bin, uri, { stateDir, env, passcode }) {
-  return run(bin, ['authenticator', 'register', uri, '--passcode-stdin', '--state-dir', stateDir, '--json'], {
-    env,
-    input: `${passcode}\n`,
-  });
+/** The PIN test authenticators register with (the server requires one by default). */
+export const DEVICE_PIN = '2468';
+
+/**
+ * `vsc authenticator register URI --passcode-stdin --pin-stdin --state-dir DIR --json` (the PIN on
+ * the line after the passcode) → {status, stdout, stderr}.
+ */
+export function registerAuthenticator(bin, uri, { stateDir, env, passcode, pin = DEVICE_PIN }) {
+  const args = ['authenticator', 'register', uri, '--passcode-stdin', '--pin-stdin', '--state-dir', stateDir, '--json'];
+  return run(bin, args, { env, input: `${passcode}\n${pin}\n` });
+}
+
+/**
+ * `vsc authenticator ARGS --state-dir DIR`, exiting 0 → stdout; `wait` and `scan` get the device's
+ * PIN on standard input (`--pin-stdin`).
+ */
+export async function runAuthenticator(bin, args, { stateDir, env, pin = DEVICE_PIN }) {
+  const answers = ['wait', 'scan'].includes(args[0]);
+  const all = ['authenticator', ...args, ...(answers ? ['--pin-stdin'] : []), '--state-dir', stateDir];
+  const r = await run(bin, all, { env, input: answers ? `${pin}\n` : '' });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }
 
 // --- The browser -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   apiClient, artifacts, assertNoPageErrors, bootstrapOrg, createUser, enrolThroughApi, keepFilesOnFailure, nextSmsCode,
-  nthMail, openBrowser, pythonWithAiosmtpd, registerAuthenticator, run, sixDigits, startMail, startServe, stepper,
+  nthMail, openBrowser, pythonWithAiosmtpd, registerAuthenticator, runAuthenticator, sixDigits, startMail, startServe, stepper,
   testContext, vscBin, vscCli, workspace,
 } from './harness.mjs';
 
@@ -34,11 +34,7 @@ test('a holder who forgot the passcode resets it from the emailed link', { timeo
   const stateDir = path.join(ctx.tmp, 'authenticator');
   const vsc = vscCli(bin, w);
   const api = apiClient(base);
-  const authenticator = async (...args) => {
-    const r = await run(bin, ['authenticator', ...args, '--state-dir', stateDir], { env });
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
+  const authenticator = (...args) => runAuthenticator(bin, args, { stateDir, env });
 
   await keepFilesOnFailure(ctx, ['serve.log', 'smtp.log'], async () => {
     const { maildir, serveEnv } = await startMail(ctx, python, env);

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   apiClient, artifacts, assertNoPageErrors, bootstrapOrg, createUser, enrolThroughApi, keepFilesOnFailure, openBrowser,
-  registerAuthenticator, run, sixDigits, startServe, stepper, testContext, vscBin, vscCli, waitFor, workspace,
+  registerAuthenticator, runAuthenticator, sixDigits, startServe, stepper, testContext, vscBin, vscCli, waitFor, workspace,
 } from './harness.mjs';
 
 const MOBILE = '+447700900654';
@@ -30,11 +30,7 @@ test('a holder signs in with a push approved on the authenticator, or its app co
   const stateDir = path.join(ctx.tmp, 'authenticator');
   const vsc = vscCli(bin, w);
   const api = apiClient(base);
-  const authenticator = async (...args) => {
-    const r = await run(bin, ['authenticator', ...args, '--state-dir', stateDir], { env });
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
+  const authenticator = (...args) => runAuthenticator(bin, args, { stateDir, env });
   /** The newest outbox message of `kind` to `to` whose body matches `re`. */
   const outbox = (to, kind, re = /./) =>
     waitFor(`a ${kind} message to ${to}`, async () => {

@@ -41,6 +41,11 @@ pub enum AuthenticatorCommand {
         /// Read the VSC passcode from the first line of standard input instead of the terminal.
         #[arg(long)]
         passcode_stdin: bool,
+        /// Read this authenticator's new PIN (4 to 8 digits) from standard input: the line after
+        /// the passcode with --passcode-stdin, else the first (asked twice on the terminal
+        /// otherwise, after the passcode).
+        #[arg(long)]
+        pin_stdin: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -179,26 +184,39 @@ impl DeviceState {
 pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
     let dir = state_dir(args.state_dir, "authenticator")?;
     match args.command {
-        AuthenticatorCommand::Register { uri, name, passcode_stdin, json } => {
-            register(&dir, &uri, name, passcode_stdin, json).await
+        AuthenticatorCommand::Register { uri, name, passcode_stdin, pin_stdin, json } => {
+            register(&dir, &uri, name, passcode_stdin, pin_stdin, json).await
         }
-        AuthenticatorCommand::List { json } => list(&DeviceState::load(&dir)?, json).await,
-        AuthenticatorCommand::Code { json } => code(&DeviceState::load(&dir)?, json),
-        AuthenticatorCommand::Wait { approve, number, deny, timeout, pin_stdin } => {
+        command => {
             let state = DeviceState::load(&dir)?;
+            match device_command(&state, command).await {
+                // A device without the PIN the server requires: say how to set one, and offer it.
+                Err(e) if e.downcast_ref::<PinRequired>().is_some() => Err(offer_pin(&state, e).await),
+                other => other,
+            }
+        }
+    }
+}
+
+/// The commands of a registered device.
+async fn device_command(state: &DeviceState, command: AuthenticatorCommand) -> anyhow::Result<()> {
+    match command {
+        AuthenticatorCommand::Register { .. } => bail!("this authenticator is registered already"),
+        AuthenticatorCommand::Code { json } => code(state, json),
+        AuthenticatorCommand::Pin { command } => pin(state, command).await,
+        AuthenticatorCommand::List { json } => list(state, json).await,
+        AuthenticatorCommand::Wait { approve, number, deny, timeout, pin_stdin } => {
             let device = state.client()?;
             let pin = stdin_pin(pin_stdin)?;
             let challenge = wait_for_challenge(&device, timeout).await?;
-            print_challenge(&state, &challenge)?;
+            print_challenge(state, &challenge)?;
             let (decision, number) = decide(&challenge, choice(approve, deny), number, true)?;
             answer(&device, &challenge, decision, number, pin).await
         }
         AuthenticatorCommand::ResetPasscode { new_passcode_stdin, pin_stdin } => {
-            reset_passcode(&DeviceState::load(&dir)?, new_passcode_stdin, pin_stdin).await
+            reset_passcode(state, new_passcode_stdin, pin_stdin).await
         }
-        AuthenticatorCommand::Pin { command } => pin(&DeviceState::load(&dir)?, command).await,
         AuthenticatorCommand::Scan { uri, approve, deny, pin_stdin } => {
-            let state = DeviceState::load(&dir)?;
             let params = parse_auth_uri(&uri, "login")?;
             let server = param(&params, "url")?;
             if server.trim_end_matches('/') != state.server.trim_end_matches('/') {
@@ -214,14 +232,72 @@ pub async fn run(args: AuthenticatorArgs) -> anyhow::Result<()> {
                 bail!("the scanned code does not match this login request (nonce differs); nothing was answered");
             }
             let challenge = ChallengeView { nonce: nonce.to_string(), ..challenge };
-            print_challenge(&state, &challenge)?;
+            print_challenge(state, &challenge)?;
             let (decision, number) = decide(&challenge, choice(approve, deny), None, false)?;
             answer(&device, &challenge, decision, number, pin).await
         }
     }
 }
 
-async fn register(dir: &Path, uri: &str, name: Option<String>, passcode_stdin: bool, json: bool) -> anyhow::Result<()> {
+/// The server refused a device request because this authenticator has no PIN yet.
+#[derive(Debug)]
+struct PinRequired(String);
+
+impl std::fmt::Display for PinRequired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: this authenticator has no PIN yet, and the server asks for one before it approves, \
+             resets or shows anything; set it with `vsc authenticator pin set` (4 to 8 digits)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PinRequired {}
+
+/// After a `PinRequired` refusal: on a terminal, offer to set the PIN now (the command is then
+/// run again by the user); the refusal otherwise.
+async fn offer_pin(state: &DeviceState, refusal: anyhow::Error) -> anyhow::Error {
+    if !std::io::stdin().is_terminal() {
+        return refusal;
+    }
+    eprintln!("{refusal}");
+    let yes = match ask("Set the PIN now? [y/N] ") {
+        Ok(a) => a.is_some_and(|a| matches!(a.trim(), "y" | "Y" | "yes" | "Yes" | "YES")),
+        Err(e) => return e,
+    };
+    if !yes {
+        return anyhow!("nothing was done: set a PIN with `vsc authenticator pin set`, then run the command again");
+    }
+    match pin(state, PinCommand::Set { pin_stdin: false }).await {
+        Ok(()) => anyhow!("the PIN is set: run the command again"),
+        Err(e) => e,
+    }
+}
+
+/// The new PIN for a registration: from standard input with `--pin-stdin`, asked twice on a
+/// terminal otherwise; `None` without either (the server decides whether one is required).
+fn registration_pin(pin_stdin: bool) -> anyhow::Result<Option<String>> {
+    if pin_stdin {
+        let pin = read_stdin_line()?.ok_or_else(|| anyhow!("--pin-stdin: standard input has no PIN line"))?;
+        return Ok(Some(pin.trim().to_string()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let pin = ask_twice("New authenticator PIN (4 to 8 digits, asked before every approval)")?;
+    Ok(Some(pin.trim().to_string()).filter(|p| !p.is_empty()))
+}
+
+async fn register(
+    dir: &Path,
+    uri: &str,
+    name: Option<String>,
+    passcode_stdin: bool,
+    pin_stdin: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let params = parse_auth_uri(uri, "register")?;
     let server = param(&params, "url")?.trim_end_matches('/').to_string();
     let token = param(&params, "t")?;
@@ -237,6 +313,7 @@ async fn register(dir: &Path, uri: &str, name: Option<String>, passcode_stdin: b
     // The token is single-use: make sure the key can be kept before spending it.
     ensure_private_dir(dir)?;
     let passcode = read_passcode(passcode_stdin)?;
+    let pin = registration_pin(pin_stdin)?;
 
     let key = DeviceKey::generate().map_err(|e| anyhow!("cannot make a device key: {e}"))?;
     let proof = key.sign(&register_message(token)).map_err(|e| anyhow!("cannot sign the registration: {e}"))?;
@@ -245,6 +322,7 @@ async fn register(dir: &Path, uri: &str, name: Option<String>, passcode_stdin: b
         public_key: b64(&key.public_key()),
         proof: b64(&proof),
         passcode,
+        pin,
         client_version: env!("CARGO_PKG_VERSION").to_string(),
         platform: std::env::consts::OS.to_string(),
         platform_version: platform_version(),
@@ -255,6 +333,9 @@ async fn register(dir: &Path, uri: &str, name: Option<String>, passcode_stdin: b
             anyhow!("registration refused: the code has expired or was already used; add the device again")
         }
         Some(ErrorCode::Conflict) => anyhow!("registration refused: {e}"),
+        Some(ErrorCode::InvalidInput) if e.field() == Some("pin") => {
+            anyhow!("registration refused: {e} (with --passcode-stdin, give the PIN with --pin-stdin on the next line)")
+        }
         _ => anyhow::Error::new(e).context("registration failed"),
     })?;
     let state = DeviceState {
@@ -532,13 +613,17 @@ async fn pin(state: &DeviceState, command: PinCommand) -> anyhow::Result<()> {
     let device = state.client()?;
     match command {
         PinCommand::Set { pin_stdin } => {
-            let me = device.me().await.map_err(|e| device_error(e, "cannot fetch this device from the server"))?;
-            if me.device.pin_locked == Some(true) {
+            // A device the server refuses for want of a PIN has none yet.
+            let (has_pin, locked) = match device.me().await {
+                Ok(me) => (me.device.pin_set == Some(true), me.device.pin_locked == Some(true)),
+                Err(e) if e.code() == Some(ErrorCode::PinRequired) => (false, false),
+                Err(e) => return Err(device_error(e, "cannot fetch this device from the server")),
+            };
+            if locked {
                 bail!(
                     "this authenticator's PIN is locked: ask your RA for a PIN reset, then run `vsc authenticator pin reset --token T`"
                 );
             }
-            let has_pin = me.device.pin_set == Some(true);
             let (current, new) = if pin_stdin {
                 let current = if has_pin { stdin_pin(true)? } else { None };
                 (current, stdin_pin(true)?.unwrap_or_default())
@@ -575,7 +660,7 @@ async fn pin(state: &DeviceState, command: PinCommand) -> anyhow::Result<()> {
 /// policy and used or void tokens.
 fn pin_error(e: ClientError, what: &str) -> anyhow::Error {
     match e.code() {
-        Some(ErrorCode::Unauthenticated) | None => device_error(e, what),
+        Some(ErrorCode::Unauthenticated | ErrorCode::PinRequired) | None => device_error(e, what),
         Some(_) => anyhow!("{what}: {e}"),
     }
 }
@@ -596,6 +681,7 @@ fn answer_error(e: ClientError, what: &str) -> anyhow::Error {
 
 fn device_error(e: ClientError, what: &str) -> anyhow::Error {
     match e.code() {
+        Some(ErrorCode::PinRequired) => anyhow::Error::new(PinRequired(what.to_string())),
         Some(ErrorCode::Unauthenticated) => {
             anyhow!("{what}: the server did not accept this device (deleted, or the clock is off?)")
         }

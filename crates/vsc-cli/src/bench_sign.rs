@@ -181,7 +181,7 @@ async fn pass(
 }
 
 async fn run(config: Config, bench: SignBench) -> anyhow::Result<()> {
-    let server = Server::bind(config).await?;
+    let server = Server::bind(crate::bench_login::without_device_pins(config)).await?;
     let url = server.url();
     let vsc = server.vsc().clone();
     let (stop_server, stopped) = oneshot::channel::<()>();

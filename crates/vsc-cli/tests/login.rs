@@ -21,6 +21,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_vsc");
 const EMAIL: &str = "sean.o'brien@nhs.net";
 const MOBILE: &str = "+447700900123";
 const PASSCODE: &str = "abc123";
+/// The authenticator's PIN, chosen at registration.
+const DEVICE_PIN: &str = "2468";
 
 /// A `vsc` command in `dir` with a clean environment (no `DATABASE_URL`, no `VSC_*`, a private
 /// HOME so nothing lands in the real one).
@@ -129,8 +131,18 @@ impl World {
         ok(cmd.output().unwrap())
     }
 
-    /// `vsc authenticator ARGS --state-dir <phone>`.
+    /// `vsc authenticator ARGS --state-dir <phone>`; `wait` and `scan` are given the device's
+    /// PIN on standard input (`--pin-stdin`).
     fn authenticator(&self, args: &[&str]) -> Output {
+        if matches!(args.first(), Some(&"wait" | &"scan")) {
+            let with_pin = [args, &["--pin-stdin"]].concat();
+            return authenticator_with_stdin(self, &with_pin, &format!("{DEVICE_PIN}\n"));
+        }
+        self.authenticator_bare(args)
+    }
+
+    /// `vsc authenticator ARGS --state-dir <phone>`, standard input closed.
+    fn authenticator_bare(&self, args: &[&str]) -> Output {
         let mut cmd = command(self.dir());
         cmd.arg("authenticator").args(args).arg("--state-dir").arg(self.auth_dir());
         cmd.output().unwrap()
@@ -161,6 +173,16 @@ impl World {
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let lines = lines_of(child.stdout.take().unwrap());
         Login { child, lines, seen: Vec::new() }
+    }
+
+    /// Run `sql` on the test's database (as the server sees it).
+    fn exec(&self, sql: &str) {
+        let url = self.database_url.clone().unwrap_or_else(|| vsc_store::sqlite_url(&self.dir().join("data")));
+        self.rt.block_on(async {
+            let store = vsc_store::Store::connect(&url).await.unwrap();
+            let mut conn = store.conn().await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut *conn).await.unwrap();
+        });
     }
 
     /// Every outbox message to `to` of `kind`, oldest first.
@@ -302,23 +324,30 @@ fn world_on(postgres: Option<&str>) -> World {
     let reg = w.rt.block_on(holder.verify_device(&device.id, &code)).unwrap();
     assert!(reg.registration_uri.starts_with("vsc-auth://register?v=1&"), "{}", reg.registration_uri);
 
-    // A wrong passcode is refused and leaves no state behind; the right one registers.
-    let register = |passcode: &str| {
+    // A wrong passcode, or no PIN (the server requires one), is refused and leaves no state
+    // behind; the right passcode with a PIN (the line after it) registers.
+    let register = |stdin: &str, pin_stdin: bool| {
         let mut child = command(w.dir())
             .args(["authenticator", "register", &reg.registration_uri, "--passcode-stdin", "--state-dir"])
             .arg(w.auth_dir())
+            .args(if pin_stdin { &["--pin-stdin"][..] } else { &[] })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(format!("{passcode}\n").as_bytes()).unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     };
-    let e = err(register("wrong1"));
+    let e = err(register(&format!("wrong1\n{DEVICE_PIN}\n"), true));
     assert!(e.contains("passcode"), "{e}");
     assert!(!w.auth_dir().join("device.json").exists());
-    let out = ok(register(PASSCODE));
+    let e = err(register(&format!("{PASSCODE}\n"), false));
+    assert!(e.contains("PIN") && e.contains("--pin-stdin"), "{e}");
+    let e = err(register(&format!("{PASSCODE}\n12a4\n"), true));
+    assert!(e.contains("4 to 8 digits"), "{e}");
+    assert!(!w.auth_dir().join("device.json").exists());
+    let out = ok(register(&format!("{PASSCODE}\n{DEVICE_PIN}\n"), true));
     assert!(out.contains("registered device ") && out.contains(&device.id), "{out}");
     assert!(out.contains("O'BRIEN") && out.contains(EMAIL), "{out}");
     let devices = w.rt.block_on(holder.devices()).unwrap().devices;
@@ -593,8 +622,11 @@ fn authenticator_with_stdin(w: &World, args: &[&str], stdin: &str) -> Output {
 #[test]
 fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lock() {
     let w = world();
-    let out = ok(authenticator_with_stdin(&w, &["pin", "set", "--pin-stdin"], "2468\n"));
-    assert!(out.contains("PIN set"), "{out}");
+    // Registered with a PIN; changing it needs the current one first.
+    let e = err(authenticator_with_stdin(&w, &["pin", "set", "--pin-stdin"], "0000\n8642\n"));
+    assert!(e.contains("PIN"), "{e}");
+    let out = ok(authenticator_with_stdin(&w, &["pin", "set", "--pin-stdin"], &format!("{DEVICE_PIN}\n8642\n")));
+    assert!(out.contains("PIN changed"), "{out}");
     let me = json(&ok(w.authenticator(&["list", "--json"])));
     assert_eq!((me["device"]["pin_set"].as_bool(), me["device"]["pin_locked"].as_bool()), (Some(true), Some(false)));
     let device_id = me["device"]["id"].as_str().unwrap().to_string();
@@ -602,10 +634,10 @@ fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lo
     // Approving now needs the PIN: without a terminal, only --pin-stdin gives it.
     let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
     let number = login.line_value("number: ");
-    let e = err(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    let e = err(w.authenticator_bare(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
     assert!(e.contains("--pin-stdin"), "{e}");
     let args = ["wait", "--approve", "--number", &number, "--timeout", "10", "--pin-stdin"];
-    let shown = ok(authenticator_with_stdin(&w, &args, "2468\n"));
+    let shown = ok(authenticator_with_stdin(&w, &args, "8642\n"));
     assert!(shown.contains("state: approved"), "{shown}");
     let (success, out, stderr) = login.finish();
     assert!(success, "login failed: {out}\n{stderr}");
@@ -616,7 +648,7 @@ fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lo
         let e = err(authenticator_with_stdin(&w, &reset, "newpc42\n0000\n"));
         assert!(e.contains("PIN"), "{e}");
     }
-    let e = err(authenticator_with_stdin(&w, &reset, "newpc42\n2468\n"));
+    let e = err(authenticator_with_stdin(&w, &reset, "newpc42\n8642\n"));
     assert!(e.contains("locked"), "{e}");
 
     // The RA's token resets the PIN once.
@@ -635,6 +667,33 @@ fn the_authenticator_pin_guards_approval_and_reset_and_an_ra_token_clears_its_lo
     ok(authenticator_with_stdin(&w, &args, "1357\n"));
     let (success, out, stderr) = login.finish();
     assert!(success, "login with the new passcode failed: {out}\n{stderr}");
+}
+
+#[test]
+fn an_authenticator_without_a_pin_is_told_to_set_one_and_then_approves() {
+    let w = world();
+    // A device registered before PINs were required.
+    w.exec("UPDATE devices SET pin_hash = NULL");
+    let e = err(w.authenticator_bare(&["list"]));
+    assert!(e.contains("no PIN yet") && e.contains("vsc authenticator pin set"), "{e}");
+    let mut login = w.start_login(&format!("{PASSCODE}\n"), &["--role", "R8000"]);
+    let number = login.line_value("number: ");
+    let e = err(w.authenticator(&["wait", "--approve", "--number", &number, "--timeout", "10"]));
+    assert!(e.contains("vsc authenticator pin set"), "{e}");
+    let e = err(authenticator_with_stdin(
+        &w,
+        &["reset-passcode", "--new-passcode-stdin", "--pin-stdin"],
+        "newpc42\n1357\n",
+    ));
+    assert!(e.contains("vsc authenticator pin set"), "{e}");
+    // Setting the PIN asks only for the new one (there is no current PIN), then approving works.
+    let out = ok(authenticator_with_stdin(&w, &["pin", "set", "--pin-stdin"], "1357\n"));
+    assert!(out.contains("PIN set"), "{out}");
+    let args = ["wait", "--approve", "--number", &number, "--timeout", "10", "--pin-stdin"];
+    let shown = ok(authenticator_with_stdin(&w, &args, "1357\n"));
+    assert!(shown.contains("state: approved"), "{shown}");
+    let (success, out, stderr) = login.finish();
+    assert!(success, "login failed: {out}\n{stderr}");
 }
 
 /// Run openssl in `dir` → (success, stdout + stderr).

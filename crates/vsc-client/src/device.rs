@@ -54,6 +54,7 @@ pub struct DeviceClient {
     device_id: String,
     key: Arc<DeviceKey>,
     clock: fn() -> i64,
+    pin: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for DeviceClient {
@@ -72,7 +73,14 @@ impl DeviceClient {
             device_id: device_id.to_string(),
             key: Arc::new(key),
             clock: system_time,
+            pin: None,
         }
+    }
+
+    /// The same client giving `pin` whenever an approval or a passcode reset names no PIN of its
+    /// own (an authenticator that unlocked once, or a test device); denials never send it.
+    pub fn with_pin(self, pin: &str) -> Self {
+        DeviceClient { pin: Some(Arc::from(pin)), ..self }
     }
 
     /// The same client reading Unix seconds from `clock` (tests use a skewed clock).
@@ -163,6 +171,10 @@ impl DeviceClient {
         pin: Option<&str>,
     ) -> Result<AnswerOutcome, ClientError> {
         let path = format!("/api/v1/authenticator/challenges/{}/answer", segment(id)?);
+        let pin = match decision {
+            Decision::Approve => pin.or(self.pin.as_deref()),
+            Decision::Deny => pin,
+        };
         let signature = self.key.sign(&answer_message(id, nonce, decision.as_str(), number))?;
         let body = ChallengeAnswer {
             decision: decision.as_str().to_string(),
@@ -177,7 +189,8 @@ impl DeviceClient {
     /// `POST /api/v1/authenticator/reset-passcode`: choose a new card passcode (unlocks a locked
     /// card); `pin` once the device has one.
     pub async fn reset_passcode(&self, new_passcode: &str, pin: Option<&str>) -> Result<(), ClientError> {
-        let body = DeviceResetPasscodeRequest { new_passcode: new_passcode.to_string(), pin: pin.map(String::from) };
+        let pin = pin.or(self.pin.as_deref()).map(String::from);
+        let body = DeviceResetPasscodeRequest { new_passcode: new_passcode.to_string(), pin };
         self.call_no_content(Method::POST, "/api/v1/authenticator/reset-passcode", &body).await
     }
 

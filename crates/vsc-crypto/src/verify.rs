@@ -21,6 +21,10 @@ const ID_RSA_ENCRYPTION: &[u64] = &[1, 2, 840, 113549, 1, 1, 1];
 const ID_COMMON_NAME: &[u64] = &[2, 5, 4, 3];
 /// id-ce-cRLReasons.
 const ID_CRL_REASON: &[u64] = &[2, 5, 29, 21];
+/// id-ce-keyUsage.
+const ID_KEY_USAGE: &[u64] = &[2, 5, 29, 15];
+/// keyUsage bit 1, nonRepudiation (contentCommitment), in the first byte of the BIT STRING.
+const KEY_USAGE_CONTENT_COMMITMENT: u8 = 0x40;
 
 /// Why a signature or a CRL was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +56,12 @@ pub enum VerifyError {
     /// signing-certificate-v2 names another certificate.
     #[error("the signing-certificate-v2 attribute does not name the signer's certificate")]
     SigningCertificateMismatch,
+    /// The signer's certificate is not meant for document signatures (an authentication key's
+    /// certificate): it lacks the nonRepudiation/contentCommitment key usage.
+    #[error(
+        "the signer's certificate ({0}) is not a signing certificate: it has no nonRepudiation (contentCommitment) key usage"
+    )]
+    NotASigningCertificate(String),
     /// The signer's certificate does not chain to the trusted issuing CA.
     #[error("the signer's certificate is not issued by this service's CA")]
     NotIssuedByCa,
@@ -186,6 +196,8 @@ struct Cert {
     public_key: Vec<u8>,
     sig_alg: Alg,
     signature: Vec<u8>,
+    /// The keyUsage BIT STRING's bytes; `None` when the certificate has no keyUsage extension.
+    key_usage: Option<Vec<u8>>,
 }
 
 impl Cert {
@@ -205,13 +217,20 @@ impl Cert {
                             let alg = read_alg(r.next())?;
                             Ok((alg.id, r.next().read_bitvec_bytes()?.0))
                         })?;
-                        while r.read_optional(|r| r.read_der())?.is_some() {}
-                        Ok((serial_der, issuer, not_before, not_after, subject, key_alg, public_key))
+                        // issuerUniqueID [1], subjectUniqueID [2], extensions [3].
+                        let mut extensions = None;
+                        while let Some(der) = r.read_optional(|r| r.read_der())? {
+                            if der.first() == Some(&0xa3) {
+                                extensions = Some(der);
+                            }
+                        }
+                        let key_usage = extensions.as_deref().map(key_usage).transpose()?.flatten();
+                        Ok((serial_der, issuer, not_before, not_after, subject, key_alg, public_key, key_usage))
                     })
                 })?;
                 let sig_alg = read_alg(r.next())?;
                 let (signature, _) = r.next().read_bitvec_bytes()?;
-                let (serial_der, issuer, not_before, not_after, subject, key_alg, public_key) = fields;
+                let (serial_der, issuer, not_before, not_after, subject, key_alg, public_key, key_usage) = fields;
                 Ok(Cert {
                     der: der.to_vec(),
                     tbs: tbs.to_vec(),
@@ -224,6 +243,7 @@ impl Cert {
                     public_key,
                     sig_alg,
                     signature,
+                    key_usage,
                 })
             })
         })
@@ -232,6 +252,12 @@ impl Cert {
 
     fn common_name(&self) -> String {
         common_name(&self.subject).unwrap_or_default()
+    }
+
+    /// Whether the certificate is for document signatures: keyUsage names nonRepudiation
+    /// (contentCommitment). A certificate without keyUsage is not taken for one.
+    fn commits_to_content(&self) -> bool {
+        self.key_usage.as_deref().and_then(<[u8]>::first).is_some_and(|b| b & KEY_USAGE_CONTENT_COMMITMENT != 0)
     }
 
     fn serial_hex(&self) -> Result<String, VerifyError> {
@@ -264,6 +290,27 @@ impl Cert {
         }
         Ok(())
     }
+}
+
+/// The keyUsage BIT STRING bytes in a certificate's `[3] EXPLICIT Extensions`; `None` without it.
+fn key_usage(extensions_der: &[u8]) -> ASN1Result<Option<Vec<u8>>> {
+    let mut value = None;
+    yasna::parse_der(extensions_der, |r| {
+        r.read_tagged(Tag::context(3), |r| {
+            r.read_sequence_of(|r| {
+                r.read_sequence(|r| {
+                    let id = r.next().read_oid()?;
+                    r.read_optional(|r| r.read_bool())?;
+                    let extn_value = r.next().read_bytes()?;
+                    if id == oid(ID_KEY_USAGE) {
+                        value = Some(extn_value);
+                    }
+                    Ok(())
+                })
+            })
+        })
+    })?;
+    value.map(|v| yasna::parse_der(&v, |r| r.read_bitvec_bytes()).map(|(bits, _)| bits)).transpose()
 }
 
 /// The first commonName of a Name DER.
@@ -479,7 +526,8 @@ fn signing_certificate_hash(value: &[u8]) -> Result<Vec<u8>, VerifyError> {
 
 /// Verify a CMS SignedData (DER, e.g. a `.p7s` file) made by the service's CAdES signer or any
 /// standard CMS writer: content digest, signed attributes, the signature with the signer's
-/// certificate, and that certificate's chain to `trusted_chain_der` (issuing CA then root) at `now`.
+/// certificate, that certificate's chain to `trusted_chain_der` (issuing CA then root) at `now`,
+/// and that it is a signing certificate (nonRepudiation/contentCommitment key usage).
 /// `detached_content` is the signed content of a detached signature; given with an attached
 /// signature it must equal the content inside.
 pub fn verify_cms(
@@ -547,6 +595,11 @@ pub fn verify_cms(
     let issuer = trusted.iter().find(|ca| cert.issued_by(ca)).ok_or(VerifyError::NotIssuedByCa)?;
     check_ca_chain(issuer, &trusted, now)?;
     cert.check_validity(now)?;
+    // A document signature binds its signer: only a certificate issued for that (a V2 card's
+    // signing key), never an authentication key's.
+    if !cert.commits_to_content() {
+        return Err(VerifyError::NotASigningCertificate(cert.common_name()));
+    }
     if let Some(t) = signing_time
         && (t < cert.not_before || t > cert.not_after)
     {
@@ -800,6 +853,39 @@ mod tests {
         let e = verify_cms(&p7s, Some(CONTENT), &trusted, t).unwrap_err();
         assert!(matches!(e, VerifyError::BadSignature | VerifyError::Malformed(_)), "{e}");
         assert!(verify_cms(b"junk", Some(CONTENT), &trusted, t).is_err());
+    }
+
+    #[test]
+    fn an_authentication_certificate_makes_no_document_signature() {
+        let ca = ca();
+        let key = p256();
+        let trusted = chain(&ca);
+        let auth = card(&ca, &key, KeyPurpose::Authentication);
+        for detached in [true, false] {
+            let p7s = sign(&key, &auth.der, &trusted, CadesContent::Data(CONTENT), detached);
+            let e = verify_cms(&p7s, Some(CONTENT), &trusted, now()).unwrap_err();
+            assert_eq!(e, VerifyError::NotASigningCertificate("Ada Lovelace".into()));
+            assert!(e.to_string().contains("not a signing certificate"), "{e}");
+        }
+        // The same key under a signing certificate verifies.
+        let signing = card(&ca, &key, KeyPurpose::Signing);
+        let p7s = sign(&key, &signing.der, &trusted, CadesContent::Data(CONTENT), true);
+        assert_eq!(verify_cms(&p7s, Some(CONTENT), &trusted, now()).unwrap().serial_hex, signing.serial_hex);
+    }
+
+    #[test]
+    fn key_usage_bits_are_read_from_the_extensions() {
+        let ca = ca();
+        let key = p256();
+        let auth = Cert::parse(&card(&ca, &key, KeyPurpose::Authentication).der).unwrap();
+        let signing = Cert::parse(&card(&ca, &key, KeyPurpose::Signing).der).unwrap();
+        // digitalSignature only, and digitalSignature + contentCommitment.
+        assert_eq!(auth.key_usage.as_deref().and_then(|b| b.first()).map(|b| b & 0xc0), Some(0x80));
+        assert_eq!(signing.key_usage.as_deref().and_then(|b| b.first()).map(|b| b & 0xc0), Some(0xc0));
+        assert!(!auth.commits_to_content() && signing.commits_to_content());
+        // The CA certificates carry keyUsage too (keyCertSign), but no contentCommitment.
+        let issuing = Cert::parse(ca.issuing_cert_der()).unwrap();
+        assert!(issuing.key_usage.is_some() && !issuing.commits_to_content());
     }
 
     #[test]

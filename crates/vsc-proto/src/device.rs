@@ -97,6 +97,10 @@ pub struct RegisterDeviceRequest {
     pub proof: String,
     /// The holder's VSC passcode, typed into the authenticator.
     pub passcode: String,
+    /// The authenticator's own PIN (4 to 8 digits), asked after the passcode; required while
+    /// `authenticator.require_pin` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
     /// Authenticator client version.
     pub client_version: String,
     /// Platform, e.g. `linux`.

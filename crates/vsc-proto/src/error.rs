@@ -27,6 +27,10 @@ pub enum ErrorCode {
     /// The action is not allowed in the object's current state (e.g. revoking a revoked card).
     #[serde(rename = "ST0001InvalidState")]
     InvalidState,
+    /// The authenticator must set its PIN first (`POST /api/v1/authenticator/pin`): the second
+    /// factor needs one before the device may approve, reset or read anything else.
+    #[serde(rename = "ST0002PinRequired")]
+    PinRequired,
     /// The sign-in failed: wrong email or passcode (never says which), or sign-in is locked.
     #[serde(rename = "AU0003SignInFailed")]
     SignInFailed,

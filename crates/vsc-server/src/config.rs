@@ -45,6 +45,8 @@ pub struct Config {
     pub pki: PkiConfig,
     /// Self-Service Portal sessions.
     pub portal: PortalConfig,
+    /// Authenticator devices.
+    pub authenticator: AuthenticatorConfig,
 }
 
 /// Self-Service Portal sessions.
@@ -58,6 +60,22 @@ pub struct PortalConfig {
 impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig { idle_minutes: 30 }
+    }
+}
+
+/// What an authenticator device needs before it may act as the holder's second factor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AuthenticatorConfig {
+    /// A device must have a PIN before it approves (pushes, signatures) or resets the passcode:
+    /// registration asks for one, and a device without one gets `409 ST0002PinRequired` on
+    /// everything but setting it (`VSC_AUTHENTICATOR_REQUIRE_PIN`).
+    pub require_pin: bool,
+}
+
+impl Default for AuthenticatorConfig {
+    fn default() -> Self {
+        AuthenticatorConfig { require_pin: true }
     }
 }
 
@@ -153,6 +171,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             pki: PkiConfig::default(),
             portal: PortalConfig::default(),
+            authenticator: AuthenticatorConfig::default(),
         }
     }
 }
@@ -292,7 +311,7 @@ fn env_key(key: &str) -> String {
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
         _ => {
-            for section in ["login", "signing", "pki", "portal"] {
+            for section in ["login", "signing", "pki", "portal", "authenticator"] {
                 if let Some(rest) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                     return format!("{section}.{rest}");
                 }
@@ -337,6 +356,7 @@ mod tests {
         assert_eq!(env_key("SMS_API_KEY"), "sms.api_key");
         assert_eq!(env_key("DATA_DIR"), "data_dir");
         assert_eq!(env_key("LOGIN_IDLE_MINUTES"), "login.idle_minutes");
+        assert_eq!(env_key("AUTHENTICATOR_REQUIRE_PIN"), "authenticator.require_pin");
         let fig = Figment::from(Serialized::defaults(Config::default())).merge(figment::providers::Serialized::global(
             "smtp",
             serde_json::json!({ "url": "smtp://127.0.0.1:2525" }),

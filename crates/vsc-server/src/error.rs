@@ -53,6 +53,9 @@ pub enum ServiceError {
     /// No valid holder session.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The authenticator has no PIN yet and the policy asks for one before anything else.
+    #[error("{0}")]
+    PinRequired(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

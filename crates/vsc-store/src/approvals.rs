@@ -132,27 +132,35 @@ pub async fn decide(conn: &mut Conn, id: &str, state: &str, device_id: &str, now
     Ok(done.rows_affected() == 1)
 }
 
+/// The signature an approval is spent on: it must be the one the approval was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct SpentFor<'a> {
+    /// The card session signing.
+    pub session_id: &'a str,
+    /// `authentication` or `signing`.
+    pub key_purpose: &'a str,
+    /// `raw` or `cades`: a raw-signature approval never releases a CAdES signature, nor the reverse.
+    pub operation: &'a str,
+    /// SHA-256 of the document, hex.
+    pub digest_hex: &'a str,
+    /// Only approvals decided after this (Unix seconds).
+    pub decided_after: i64,
+}
+
 /// Spend an approved approval for the signature it was asked for: same session, key, operation
 /// and digest, not used before, approved after `decided_after`. Returns whether this call spent it.
-pub async fn spend(
-    conn: &mut Conn,
-    id: &str,
-    session_id: &str,
-    key_purpose: &str,
-    digest_hex: &str,
-    decided_after: i64,
-    now: i64,
-) -> Result<bool, StoreError> {
+pub async fn spend(conn: &mut Conn, id: &str, signature: &SpentFor<'_>, now: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE signature_approvals SET used_at = $6 WHERE id = $1 AND session_id = $2 AND key_purpose = $3 \
-         AND digest_hex = $4 AND state = 'approved' AND used_at IS NULL AND decided_at > $5",
+         AND digest_hex = $4 AND operation = $7 AND state = 'approved' AND used_at IS NULL AND decided_at > $5",
     )
     .bind(id)
-    .bind(session_id)
-    .bind(key_purpose)
-    .bind(digest_hex)
-    .bind(decided_after)
+    .bind(signature.session_id)
+    .bind(signature.key_purpose)
+    .bind(signature.digest_hex)
+    .bind(signature.decided_after)
     .bind(now)
+    .bind(signature.operation)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

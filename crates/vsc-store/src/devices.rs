@@ -201,6 +201,8 @@ pub struct Registration<'a> {
     pub platform: &'a str,
     /// Platform version.
     pub platform_version: &'a str,
+    /// Argon2id hash of the device's PIN, when one was given at registration.
+    pub pin_hash: Option<&'a str>,
     /// Now.
     pub at: i64,
 }
@@ -211,7 +213,8 @@ pub async fn activate(conn: &mut Conn, id: &str, reg: &Registration<'_>) -> Resu
     let r = sqlx::query(
         "UPDATE devices SET state = 'active', registration_expires_at = NULL, \
          public_key = $2, sealed_totp = $3, client_version = $4, platform = $5, platform_version = $6, \
-         registered_at = $7, last_used_at = $7 WHERE id = $1 AND state = 'pending_registration'",
+         registered_at = $7, last_used_at = $7, pin_hash = $8, pin_failures = 0 \
+         WHERE id = $1 AND state = 'pending_registration'",
     )
     .bind(id)
     .bind(reg.public_key)
@@ -220,6 +223,7 @@ pub async fn activate(conn: &mut Conn, id: &str, reg: &Registration<'_>) -> Resu
     .bind(reg.platform)
     .bind(reg.platform_version)
     .bind(reg.at)
+    .bind(reg.pin_hash)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)

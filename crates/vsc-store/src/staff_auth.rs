@@ -139,13 +139,24 @@ pub async fn set_password(conn: &mut Conn, staff_id: &str, password_hash: &str) 
 
 /// Reserve one sign-in check (password or TOTP code) before it runs: counts it as a failure in
 /// the same statement that checks the account is neither locked (at `now`) nor at `max` failures,
-/// so concurrent attempts are counted exactly. Returns the count including this one, or `None`
-/// when no check may run. A lock that has run out starts a fresh count.
-pub async fn reserve_attempt(conn: &mut Conn, staff_id: &str, now: i64, max: i64) -> Result<Option<i64>, StoreError> {
+/// so concurrent attempts are counted exactly. The reservation that reaches `max` locks the
+/// account until `lock_until` in that same statement, whatever the check then finds, so a
+/// count at the limit always comes with a lock that runs out. Returns the count including this
+/// one, or `None` when no check may run. A lock that has run out starts a fresh count.
+pub async fn reserve_attempt(
+    conn: &mut Conn,
+    staff_id: &str,
+    now: i64,
+    max: i64,
+    lock_until: i64,
+) -> Result<Option<i64>, StoreError> {
+    // Right-hand sides read the row as it was before the update (both backends).
     let r = sqlx::query(
         "UPDATE staff SET \
            sign_in_failures = CASE WHEN sign_in_locked_until IS NULL THEN sign_in_failures + 1 ELSE 1 END, \
-           sign_in_locked_until = NULL \
+           sign_in_locked_until = CASE \
+             WHEN (CASE WHEN sign_in_locked_until IS NULL THEN sign_in_failures + 1 ELSE 1 END) >= $3 THEN $4 \
+             ELSE NULL END \
          WHERE id = $1 AND password_hash IS NOT NULL \
            AND ((sign_in_locked_until IS NULL AND sign_in_failures < $3) OR sign_in_locked_until <= $2) \
          RETURNING sign_in_failures",
@@ -153,6 +164,7 @@ pub async fn reserve_attempt(conn: &mut Conn, staff_id: &str, now: i64, max: i64
     .bind(staff_id)
     .bind(now)
     .bind(max)
+    .bind(lock_until)
     .fetch_optional(conn)
     .await?;
     r.map(|r| r.try_get("sign_in_failures")).transpose().map_err(StoreError::from)
@@ -162,16 +174,6 @@ pub async fn reserve_attempt(conn: &mut Conn, staff_id: &str, now: i64, max: i64
 pub async fn clear_failures(conn: &mut Conn, staff_id: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE staff SET sign_in_failures = 0, sign_in_locked_until = NULL WHERE id = $1")
         .bind(staff_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Lock sign-in until `until`.
-pub async fn lock(conn: &mut Conn, staff_id: &str, until: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE staff SET sign_in_locked_until = $2 WHERE id = $1")
-        .bind(staff_id)
-        .bind(until)
         .execute(conn)
         .await?;
     Ok(())

@@ -13,7 +13,8 @@ use crate::Vsc;
 /// Pending challenges for the device's holder; with `wait`, answers the moment one is made.
 #[utoipa::path(get, path = "/api/v1/authenticator/challenges", tag = "authenticator",
     params(("wait" = Option<u64>, Query, description = "Seconds to wait for a challenge (0–60)")),
-    responses((status = 200, body = ChallengeList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ChallengeList), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0002PinRequired: the device must set its PIN first")))]
 pub async fn list(
     State(vsc): State<Vsc>,
     DeviceAuth(device): DeviceAuth,
@@ -25,7 +26,8 @@ pub async fn list(
 /// One challenge of the device's holder (after scanning a QR login).
 #[utoipa::path(get, path = "/api/v1/authenticator/challenges/{id}", tag = "authenticator",
     params(("id" = String, Path, description = "Challenge id")),
-    responses((status = 200, body = ChallengeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ChallengeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0002PinRequired: the device must set its PIN first")))]
 pub async fn get(
     State(vsc): State<Vsc>,
     DeviceAuth(device): DeviceAuth,
@@ -39,7 +41,8 @@ pub async fn get(
     params(("id" = String, Path, description = "Challenge id")),
     request_body = ChallengeAnswer,
     responses((status = 200, body = AnswerOutcome), (status = 401, body = ErrorBody, description = "bad signature"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "expired or already answered")))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0001InvalidState: expired or already answered; ST0002PinRequired: the device must set its PIN first")))]
 pub async fn answer(
     State(vsc): State<Vsc>,
     DeviceAuth(device): DeviceAuth,

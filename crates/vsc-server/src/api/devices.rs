@@ -68,15 +68,15 @@ pub async fn verify(
     Ok(Json(vsc.verify_device_code(&holder, &id, &req.code).await?))
 }
 
-/// Register the authenticator with the scanned token, its public key, a proof of possession and
-/// the holder's passcode; answers the device's TOTP secret once.
+/// Register the authenticator with the scanned token, its public key, a proof of possession, the
+/// holder's passcode and the device's own PIN; answers the device's TOTP secret once.
 #[utoipa::path(post, path = "/api/v1/authenticator/register", tag = "authenticator",
     request_body = RegisterDeviceRequest,
     responses((status = 200, body = RegisteredDevice),
         (status = 404, body = ErrorBody, description = "Unknown token"),
         (status = 409, body = ErrorBody, description = "Already 3 active devices, or the card is locked"),
         (status = 410, body = ErrorBody, description = "EN0001LinkExpired / EN0002LinkUsed"),
-        (status = 422, body = ErrorBody, description = "Bad public key or proof, or wrong passcode")))]
+        (status = 422, body = ErrorBody, description = "Bad public key or proof, wrong passcode, or the PIN missing (authenticator.require_pin) or not 4–8 digits")))]
 pub async fn register(
     State(vsc): State<Vsc>,
     ApiJson(req): ApiJson<RegisterDeviceRequest>,
@@ -86,7 +86,8 @@ pub async fn register(
 
 /// The calling device, its holder and the holder's cards.
 #[utoipa::path(get, path = "/api/v1/authenticator/me", tag = "authenticator", security(("device" = [])),
-    responses((status = 200, body = AuthenticatorView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AuthenticatorView), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "ST0002PinRequired: the device must set its PIN first")))]
 pub async fn me(State(vsc): State<Vsc>, DeviceAuth(device): DeviceAuth) -> Result<Json<AuthenticatorView>, ApiError> {
     Ok(Json(vsc.authenticator_view(&device).await?))
 }

@@ -73,6 +73,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthenticated(m) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, m.clone(), None)
             }
+            ServiceError::PinRequired(m) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::PinRequired, m.clone(), None)
+            }
             // A uniqueness race lost to a concurrent request: the caller can retry.
             ServiceError::Store(vsc_store::StoreError::Constraint(_)) => ApiError::new(
                 StatusCode::CONFLICT,

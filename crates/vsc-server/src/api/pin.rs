@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use vsc_proto::{DeviceResetPasscodeRequest, ErrorBody, PinResetIssued, PinResetRequest, SetPinRequest};
 
 use super::auth::Staff;
-use super::device_auth::DeviceAuth;
+use super::device_auth::{DeviceAuth, PinlessDeviceAuth};
 use super::errors::ApiError;
 use super::extract::ApiJson;
 use crate::Vsc;
@@ -18,6 +18,7 @@ use crate::Vsc;
     request_body = DeviceResetPasscodeRequest,
     responses((status = 204), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "PIN locked (5 wrong PINs)"),
+        (status = 409, body = ErrorBody, description = "ST0002PinRequired: the device must set its PIN first"),
         (status = 422, body = ErrorBody, description = "passcode policy, the current passcode, PIN missing or wrong")))]
 pub async fn reset_passcode(
     State(vsc): State<Vsc>,
@@ -28,7 +29,8 @@ pub async fn reset_passcode(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Set the authenticator's PIN (4–8 digits); changing it needs the current PIN.
+/// Set the authenticator's PIN (4–8 digits); changing it needs the current PIN. The one device
+/// request a PIN-less device may make while `authenticator.require_pin` is on.
 #[utoipa::path(post, path = "/api/v1/authenticator/pin", tag = "authenticator", security(("device" = [])),
     request_body = SetPinRequest,
     responses((status = 204), (status = 401, body = ErrorBody),
@@ -36,7 +38,7 @@ pub async fn reset_passcode(
         (status = 422, body = ErrorBody, description = "not 4–8 digits, current PIN missing or wrong")))]
 pub async fn set_pin(
     State(vsc): State<Vsc>,
-    DeviceAuth(device): DeviceAuth,
+    PinlessDeviceAuth(device): PinlessDeviceAuth,
     ApiJson(req): ApiJson<SetPinRequest>,
 ) -> Result<StatusCode, ApiError> {
     vsc.set_device_pin(&device, &req).await?;
@@ -49,6 +51,7 @@ pub async fn set_pin(
     request_body = PinResetRequest,
     responses((status = 204), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "unknown token, or another device's"),
+        (status = 409, body = ErrorBody, description = "ST0002PinRequired: the device must set its PIN first"),
         (status = 410, body = ErrorBody, description = "EN0001LinkExpired (older or expired) / EN0002LinkUsed"),
         (status = 422, body = ErrorBody, description = "not 4–8 digits")))]
 pub async fn reset_pin(

@@ -165,6 +165,10 @@ impl From<ServiceError> for PageError {
             ServiceError::SignInFailed(message) => PageError::page(StatusCode::UNAUTHORIZED, "Sign-in failed", message)
                 .link(SIGN_IN_PATH, "Sign in again"),
             ServiceError::Unauthenticated(_) => PageError::SignIn,
+            // Only device requests (JSON) need a PIN; a page never gets here, but says so if it does.
+            ServiceError::PinRequired(message) => {
+                PageError::page(StatusCode::CONFLICT, "Set your authenticator's PIN first", message)
+            }
             ServiceError::Store(vsc_store::StoreError::Constraint(_)) => PageError::page(
                 StatusCode::CONFLICT,
                 "This cannot be done now",

@@ -88,6 +88,16 @@ pub(super) fn document_name(name: Option<&str>, fallback: &str) -> String {
     if clean.is_empty() { fallback.to_string() } else { clean.to_string() }
 }
 
+/// The signature an approval is to release: it must be the one the approval was given for.
+pub(super) struct Releasing<'a> {
+    /// `authentication` or `signing`.
+    pub(super) purpose: &'a str,
+    /// `raw` or `cades`.
+    pub(super) operation: &'a str,
+    /// SHA-256 of the document, hex.
+    pub(super) digest_hex: &'a str,
+}
+
 impl Vsc {
     /// Ask the holder's authenticators to approve one signature; returns the pending approval.
     pub(super) async fn request_approval(
@@ -166,17 +176,23 @@ impl Vsc {
         conn: &mut vsc_store::Conn,
         id: &str,
         ctx: &SigningContext,
-        purpose: &str,
-        digest_hex: &str,
+        signature: &Releasing<'_>,
         now: i64,
     ) -> Result<(), ServiceError> {
-        if approvals::spend(conn, id, &ctx.session_id, purpose, digest_hex, now - USE_WITHIN_SECONDS, now).await? {
+        let spent_for = approvals::SpentFor {
+            session_id: &ctx.session_id,
+            key_purpose: signature.purpose,
+            operation: signature.operation,
+            digest_hex: signature.digest_hex,
+            decided_after: now - USE_WITHIN_SECONDS,
+        };
+        if approvals::spend(conn, id, &spent_for, now).await? {
             return Ok(());
         }
         Err(vsc_core::DomainError::invalid(
             "approval",
             "this approval does not allow this signature: it is not (or no longer) approved, was used already, or was \
-             given for another document, key or session",
+             given for another document, key, kind of signature (raw or CAdES) or session",
         )
         .into())
     }

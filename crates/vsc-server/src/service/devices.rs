@@ -286,8 +286,9 @@ impl Vsc {
     }
 
     /// The authenticator registers with the token from the scanned URI: its public key, a proof
-    /// that it holds the private key, and the holder's card passcode (a wrong one counts toward
-    /// the card lockout). Returns the device's TOTP secret, shown this once.
+    /// that it holds the private key, the holder's card passcode (a wrong one counts toward the
+    /// card lockout) and the device's own PIN (required by `authenticator.require_pin`). Returns
+    /// the device's TOTP secret, shown this once.
     pub async fn register_device(&self, req: &RegisterDeviceRequest) -> Result<RegisteredDevice, ServiceError> {
         let now = self.now().unix_timestamp();
         let presented = TokenHash::of(req.token.trim());
@@ -327,6 +328,18 @@ impl Vsc {
                 DomainError::invalid("public_key", "not a P-256 public key (uncompressed SEC1 point, base64url)")
             })?;
         let proof = unb64(&req.proof).map_err(|_| DomainError::invalid("proof", "not base64url"))?;
+        // The device's own PIN, checked for form before the passcode spends an attempt.
+        let pin = match req.pin.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(pin) => Some(super::pin::parse_pin("pin", pin)?),
+            None if self.config.authenticator.require_pin => {
+                return Err(DomainError::invalid(
+                    "pin",
+                    "choose a PIN of 4 to 8 digits for this authenticator: it is asked before every approval",
+                )
+                .into());
+            }
+            None => None,
+        };
         if !vsc_crypto::device::verify(&public_key, &register_message(req.token.trim()), &proof) {
             let mut tx = self.store.begin().await?;
             self.audit(
@@ -353,6 +366,11 @@ impl Vsc {
             PasscodeCheck::Right => {}
             PasscodeCheck::Wrong | PasscodeCheck::Refused => return Err(passcode_refused()),
         }
+        // Hashed only once the passcode was right: an unauthenticated caller makes no work.
+        let pin_hash = match &pin {
+            Some(pin) => Some(self.hash_pin(pin).await?),
+            None => None,
+        };
         let totp = TotpSecret::generate();
         let sealed = SealedKey::seal(&self.kek, &totp_context(&d.id), totp.expose())?;
         let mut tx = self.store.begin().await?;
@@ -372,6 +390,7 @@ impl Vsc {
             client_version: &client_version,
             platform: &platform,
             platform_version: &platform_version,
+            pin_hash: pin_hash.as_deref(),
             at: now,
         };
         if !devices::activate(&mut tx, &d.id, &reg).await? {
@@ -384,7 +403,7 @@ impl Vsc {
                 Actor::Holder(user.email.clone()),
                 "device.registered",
                 serde_json::json!({ "device": d.id, "name": d.name, "client_version": client_version,
-                    "platform": platform, "platform_version": platform_version }),
+                    "platform": platform, "platform_version": platform_version, "pin_set": pin_hash.is_some() }),
             ),
         )
         .await?;

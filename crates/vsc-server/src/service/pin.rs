@@ -22,7 +22,7 @@ const PIN_LOCKED: &str = "this authenticator's PIN is locked after 5 wrong PINs;
      (RA) for a PIN reset";
 
 /// A PIN: 4 to 8 digits.
-fn parse_pin(field: &'static str, pin: &str) -> Result<String, DomainError> {
+pub(crate) fn parse_pin(field: &'static str, pin: &str) -> Result<String, DomainError> {
     let n = pin.chars().count();
     if !(4..=8).contains(&n) || !pin.chars().all(|c| c.is_ascii_digit()) {
         return Err(DomainError::invalid(field, "the PIN must be 4 to 8 digits"));
@@ -49,7 +49,7 @@ impl Vsc {
     }
 
     /// Argon2id of a secret, off the async threads.
-    async fn hash_pin(&self, pin: &str) -> Result<String, ServiceError> {
+    pub(crate) async fn hash_pin(&self, pin: &str) -> Result<String, ServiceError> {
         let secret = pin.to_string();
         let hash = tokio::task::spawn_blocking(move || vsc_crypto::secret::hash(&secret))
             .await
@@ -61,6 +61,19 @@ impl Vsc {
         let mut tx = self.store.begin().await?;
         self.audit(&mut tx, rec).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Refuse a device without a PIN while `authenticator.require_pin` is on: it may only set
+    /// its PIN (every other device request answers `409 ST0002PinRequired`).
+    pub fn require_device_pin(&self, device: &DeviceIdentity) -> Result<(), ServiceError> {
+        if self.config.authenticator.require_pin && !device.has_pin {
+            return Err(ServiceError::PinRequired(
+                "this authenticator has no PIN yet: set one (POST /api/v1/authenticator/pin, or \
+                 `vsc authenticator pin set`) before it can approve, reset the passcode or do anything else"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 

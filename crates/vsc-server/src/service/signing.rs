@@ -15,7 +15,7 @@ use vsc_proto::{
 use vsc_store::signing::{self, Authorisation, SigningContext, SigningKey};
 use vsc_store::{StoreError, apps, cards, logins};
 
-use super::approvals::{ApprovalAsk, document_name};
+use super::approvals::{ApprovalAsk, Releasing, document_name};
 use super::cards::card_key_context;
 use super::login::RequestOrigin;
 use super::signer_cache::CachedSigner;
@@ -212,7 +212,9 @@ impl Vsc {
         }
         let mut tx = self.store.begin().await?;
         if let Some(id) = rec.approval {
-            self.spend_approval(&mut tx, id, ctx, rec.purpose.as_str(), rec.digest_hex, now).await?;
+            let releasing =
+                Releasing { purpose: rec.purpose.as_str(), operation: rec.operation, digest_hex: rec.digest_hex };
+            self.spend_approval(&mut tx, id, ctx, &releasing, now).await?;
         }
         let auth = Authorisation {
             session_id: &ctx.session_id,

@@ -466,14 +466,14 @@ impl Vsc {
         Ok(())
     }
 
-    /// A reserved check failed: audit it, and lock sign-in at the limit (one transaction).
+    /// A reserved check failed: audit it, and at the limit (the reservation has locked sign-in
+    /// already) end pending sign-ins and audit the lock (one transaction).
     async fn staff_check_failed(
         &self,
         s: &staff_auth::StaffCredentials,
         failures: i64,
         reason: &'static str,
     ) -> Result<(), ServiceError> {
-        let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
         self.audit(
             &mut tx,
@@ -485,16 +485,24 @@ impl Vsc {
         )
         .await?;
         if failures >= SIGN_IN_MAX_FAILURES {
-            let until = now + SIGN_IN_LOCK_SECONDS;
-            staff_auth::lock(&mut tx, &s.id, until).await?;
-            staff_auth::end_sign_ins(&mut tx, &s.id, now).await?;
-            self.audit(
-                &mut tx,
-                staff_event(&s.email, "staff.sign_in_locked", serde_json::json!({ "locked_until": until })),
-            )
-            .await?;
+            self.staff_locked(&mut tx, s).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The reservation that reached the limit locked sign-in: pending sign-ins end, audited.
+    async fn staff_locked(
+        &self,
+        tx: &mut vsc_store::Conn,
+        s: &staff_auth::StaffCredentials,
+    ) -> Result<(), ServiceError> {
+        let now = self.now().unix_timestamp();
+        staff_auth::end_sign_ins(tx, &s.id, now).await?;
+        // About when the reservation's lock runs out (set a moment ago with its own clock read).
+        let until = now + SIGN_IN_LOCK_SECONDS;
+        self.audit(tx, staff_event(&s.email, "staff.sign_in_locked", serde_json::json!({ "locked_until": until })))
+            .await?;
         Ok(())
     }
 
@@ -529,7 +537,7 @@ impl Vsc {
         }
         let reserved = {
             let mut conn = self.store.writer().await?;
-            staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES).await?
+            staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES, now + SIGN_IN_LOCK_SECONDS).await?
         };
         let Some(failures) = reserved else {
             self.verify_secret(password, None).await?;
@@ -538,6 +546,16 @@ impl Vsc {
         };
         if !self.verify_secret(password, s.password_hash.clone()).await? {
             self.staff_check_failed(&s, failures, "wrong password").await?;
+            return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
+        }
+        if failures >= SIGN_IN_MAX_FAILURES {
+            // The right password, but on the check that reached the limit: the lock it set
+            // stands (the code step could not run under it), and runs out as any lock does.
+            let mut tx = self.store.begin().await?;
+            let detail = serde_json::json!({ "reason": "locked at this attempt", "failures": failures });
+            self.audit(&mut tx, staff_event(&s.email, "staff.sign_in_failed", detail)).await?;
+            self.staff_locked(&mut tx, &s).await?;
+            tx.commit().await.map_err(StoreError::from)?;
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         }
         // The password is right, but the failures stay counted until the TOTP step succeeds:
@@ -620,7 +638,7 @@ impl Vsc {
         let secret = TotpSecret::from_bytes(&SealedKey(sealed.clone()).open(&self.kek, &totp_context(&s.id))?);
         let reserved = {
             let mut conn = self.store.writer().await?;
-            staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES).await?
+            staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES, now + SIGN_IN_LOCK_SECONDS).await?
         };
         let Some(failures) = reserved else {
             self.audit_staff(&s.email, "staff.sign_in_failed", serde_json::json!({ "reason": "locked" })).await?;

@@ -27,6 +27,9 @@ on_both_backends!(
 /// The passcode every test holder chooses.
 pub const PASSCODE: &str = "abc123";
 
+/// The PIN every test authenticator registers with (`authenticator.require_pin` is on by default).
+pub const DEVICE_PIN: &str = "2468";
+
 /// An enrolled card holder with a portal session.
 pub struct Holder {
     /// Email address.
@@ -51,11 +54,22 @@ pub struct TestDevice {
     pub key: DeviceKey,
     /// The TOTP secret the server handed out.
     pub totp: TotpSecret,
+    /// The device's PIN, when it has one.
+    pub pin: Option<String>,
 }
 
 impl TestDevice {
-    /// A client acting as this device.
+    /// A client acting as this device, giving its PIN (if any) to approvals and resets.
     pub fn client(&self, ts: &TestServer) -> DeviceClient {
+        let client = self.bare_client(ts);
+        match &self.pin {
+            Some(pin) => client.with_pin(pin),
+            None => client,
+        }
+    }
+
+    /// A client acting as this device that gives no PIN unless told to.
+    pub fn bare_client(&self, ts: &TestServer) -> DeviceClient {
         DeviceClient::new(&ts.url, &self.id, DeviceKey::from_pkcs8(self.key.pkcs8()).unwrap())
     }
 }
@@ -173,30 +187,49 @@ pub async fn device_token(ts: &TestServer, holder: &Holder, name: &str) -> (Stri
     (id, uri_token(reg["registration_uri"].as_str().unwrap()))
 }
 
-/// The registration request an authenticator sends for `token` with `key`.
+/// The registration request an authenticator sends for `token` with `key` (PIN [`DEVICE_PIN`]).
 pub fn registration(token: &str, key: &DeviceKey, passcode: &str) -> Value {
     json!({
         "token": token,
         "public_key": b64(&key.public_key()),
         "proof": b64(&key.sign(&register_message(token)).unwrap()),
         "passcode": passcode,
+        "pin": DEVICE_PIN,
         "client_version": "vsc-test 1.2.3",
         "platform": "linux",
         "platform_version": "6.12",
     })
 }
 
-/// Add, confirm and register a device through the real API (email code from the local outbox).
+/// [`registration`] with another PIN, or none (`None` leaves the field out).
+pub fn registration_with_pin(token: &str, key: &DeviceKey, passcode: &str, pin: Option<&str>) -> Value {
+    let mut body = registration(token, key, passcode);
+    match pin {
+        Some(pin) => body["pin"] = pin.into(),
+        None => {
+            body.as_object_mut().unwrap().remove("pin");
+        }
+    }
+    body
+}
+
+/// Add, confirm and register a device through the real API (email code from the local outbox),
+/// with PIN [`DEVICE_PIN`].
 pub async fn register_device(ts: &TestServer, holder: &Holder) -> TestDevice {
+    register_device_with_pin(ts, holder, Some(DEVICE_PIN)).await
+}
+
+/// [`register_device`] with another PIN, or none (for servers with `require_pin` off).
+pub async fn register_device_with_pin(ts: &TestServer, holder: &Holder, pin: Option<&str>) -> TestDevice {
     let n = holder.client.raw(Method::GET, "/api/v1/self/devices", None).await.unwrap().1.matches("\"id\"").count();
     let (id, token) = device_token(ts, holder, &format!("Phone {}", n + 1)).await;
     let key = DeviceKey::generate().unwrap();
-    let (status, reg) =
-        post(&ts.anon, "/api/v1/authenticator/register", registration(&token, &key, &holder.passcode)).await;
+    let body = registration_with_pin(&token, &key, &holder.passcode, pin);
+    let (status, reg) = post(&ts.anon, "/api/v1/authenticator/register", body).await;
     assert_eq!(status, 200, "{reg}");
     assert_eq!(reg["device_id"], id.as_str());
     let secret = reg["totp"]["secret"].as_str().unwrap();
-    TestDevice { id, key, totp: TotpSecret::from_bytes(&base32_decode(secret)) }
+    TestDevice { id, key, totp: TotpSecret::from_bytes(&base32_decode(secret)), pin: pin.map(String::from) }
 }
 
 /// RFC 4648 base32 (no padding) → bytes.
@@ -310,7 +343,8 @@ async fn a_device_is_added_confirmed_by_email_registered_and_listed(b: Backend) 
     assert_eq!(me["devices"][0]["id"], id.as_str(), "the holder view lists devices");
 
     // The device authenticates with its key and sees itself, its holder and their cards.
-    let device = TestDevice { id: id.clone(), key, totp: TotpSecret::from_bytes(&secret) };
+    let device =
+        TestDevice { id: id.clone(), key, totp: TotpSecret::from_bytes(&secret), pin: Some(DEVICE_PIN.into()) };
     let view = device.client(&ts).me().await.unwrap();
     assert_eq!(view.device.id, id);
     assert_eq!(view.email, h.email);

@@ -398,7 +398,8 @@ async fn two_nodes_on_one_postgres_deliver_pushes_and_answers_across() {
         &b_url,
         &device.id,
         vsc_crypto::device::DeviceKey::from_pkcs8(device.key.pkcs8()).unwrap(),
-    );
+    )
+    .with_pin(crate::devices::DEVICE_PIN);
     let waiting = tokio::spawn({
         let on_b = on_b.clone();
         async move {

@@ -7,6 +7,7 @@ mod dual_control;
 mod login;
 mod org_policy;
 mod pin;
+mod pin_required;
 mod portal_sign_in;
 mod reset;
 mod secret_ledgers;

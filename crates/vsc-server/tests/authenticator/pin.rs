@@ -10,7 +10,9 @@ use vsc_proto::CardLoginRequest;
 use vsc_server::{Principal, Vsc};
 use vsc_testkit::{Backend, TestServer, on_both_backends};
 
-use crate::devices::{Holder, TestDevice, enrolled_holder, message, post, register_device};
+use crate::devices::{
+    DEVICE_PIN, Holder, TestDevice, enrolled_holder, message, post, register_device, register_device_with_pin,
+};
 
 on_both_backends!(
     the_authenticator_resets_a_locked_passcode_with_the_same_policy_and_effects,
@@ -84,9 +86,14 @@ async fn the_authenticator_resets_a_locked_passcode_with_the_same_policy_and_eff
 }
 
 async fn a_pin_guards_approving_and_resetting(b: Backend) {
-    let ts = TestServer::start(b).await;
+    // PINs optional (`authenticator.require_pin` off): a device registers without one and sets
+    // it later.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = vsc_testkit::test_config(b, dir.path()).await;
+    config.authenticator.require_pin = false;
+    let ts = TestServer::start_with(config, dir).await;
     let h = enrolled_holder(&ts, "pin.guard@example.nhs.uk").await;
-    let device = register_device(&ts, &h).await;
+    let device = register_device_with_pin(&ts, &h, None).await;
     let dc = device.client(&ts);
 
     let me = dc.me().await.unwrap();
@@ -132,8 +139,8 @@ async fn five_wrong_pins_lock_until_one_ra_pin_reset_is_picked_up_once(b: Backen
     let h = enrolled_holder(&ts, "pin.lock@example.nhs.uk").await;
     let device = register_device(&ts, &h).await;
     let other = register_device(&ts, &h).await;
-    let dc = device.client(&ts);
-    dc.set_pin("2468", None).await.unwrap();
+    let dc = device.bare_client(&ts);
+    assert_eq!(DEVICE_PIN, "2468", "registered with this PIN");
 
     let (number, c) = push(&ts, &h, &device).await;
     // Concurrent wrong PINs are counted exactly: 5 lock, and no check runs after that.

@@ -68,8 +68,9 @@ fn wrong_code(device: &TestDevice, salt: u32) -> String {
     (0..).map(|i: u32| format!("{:06}", (salt * 7919 + i * 104_729) % 1_000_000)).find(|c| !taken.contains(c)).unwrap()
 }
 
+/// The real clock (the test server runs on it), for the device's current app code.
 fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    vsc_client::device::system_time()
 }
 
 /// The wrong codes counted in the holder's second-factor ledger now.

@@ -23,6 +23,7 @@ on_both_backends!(
     batch_signatures_verify_in_order_are_audited_per_request_and_refuse_bad_input,
     concurrent_signatures_are_each_audited_once_and_stop_at_logout,
     revoked_and_superseded_certificates_show_in_the_crl_and_ocsp,
+    an_approval_is_spent_only_by_the_kind_of_signature_it_was_given_for,
 );
 
 const CONTENT: &[u8] = b"Discharge letter for patient 943 476 5919\n";
@@ -431,6 +432,47 @@ async fn concurrent_signatures_are_each_audited_once_and_stop_at_logout(b: Backe
     let after = futures_join((40..50).map(sign)).await;
     assert!(after.iter().all(|r| r.as_ref().is_err_and(|e| e.status() == Some(401))), "{after:?}");
     assert_eq!(count(&ts.vsc, "card.signed").await, 40);
+    ts.stop().await;
+}
+
+async fn an_approval_is_spent_only_by_the_kind_of_signature_it_was_given_for(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let h = enrolled_holder(&ts, "sign.purpose@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let sc = session(&ts, &h, &device).await;
+    // A raw signature with the signing key over the same document's digest.
+    let raw = |approval: Option<&str>| CardSignRequest {
+        key: Some("signing".into()),
+        data: Some(B64.encode(CONTENT)),
+        name: Some("Discharge letter.pdf".into()),
+        approval: approval.map(String::from),
+        ..CardSignRequest::default()
+    };
+    let refused = |e: vsc_client::ClientError| {
+        assert_eq!((e.status(), e.field()), (Some(422), Some("approval")), "{e}");
+        assert!(e.to_string().contains("raw or CAdES"), "{e}");
+    };
+
+    // A Yes to a raw signature does not release a CAdES signature of the same document…
+    let Signed::Approval(for_raw) = sc.card_sign(&raw(None)).await.unwrap() else { panic!("approval needed") };
+    answer(&ts, &device, &for_raw, Decision::Approve).await;
+    refused(sc.card_cades(&cades_req(true, Some(&for_raw.approval))).await.unwrap_err());
+    // …and stays unspent for the raw signature it was given for.
+    let Signed::Done(s) = sc.card_sign(&raw(Some(&for_raw.approval))).await.unwrap() else { panic!("released") };
+    assert_eq!(s.key, "signing");
+    assert_eq!(sc.card_approval(&for_raw.approval, 0).await.unwrap().state, "used");
+
+    // A Yes to a CAdES signature does not release a raw one either, and then makes its CAdES.
+    let Signed::Approval(for_cades) = sc.card_cades(&cades_req(true, None)).await.unwrap() else {
+        panic!("approval needed")
+    };
+    assert_eq!(for_cades.digest, for_raw.digest, "the same document");
+    answer(&ts, &device, &for_cades, Decision::Approve).await;
+    refused(sc.card_sign(&raw(Some(&for_cades.approval))).await.unwrap_err());
+    let Signed::Done(_) = sc.card_cades(&cades_req(true, Some(&for_cades.approval))).await.unwrap() else {
+        panic!("released")
+    };
+    assert_eq!(count(&ts.vsc, "card.signed").await, 2);
     ts.stop().await;
 }
 

@@ -12,6 +12,8 @@ on_both_backends!(
     ra_wrong_password_and_unknown_email_answer_alike_and_failures_lock,
     ra_totp_codes_work_once_and_sessions_expire,
     ra_password_links_work_once_and_a_new_invite_replaces_them,
+    ra_the_right_password_at_the_limit_locks_until_a_time_not_for_good,
+    ra_a_new_password_ends_the_accounts_sessions,
 );
 
 pub(super) const PASSWORD: &str = "correct horse battery staple";
@@ -333,6 +335,98 @@ async fn ra_wrong_password_and_unknown_email_answer_alike_and_failures_lock(b: B
     assert_eq!(last.status, StatusCode::UNAUTHORIZED, "{}", last.body);
     assert!(last.body.contains("sign in again"), "{}", last.body);
     assert_eq!(count(&ts, "staff.sign_in_locked").await, 3);
+}
+
+/// The account's stored failure count and lock time.
+async fn lock_state(ts: &TestServer, email: &str) -> (i64, Option<i64>) {
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    let row = sqlx::query("SELECT sign_in_failures, sign_in_locked_until FROM staff WHERE email_key = $1")
+        .bind(email)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1))
+}
+
+async fn ra_the_right_password_at_the_limit_locks_until_a_time_not_for_good(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let email = "fiona.smith@example.nhs.uk";
+    let (_, secret) = first_sign_in(&ts, email).await;
+    let mut web = Browser::new(&ts.url);
+    for _ in 0..4 {
+        assert_eq!(password_step(&mut web, email, "wrong wrong wrong").await.status, 401);
+    }
+    assert_eq!(lock_state(&ts, email).await, (4, None));
+    // The fifth check reaches the limit: the right password does not get through it, and the
+    // account is locked until a time (not merely at the limit with no end).
+    let at_limit = password_step(&mut web, email, PASSWORD).await;
+    assert_eq!(at_limit.status, StatusCode::UNAUTHORIZED);
+    assert!(at_limit.body.contains(FAILED), "{}", at_limit.body);
+    let (failures, until) = lock_state(&ts, email).await;
+    assert_eq!(failures, 5);
+    let until = until.expect("reaching the limit sets a lock until a time");
+    assert!((unix_now() + 890..=unix_now() + 900).contains(&until), "15 minutes: {until}");
+    assert_eq!(count(&ts, "staff.sign_in_locked").await, 1);
+    // Still locked a moment later, for the right password too.
+    assert_eq!(password_step(&mut web, email, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+
+    // When the lock has run out (aged in the database) the right password and code sign in.
+    exec(&ts, "UPDATE staff SET sign_in_locked_until = sign_in_locked_until - 901").await;
+    let next = password_step(&mut web, email, PASSWORD).await;
+    assert_eq!(next.location(), "/ra/sign-in/code", "{}", next.body);
+    let form = web.get("/ra/sign-in/code").await;
+    let done = web.post("/ra/sign-in/code", &[("csrf", &form.csrf()), ("code", &next_code(&secret))]).await;
+    assert_eq!(done.location(), "/ra", "{}", done.body);
+    assert_eq!(lock_state(&ts, email).await, (0, None), "a completed sign-in clears the count");
+
+    // Reaching the limit at the code step locks until a time too.
+    let mut other = Browser::new(&ts.url);
+    exec(&ts, "UPDATE staff SET sign_in_failures = 3").await;
+    assert_eq!(password_step(&mut other, email, PASSWORD).await.location(), "/ra/sign-in/code");
+    let form = other.get("/ra/sign-in/code").await;
+    let live = [app_code(&secret), next_code(&secret)];
+    let wrong_code = ["000000", "111111", "222222"].into_iter().find(|c| !live.iter().any(|l| l == c)).unwrap();
+    let wrong = other.post("/ra/sign-in/code", &[("csrf", &form.csrf()), ("code", wrong_code)]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    let (failures, until) = lock_state(&ts, email).await;
+    assert_eq!(failures, 5);
+    assert!(until.is_some_and(|u| u > unix_now()), "locked until a time");
+    ts.stop().await;
+}
+
+async fn ra_a_new_password_ends_the_accounts_sessions(b: Backend) {
+    let ts = TestServer::start(b).await;
+    let email = "fiona.smith@example.nhs.uk";
+    let (mut first, secret) = first_sign_in(&ts, email).await;
+    assert_eq!(first.get("/ra").await.status, StatusCode::OK);
+    let mut second = Browser::new(&ts.url);
+    password_step(&mut second, email, PASSWORD).await;
+    let form = second.get("/ra/sign-in/code").await;
+    let done = second.post("/ra/sign-in/code", &[("csrf", &form.csrf()), ("code", &next_code(&secret))]).await;
+    assert_eq!(done.location(), "/ra", "{}", done.body);
+    let token = ts.vsc.create_token(email).await.unwrap();
+    let api = ts.anon.with_token(&token);
+    assert_eq!(api.raw(reqwest::Method::GET, "/api/v1/users", None).await.unwrap().0, 200);
+
+    // A new password from a new link (as a manager's "email a new link" gives).
+    let link = ts.vsc.invite_staff(email, "ORG1", "manager", None).await.unwrap().password_link;
+    let mut web = Browser::new(&ts.url);
+    let path = link_path(&link);
+    let page = web.get(&path).await;
+    let new = "a brand new long password";
+    let set = web.post(&path, &[("csrf", &page.csrf()), ("password", new), ("confirm", new)]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    assert_eq!(last_detail(&ts, "staff.password_set").await["sessions_ended"], 2);
+    // Both browsers' sessions are over.
+    for browser in [&mut first, &mut second] {
+        assert_eq!(browser.get("/ra").await.location(), "/ra/sign-in");
+    }
+    // API tokens are separate credentials (issued by the operator): they keep working.
+    assert_eq!(api.raw(reqwest::Method::GET, "/api/v1/users", None).await.unwrap().0, 200);
+    // The old password no longer signs in; the new one does.
+    assert_eq!(password_step(&mut web, email, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(password_step(&mut web, email, new).await.location(), "/ra/sign-in/code");
+    ts.stop().await;
 }
 
 async fn ra_totp_codes_work_once_and_sessions_expire(b: Backend) {
