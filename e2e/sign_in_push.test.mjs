@@ -112,6 +112,28 @@ test('a holder signs in with a push approved on the authenticator, or its app co
       await page.screenshot({ path: path.join(artifacts, 'sign-in-push-denied.png'), fullPage: true });
     });
 
+    await step('3 wrong passcodes lock the card; then the right one gets the wrong one\'s answer', async () => {
+      const attempt = async (passcode) => {
+        await page.goto(`${base}/self-service/sign-in`);
+        await page.fill('#email', email);
+        await page.fill('#passcode', passcode);
+        const [response] = await Promise.all([
+          page.waitForNavigation(),
+          page.click('button:has-text("Continue")'),
+        ]);
+        return { status: response.status(), url: page.url(), main: (await page.textContent('main')).trim() };
+      };
+      const wrong = await attempt('wrong1');
+      assert.equal(wrong.url, `${base}/self-service/sign-in`);
+      assert.match(wrong.main, /email or passcode is wrong/);
+      await attempt('wrong2');
+      await attempt('wrong3');
+      await outbox(email, 'card_locked', /entered wrongly 3 times/);
+      const right = await attempt(PASSCODE);
+      assert.deepEqual(right, wrong, 'a locked card answers the right passcode as a wrong one');
+      await page.screenshot({ path: path.join(artifacts, 'sign-in-locked.png'), fullPage: true });
+    });
+
     await step('no page broke the Content-Security-Policy or logged an error', () => assertNoPageErrors(consoleErrors));
   });
 });

@@ -54,7 +54,7 @@ pub struct LoginRole {
 pub struct LoginStateView {
     /// `pending`, `approved`, `denied` or `expired`.
     pub state: String,
-    /// The card serial.
+    /// Once approved: the card serial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<String>,
     /// Once approved: the card's roles (pick one when there are several).

@@ -14,6 +14,7 @@ pub mod change_requests;
 pub mod channels;
 pub mod code_ledger;
 pub mod crls;
+pub mod decoy_logins;
 pub mod device_pins;
 pub mod devices;
 pub mod enrolments;

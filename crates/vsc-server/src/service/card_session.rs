@@ -39,12 +39,16 @@ impl Vsc {
         let presented = TokenHash::of(login_token);
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin().await?;
-        let login = logins::by_token_hash(&mut tx, &presented.0)
-            .await?
-            .filter(|l| {
-                TokenHash::from_slice(&l.token_hash).is_some_and(|s| s.matches(&presented)) && l.purpose == "card"
-            })
-            .ok_or_else(|| ServiceError::not_found("login", "no such login; start again"))?;
+        let found = logins::by_token_hash(&mut tx, &presented.0).await?.filter(|l| {
+            TokenHash::from_slice(&l.token_hash).is_some_and(|s| s.matches(&presented)) && l.purpose == "card"
+        });
+        let Some(login) = found else {
+            drop(tx);
+            return Err(match self.decoy_login_session(login_token).await? {
+                Some(refused) => refused,
+                None => ServiceError::not_found("login", "no such login; start again"),
+            });
+        };
         if login.state != "approved" {
             return Err(vsc_core::DomainError::InvalidState(format!(
                 "this login is not approved (it is {}); start again",

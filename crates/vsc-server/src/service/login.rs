@@ -28,6 +28,9 @@ pub const CHALLENGE_SECONDS: i64 = 120;
 /// Window over which unanswered pushes are counted for throttling.
 pub(crate) const PUSH_WINDOW_SECONDS: i64 = 600;
 
+/// The answer once too many pushes of a holder went unanswered.
+pub(crate) const PUSH_THROTTLED: &str = "too many login requests were not answered; wait a few minutes and try again";
+
 const LOGIN_FAILED: &str =
     "the email or passcode is wrong, or the card cannot be used; if it is locked, you were emailed";
 
@@ -236,16 +239,27 @@ impl Vsc {
         let method = Method::parse(&req.method)?;
         let client = req.client.as_deref().map(str::trim).filter(|c| !c.is_empty()).unwrap_or("unnamed client");
         let client: String = client.chars().take(80).collect();
-        let email_key = EmailAddress::parse("email", &req.email).map(|e| e.key()).unwrap_or_default();
-        let (user, push_only) = {
+        let email = EmailAddress::parse("email", &req.email).ok();
+        let email_key = email.as_ref().map(EmailAddress::key).unwrap_or_default();
+        let passwordless = req.passcode.is_none();
+        let (user, push_only, number_matching) = {
             let mut conn = self.store.conn().await?;
             let user = if email_key.is_empty() { None } else { users::by_email_key(&mut conn, &email_key).await? };
-            let push_only = match &user {
-                // Only a login without passcode needs the organisation's policy.
-                Some(u) if req.passcode.is_none() => organisations::push_only(&mut conn, &u.org_id).await?,
-                _ => false,
+            // Only a login without passcode needs the organisation's policy: the user's, or for an
+            // unknown email the one its domain belongs to, so both answer alike.
+            let org = match (&user, &email) {
+                (_, _) if !passwordless => None,
+                (Some(u), _) => Some(u.org_id.clone()),
+                (None, Some(e)) => organisations::domain_holder(&mut conn, e.domain().as_str()).await?,
+                (None, None) => None,
             };
-            (user, push_only)
+            let policy = match org {
+                Some(org) => organisations::policy(&mut conn, &org).await?,
+                None => None,
+            };
+            let push_only = policy.as_ref().is_some_and(|p| p.push_only);
+            let number_matching = policy.and_then(|p| p.number_matching).unwrap_or(self.config.login.number_matching);
+            (user, push_only, number_matching)
         };
         let failed = || ServiceError::SignInFailed(LOGIN_FAILED.into());
         let user = match (&req.passcode, user) {
@@ -261,6 +275,10 @@ impl Vsc {
                 return Err(failed());
             }
             (None, Some(user)) if push_only && method == Method::Push => user,
+            (None, None) if push_only && method == Method::Push => {
+                self.audit_unknown_login(&req.email).await?;
+                return self.start_decoy_login(&email_key, number_matching).await;
+            }
             (None, _) => {
                 return Err(vsc_core::DomainError::invalid("passcode", "the passcode is required").into());
             }
@@ -273,6 +291,13 @@ impl Vsc {
             holders::clear_passcode_failures(&mut tx, &user.id).await?;
         }
         let guard = logins::login_guard(&mut tx, &user.id, now, now - PUSH_WINDOW_SECONDS).await?;
+        if passwordless && (guard.card.is_none() || guard.devices == 0) {
+            // Nothing to push to: answered as if a push went out (see service/decoy_login.rs).
+            let detail = serde_json::json!({ "client": client, "reason": "no active card with an authenticator" });
+            self.audit(&mut tx, login_event(&user, "card.login_refused", detail)).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return self.start_decoy_login(&email_key, number_matching).await;
+        }
         let admitted = match &guard.card {
             None => Err(failed()),
             Some(_) if guard.devices == 0 => Err(vsc_core::DomainError::InvalidState(
@@ -282,9 +307,7 @@ impl Vsc {
             Some(_) if method == Method::Push && guard.unanswered >= self.config.login.push_limit => {
                 let event = login_event(&user, "card.login_throttled", serde_json::json!({ "client": client }));
                 self.audit(&mut tx, event).await?;
-                Err(ServiceError::RateLimited(
-                    "too many login requests were not answered; wait a few minutes and try again".into(),
-                ))
+                Err(ServiceError::RateLimited(PUSH_THROTTLED.into()))
             }
             Some(card) => Ok(card),
         };
@@ -370,7 +393,12 @@ impl Vsc {
     pub async fn card_login_state(&self, token: &str, wait: Duration) -> Result<LoginStateView, ServiceError> {
         // Subscribe before the first read, so a decision made after it wakes the wait.
         let rx = self.subscribe();
-        let first = self.login_by_token(token).await?;
+        let first = match self.login_by_token(token).await {
+            Err(ServiceError::NotFound { .. }) if let Some(decoy) = self.decoy_login_state(token, wait).await? => {
+                return Ok(decoy);
+            }
+            other => other?,
+        };
         let id = first.id.clone();
         let topic = login_topic(&id);
         let mut seed = Some(first);
@@ -403,7 +431,8 @@ impl Vsc {
         });
         LoginStateView {
             state: state.into(),
-            card: l.card_serial.clone(),
+            // Like the roles, only once approved: the login id alone proves nothing.
+            card: l.card_serial.clone().filter(|_| state == "approved"),
             roles,
             approved_by: l.decided_method.clone(),
             expires_at: ts(l.expires_at),
@@ -555,7 +584,12 @@ impl Vsc {
     /// The code fallback: the current TOTP of any of the holder's active devices (±1 step), each
     /// code accepted once; 5 wrong codes deny the login.
     pub async fn card_login_code(&self, token: &str, code: &str) -> Result<LoginStateView, ServiceError> {
-        let login = self.login_by_token(token).await?;
+        let login = match self.login_by_token(token).await {
+            Err(ServiceError::NotFound { .. }) if let Some(refused) = self.decoy_login_code(token).await? => {
+                return Err(refused);
+            }
+            other => other?,
+        };
         let now = self.now().unix_timestamp();
         if state_of(&login, now) != "pending" {
             return Err(vsc_core::DomainError::InvalidState(format!(

@@ -7,6 +7,7 @@ mod audit;
 mod card_session;
 mod cards;
 mod change_requests;
+mod decoy_login;
 mod device_auth;
 mod device_keys;
 mod devices;

@@ -21,6 +21,7 @@ on_both_backends!(
     ten_wrong_codes_across_challenges_and_doors_lock_the_cards,
     fifty_concurrent_wrong_codes_at_one_challenge_evaluate_exactly_five,
     portal_sessions_end_when_idle_and_when_contact_details_change,
+    a_passwordless_login_for_an_email_without_a_card_gets_a_login_that_expires,
 );
 
 fn login_req(email: &str, passcode: &str, method: &str) -> CardLoginRequest {
@@ -337,5 +338,48 @@ async fn portal_sessions_end_when_idle_and_when_contact_details_change(b: Backen
     let (status, text) = ts.client.raw(Method::PATCH, &path, Some(&body)).await.unwrap();
     assert_eq!(status, 200, "{text}");
     assert_eq!(get(&e.client, "/api/v1/self").await.0, 401, "email change ended the session");
+    ts.stop().await;
+}
+
+async fn a_passwordless_login_for_an_email_without_a_card_gets_a_login_that_expires(b: Backend) {
+    let ts = TestServer::start(b).await;
+    ts.vsc.set_push_only(&Principal::Operator, "ORG1", true).await.unwrap();
+    let h = enrolled_holder(&ts, "real.pushonly@example.nhs.uk").await;
+    let device = register_device(&ts, &h).await;
+    let no_device = enrolled_holder(&ts, "nodevice.pushonly@example.nhs.uk").await;
+    let passwordless = |email: &str| CardLoginRequest {
+        email: email.into(),
+        passcode: None,
+        method: "push".into(),
+        client: Some("ledger test".into()),
+    };
+    // The domain's organisation is push-only: a real holder, a holder without an authenticator and
+    // an unknown address in the same domain all get a login id, a number and an expiry.
+    let real = ts.anon.card_login(&passwordless(&h.email)).await.unwrap();
+    let unknown = ts.anon.card_login(&passwordless("nobody.pushonly@example.nhs.uk")).await.unwrap();
+    let nothing = ts.anon.card_login(&passwordless(&no_device.email)).await.unwrap();
+    for view in [&real, &unknown, &nothing] {
+        assert!(view.login.starts_with("vcl_") && view.login.len() == real.login.len(), "{view:?}");
+        assert_eq!((view.method.as_str(), view.number.is_some()), ("push", true), "{view:?}");
+    }
+    // While pending they read alike (no card serial before approval).
+    for v in [&real, &unknown, &nothing] {
+        let s = ts.anon.login_state(&v.login, 0).await.unwrap();
+        assert_eq!((s.state.as_str(), s.card.as_deref(), s.roles.is_some()), ("pending", None, false), "{s:?}");
+    }
+    // A session is refused alike; codes typed for a decoy are counted like a real login's.
+    let e_real = ts.anon.open_card_session(&real.login, None).await.unwrap_err();
+    let e_decoy = ts.anon.open_card_session(&unknown.login, None).await.unwrap_err();
+    assert_eq!((e_real.status(), e_real.to_string()), (e_decoy.status(), e_decoy.to_string()));
+    let e = ts.anon.login_code(&unknown.login, "123456").await.unwrap_err();
+    assert_eq!(e.status(), Some(422));
+    assert!(e.to_string().contains("4 attempt(s) left"), "{e}");
+    // Only the real holder's device hears of a login.
+    assert_eq!(device.client(&ts).challenges(0).await.unwrap().challenges.len(), 1);
+    // The decoy expires as a real login does.
+    let mut conn = ts.vsc.store().conn().await.unwrap();
+    sqlx::query("UPDATE decoy_logins SET expires_at = 0").execute(&mut *conn).await.unwrap();
+    drop(conn);
+    assert_eq!(ts.anon.login_state(&nothing.login, 0).await.unwrap().state, "expired");
     ts.stop().await;
 }

@@ -12,3 +12,16 @@ CREATE TABLE second_factor_ledger (
 -- Portal sessions end after `portal.idle_minutes` without use.
 ALTER TABLE holder_sessions ADD COLUMN last_used_at BIGINT;
 UPDATE holder_sessions SET last_used_at = created_at;
+
+-- A passwordless (push-only) login for an email that cannot log in (unknown, or no active card
+-- with an authenticator) gets a login id all the same, which simply stays pending and expires: the
+-- answer must not tell which emails have cards. Rows are deleted a day after they expire.
+CREATE TABLE decoy_logins (
+    token_hash    BYTEA PRIMARY KEY,
+    email_hash    BYTEA NOT NULL,
+    code_attempts BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL
+);
+CREATE INDEX decoy_logins_email ON decoy_logins (email_hash, created_at);
+CREATE INDEX decoy_logins_expiry ON decoy_logins (expires_at);

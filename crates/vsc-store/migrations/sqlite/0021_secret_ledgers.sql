@@ -12,3 +12,16 @@ CREATE TABLE second_factor_ledger (
 -- Portal sessions end after `portal.idle_minutes` without use.
 ALTER TABLE holder_sessions ADD COLUMN last_used_at INTEGER;
 UPDATE holder_sessions SET last_used_at = created_at;
+
+-- A passwordless (push-only) login for an email that cannot log in (unknown, or no active card
+-- with an authenticator) gets a login id all the same, which simply stays pending and expires: the
+-- answer must not tell which emails have cards. Rows are deleted a day after they expire.
+CREATE TABLE decoy_logins (
+    token_hash    BLOB PRIMARY KEY,
+    email_hash    BLOB NOT NULL,
+    code_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+);
+CREATE INDEX decoy_logins_email ON decoy_logins (email_hash, created_at);
+CREATE INDEX decoy_logins_expiry ON decoy_logins (expires_at);
