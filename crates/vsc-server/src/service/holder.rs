@@ -26,7 +26,8 @@ const EMAIL_VERIFICATION_SECONDS: i64 = 24 * 60 * 60;
 pub const SIGN_IN_TO_CONFIRM: &str =
     "sign in to the Self-Service Portal as the card holder, then open this confirmation link again";
 
-const SIGN_IN_FAILED: &str = "the email or passcode is wrong, or your card is locked or not active";
+const SIGN_IN_FAILED: &str =
+    "the email or passcode is wrong, or your card is locked or not active; if it is locked, we have emailed you";
 
 /// An audit event about a holder, by the holder.
 pub(super) fn holder_event(user: &users::UserRow, action: &'static str, detail: serde_json::Value) -> AuditRecord {

@@ -174,7 +174,20 @@ async fn concurrent_wrong_guesses_at_each_door_are_counted_exactly(b: Backend) {
     }
     assert_eq!(count(&ts.vsc, "card.passcode_wrong").await, 9, "3 more at device registration");
     assert_eq!(card_state(&ts, &r).await, "locked");
-    assert_eq!(count(&ts.vsc, "card.locked").await, 3);
+
+    // Blocking the card: 10 concurrent guesses from the holder's session (those after the lock
+    // find the session ended).
+    let k = enrolled_holder(&ts, "guess.block@example.nhs.uk").await;
+    let guesses = (0..10).map(|i| {
+        let client = k.client.clone();
+        tokio::spawn(async move { client.self_block(&format!("wrong{i}")).await.unwrap_err().status() })
+    });
+    for g in guesses.collect::<Vec<_>>() {
+        assert!(matches!(g.await.unwrap(), Some(401 | 422)));
+    }
+    assert_eq!(count(&ts.vsc, "card.passcode_wrong").await, 12, "3 more at the block door");
+    assert_eq!(card_state(&ts, &k).await, "locked");
+    assert_eq!(count(&ts.vsc, "card.locked").await, 4);
     ts.stop().await;
 }
 
