@@ -1,11 +1,10 @@
 //! `/api/v1/card/…`: card login, card sessions and relying-app tickets; and
 //! `/api/v1/tickets/validate` for relying apps.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -20,21 +19,7 @@ use super::holder::session_token;
 use crate::Vsc;
 use crate::service::RequestOrigin;
 
-/// The client's address (the TCP peer).
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
-    }
-}
+pub use crate::client_ip::ClientIp;
 
 /// The bearer token of a request (a card session or an app key).
 pub struct Bearer(pub String);

@@ -351,23 +351,13 @@ impl Vsc {
                 vsc_core::DomainError::invalid("answers", format!("question {q} is not in the catalogue")).into()
             );
         }
-        let presented = req.passcode.clone();
-        let to_hash = answers.clone();
-        let hashed = tokio::task::spawn_blocking(move || {
-            if !vsc_crypto::secret::verify(&presented, &creds.passcode_hash) {
-                return Ok(None);
-            }
-            to_hash
-                .iter()
-                .map(|(q, a)| vsc_crypto::secret::hash(a).map(|h| (*q, h)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some)
-        })
-        .await
-        .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
-        let Some(hashed) = hashed else {
+        if !self.verify_secret(&req.passcode, Some(creds.passcode_hash)).await? {
             return Err(vsc_core::DomainError::invalid("passcode", "the passcode is wrong").into());
-        };
+        }
+        let mut hashed = Vec::with_capacity(answers.len());
+        for (q, a) in &answers {
+            hashed.push((*q, self.hash_secret(a).await?));
+        }
         let mut tx = self.store.begin().await?;
         holders::set_answers(&mut tx, &user.id, &hashed).await?;
         self.audit(

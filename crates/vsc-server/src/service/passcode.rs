@@ -5,6 +5,7 @@
 use vsc_core::AuditRecord;
 use vsc_store::{StoreError, cards, channels, holders, users};
 
+use super::hash_pool::{self, HashRefusal};
 use super::{Vsc, ts};
 use crate::ServiceError;
 use crate::notify::templates;
@@ -22,20 +23,43 @@ pub(crate) enum PasscodeCheck {
 }
 
 impl Vsc {
-    /// Verify a secret against a stored Argon2id hash off the async threads (a dummy verification
-    /// of the same cost when there is no hash), at most one per core at a time.
+    /// Verify a secret against a stored Argon2id hash on the hash pool (a dummy verification of
+    /// the same cost when there is no hash). Refused at once with [`ServiceError::Busy`] when the
+    /// pool's queue is full.
     pub(crate) async fn verify_secret(&self, presented: &str, stored: Option<String>) -> Result<bool, ServiceError> {
+        self.verify_secret_in(self.hash_slot()?, presented, stored).await
+    }
+
+    /// Argon2id of a new secret (passcode, answer, PIN, staff password) on the hash pool; refused
+    /// at once with [`ServiceError::Busy`] when its queue is full.
+    pub(crate) async fn hash_secret(&self, secret: &str) -> Result<String, ServiceError> {
+        let secret = secret.to_string();
+        Ok(self.hash_pool.run(move || vsc_crypto::secret::hash(&secret)).await.map_err(refused)??)
+    }
+
+    /// A place in the hash pool's queue, taken before a check reserves a counted attempt: a
+    /// check refused for load must not use up one of the holder's attempts.
+    pub(crate) fn hash_slot(&self) -> Result<hash_pool::HashSlot, ServiceError> {
+        self.hash_pool.admit().map_err(refused)
+    }
+
+    /// [`Vsc::verify_secret`] in a place taken earlier with [`Vsc::hash_slot`].
+    pub(crate) async fn verify_secret_in(
+        &self,
+        slot: hash_pool::HashSlot,
+        presented: &str,
+        stored: Option<String>,
+    ) -> Result<bool, ServiceError> {
         let presented = presented.to_string();
-        self.hash_pool
-            .run(move || match stored {
-                Some(h) => vsc_crypto::secret::verify(&presented, &h),
-                None => {
-                    vsc_crypto::secret::verify_dummy(&presented);
-                    false
-                }
-            })
-            .await
-            .ok_or_else(|| ServiceError::Startup("the passcode verification workers have stopped".into()))
+        slot.run(move || match stored {
+            Some(h) => vsc_crypto::secret::verify(&presented, &h),
+            None => {
+                vsc_crypto::secret::verify_dummy(&presented);
+                false
+            }
+        })
+        .await
+        .map_err(refused)
     }
 
     /// Check `user`'s card passcode for `purpose` (e.g. `card_login`, `device_registration`),
@@ -64,6 +88,7 @@ impl Vsc {
         purpose: &'static str,
     ) -> Result<PasscodeCheck, ServiceError> {
         let now = self.now();
+        let slot = self.hash_slot()?;
         let reserved = {
             let mut conn = self.store.writer().await?;
             holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?
@@ -74,7 +99,7 @@ impl Vsc {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(PasscodeCheck::Refused);
         };
-        let right = self.verify_secret(passcode, Some(stored)).await?;
+        let right = self.verify_secret_in(slot, passcode, Some(stored)).await?;
         if right {
             // No audit: a right passcode is audited by the step it unlocks.
             return Ok(PasscodeCheck::Right);
@@ -111,6 +136,16 @@ impl Vsc {
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
         Ok(PasscodeCheck::Wrong)
+    }
+}
+
+/// Seconds a client refused for load is asked to wait (the queue drains in well under that).
+const BUSY_RETRY_SECONDS: u64 = 1;
+
+fn refused(r: HashRefusal) -> ServiceError {
+    match r {
+        HashRefusal::Busy => ServiceError::Busy(BUSY_RETRY_SECONDS),
+        HashRefusal::Stopped => ServiceError::Startup("the hashing workers have stopped".into()),
     }
 }
 
