@@ -58,10 +58,13 @@ pub async fn regulate(State(vsc): State<Vsc>, req: Request, next: Next) -> Respo
     let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>().copied() else {
         return next.run(req).await;
     };
-    if is_credential_route(req.method(), req.uri().path())
-        && let Some(seconds) = vsc.credential_block(ip)
-    {
-        return too_many_failures(req.uri().path(), seconds);
+    if is_credential_route(req.method(), req.uri().path()) {
+        if let Some(seconds) = vsc.credential_block(ip) {
+            return too_many_failures(req.uri().path(), seconds);
+        }
+        if vsc.shed_suspect(ip) {
+            return busy(req.uri().path());
+        }
     }
     let (response, failed) = CREDENTIAL_FAILURE
         .scope(Cell::new(false), async {
@@ -73,6 +76,12 @@ pub async fn regulate(State(vsc): State<Vsc>, req: Request, next: Next) -> Respo
         tracing::warn!(error = %e, "auditing a client block failed");
     }
     response
+}
+
+/// The 503 answer to a suspect while the hash queue is crowded (as a full queue answers).
+fn busy(path: &str) -> Response {
+    let e = ServiceError::Busy(1);
+    if path.starts_with("/api/") { ApiError::from(e).into_response() } else { PageError::from(e).into_response() }
 }
 
 /// The 429 answer: our JSON error under `/api`, the portals' error page elsewhere.

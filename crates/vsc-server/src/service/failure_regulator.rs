@@ -9,6 +9,11 @@
 //! its own traffic): it bounds the cost one source can impose on this node, while the per-holder
 //! ledgers in the database bound what any number of sources can learn about one holder. Memory
 //! is bounded: at [`MAX_SOURCES`] addresses the least recently seen are dropped.
+//!
+//! Before an address is blocked it is already a *suspect* once it has [`SUSPECT_FAILURES`]
+//! failures in the window: while the hash queue is half full, suspects' credential requests are
+//! refused (503) so that the other half of the queue stays for everyone else — the holder who
+//! types the right passcode during an attack waits behind at most half a queue.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,6 +34,8 @@ pub const FIRST_BLOCK_SECONDS: i64 = 5 * 60;
 pub const MAX_BLOCK_SECONDS: i64 = 60 * 60;
 /// A block that starts within this time after the previous one ended is a repeat.
 const REPEAT_MEMORY_SECONDS: i64 = 24 * 60 * 60;
+/// Failures in the window that make an address a suspect, refused first under load.
+pub const SUSPECT_FAILURES: u32 = 5;
 /// Addresses remembered at most.
 pub const MAX_SOURCES: usize = 65_536;
 
@@ -87,6 +94,14 @@ impl FailureRegulator {
         let left = sources.get(&ip).map(|s| s.blocked_until - now).filter(|left| *left > 0)?;
         self.refused.fetch_add(1, Ordering::Relaxed);
         Some(left)
+    }
+
+    /// Whether `ip` has failed often enough in the current window to be refused first under load.
+    pub fn suspect(&self, ip: IpAddr, now: i64) -> bool {
+        let Ok(sources) = self.sources.lock() else { return false };
+        sources.get(&ip).is_some_and(|s| {
+            s.blocked_until > now || (now - s.window_start < WINDOW_SECONDS && s.failures >= SUSPECT_FAILURES)
+        })
     }
 
     /// Count one failure of `ip` at `now`; returns the block it starts, if it reaches the limit.
@@ -162,6 +177,12 @@ impl Vsc {
         self.failures.blocked(ip, self.now().unix_timestamp())
     }
 
+    /// Whether a credential request from `ip` is shed now: the hash queue is half full and `ip`
+    /// is a suspect (see the module comment).
+    pub(crate) fn shed_suspect(&self, ip: IpAddr) -> bool {
+        self.hash_pool.crowded() && self.failures.suspect(ip, self.now().unix_timestamp())
+    }
+
     /// Count a failed credential attempt from `ip`; a block it starts is audited.
     pub(crate) async fn count_credential_failure(&self, ip: IpAddr) -> Result<(), ServiceError> {
         let Some(block) = self.failures.fail(ip, self.now().unix_timestamp()) else { return Ok(()) };
@@ -227,8 +248,23 @@ mod tests {
             at += seconds;
         }
         assert_eq!(r.failure_counts(), (6, 2));
+        assert!(r.suspect(a, at - 1), "blocked addresses are suspects");
         // Another address is not affected.
         assert_eq!(r.blocked(ip("203.0.113.2"), at - 1), None);
+    }
+
+    #[test]
+    fn an_address_failing_often_is_a_suspect_until_the_window_ends() {
+        let r = FailureRegulator::new(50);
+        let a = ip("192.0.2.1");
+        for _ in 1..SUSPECT_FAILURES {
+            assert_eq!(r.fail(a, 10), None);
+        }
+        assert!(!r.suspect(a, 10), "a few typos are not suspicious");
+        assert_eq!(r.fail(a, 10), None);
+        assert!(r.suspect(a, 10));
+        assert!(!r.suspect(a, 10 + WINDOW_SECONDS));
+        assert!(!r.suspect(ip("192.0.2.2"), 10));
     }
 
     #[test]

@@ -87,6 +87,12 @@ impl HashPool {
         self.admit()?.run(f).await
     }
 
+    /// Whether half the queue or more is taken: then sources that keep failing are refused
+    /// first (see `failure_regulator`), keeping the other half for everyone else.
+    pub fn crowded(&self) -> bool {
+        self.waiting.load(Ordering::Acquire).saturating_mul(2) >= self.queue_limit
+    }
+
     /// Jobs admitted and not yet taken by a worker.
     #[cfg(test)]
     fn waiting(&self) -> usize {
@@ -126,7 +132,9 @@ mod tests {
         while pool.waiting() > 0 {
             tokio::task::yield_now().await;
         }
+        assert!(!pool.crowded());
         let a = pool.admit().unwrap();
+        assert!(pool.crowded(), "half of 2 taken");
         let b = pool.admit().unwrap();
         assert_eq!(pool.admit().err(), Some(HashRefusal::Busy));
         assert_eq!(pool.waiting(), 2, "a refusal keeps no place");
