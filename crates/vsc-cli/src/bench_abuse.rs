@@ -78,8 +78,7 @@ async fn run(mut config: Config, attackers: usize, addresses: usize, seconds: u6
     // Set-up in this process: the database, key and CA, one holder with a device.
     let seat = {
         let vsc = Vsc::open(config.clone(), Arc::new(SystemClock)).await?;
-        vsc.bootstrap("BENCH", "Benchmark Trust", &["bench.example".into()], "ra@bench.example", "Bench Admin")
-            .await?;
+        vsc.bootstrap("BENCH", "Benchmark Trust", &["bench.example".into()], "ra@bench.example", "Bench Admin").await?;
         let hash = vsc_crypto::secret::hash(PASSCODE)?;
         let seat = seat(&vsc, &url, 0, &hash, KeyAlgorithm::P256).await?;
         vsc.store().close().await;
@@ -305,7 +304,10 @@ impl Report {
             ),
             None => println!("  legit login       failed   (MISSED)"),
         }
-        println!("  evaluated    {:10}      (attempts whose credentials were checked and refused, 401)", self.evaluated);
+        println!(
+            "  evaluated    {:10}      (attempts whose credentials were checked and refused, 401)",
+            self.evaluated
+        );
         println!("  refused 503  {:10}      (hash queue full, refused before any work)", self.refused_503);
         println!("  refused 429  {:10}      (source address blocked after too many failures)", self.refused_429);
         if self.other > 0 {

@@ -403,7 +403,8 @@ mod tests {
         assert_eq!(c.trusted_proxies, ["127.0.0.1"]);
         let bad = Config { trusted_proxies: vec!["10.0.0.0/33".into()], ..Config::default() };
         assert!(bad.validate().unwrap_err().contains("trusted_proxies"));
-        let none = Config { limits: LimitsConfig { hash_queue: Some(0), ..LimitsConfig::default() }, ..Config::default() };
+        let none =
+            Config { limits: LimitsConfig { hash_queue: Some(0), ..LimitsConfig::default() }, ..Config::default() };
         assert!(none.validate().unwrap_err().contains("hash_queue"));
         assert_eq!(LimitsConfig::default().hash_queue(), 32 * cores());
     }

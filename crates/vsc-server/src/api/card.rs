@@ -53,7 +53,8 @@ impl WaitQuery {
     request_body = CardLoginRequest,
     responses((status = 200, body = CardLoginView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed"),
         (status = 409, body = ErrorBody, description = "no authenticator registered"),
-        (status = 429, body = ErrorBody, description = "too many unanswered pushes")))]
+        (status = 429, body = ErrorBody, description = "too many unanswered pushes; or RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn login(
     State(vsc): State<Vsc>,
     ClientIp(ip): ClientIp,
@@ -80,7 +81,9 @@ pub async fn login_state(
     params(("login" = String, Path, description = "The login id")),
     request_body = CodeRequest,
     responses((status = 200, body = LoginStateView), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "not pending"), (status = 422, body = ErrorBody, description = "wrong code")))]
+        (status = 409, body = ErrorBody, description = "not pending"), (status = 422, body = ErrorBody, description = "wrong code"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn login_code(
     State(vsc): State<Vsc>,
     Path(login): Path<String>,
@@ -95,7 +98,9 @@ pub async fn login_code(
     request_body = OpenSessionRequest,
     responses((status = 200, body = CardSessionView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not approved"), (status = 410, body = ErrorBody, description = "already used"),
-        (status = 422, body = ErrorBody, description = "role missing or unknown")))]
+        (status = 422, body = ErrorBody, description = "role missing or unknown"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn open_session(
     State(vsc): State<Vsc>,
     Path(login): Path<String>,
@@ -135,7 +140,9 @@ pub async fn ticket(
 #[utoipa::path(post, path = "/api/v1/tickets/validate", tag = "card", security(("bearer" = [])),
     request_body = ValidateTicketRequest,
     responses((status = 200, body = TicketValidation),
-        (status = 401, body = ErrorBody, description = "bad app key (AU0001) or ticket refused (AU0003) with the reason")))]
+        (status = 401, body = ErrorBody, description = "bad app key (AU0001) or ticket refused (AU0003) with the reason"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn validate_ticket(
     State(vsc): State<Vsc>,
     Bearer(key): Bearer,

@@ -88,9 +88,7 @@ fn busy(path: &str) -> Response {
 fn too_many_failures(path: &str, seconds: i64) -> Response {
     let seconds = u64::try_from(seconds).unwrap_or(1).max(1);
     let minutes = seconds.div_ceil(60);
-    let message = format!(
-        "too many failed attempts from your network address; try again in {minutes} minute(s)"
-    );
+    let message = format!("too many failed attempts from your network address; try again in {minutes} minute(s)");
     if path.starts_with("/api/") {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message, None)
             .retry_after(seconds)

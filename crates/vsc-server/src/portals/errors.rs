@@ -61,11 +61,27 @@ impl PageError {
         message: impl Into<String>,
         link: Option<(&'static str, &'static str)>,
     ) -> Self {
-        PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link, error_id: None, retry_after: None })
+        PageError::Page(ErrorPage {
+            status,
+            title,
+            message: message.into(),
+            advice: None,
+            link,
+            error_id: None,
+            retry_after: None,
+        })
     }
 
     fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
-        PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link: None, error_id: None, retry_after: None })
+        PageError::Page(ErrorPage {
+            status,
+            title,
+            message: message.into(),
+            advice: None,
+            link: None,
+            error_id: None,
+            retry_after: None,
+        })
     }
 
     fn advice(self, advice: &'static str) -> Self {

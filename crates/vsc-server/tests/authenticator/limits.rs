@@ -33,13 +33,7 @@ async fn post_from(
 }
 
 async fn post_to(http: &reqwest::Client, url: &str, from: &str, path: &str, body: &Value) -> (u16, Option<u64>, Value) {
-    let r = http
-        .post(format!("{url}{path}"))
-        .header("x-forwarded-for", from)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(format!("{url}{path}")).header("x-forwarded-for", from).json(body).send().await.unwrap();
     let status = r.status().as_u16();
     let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
     let text = r.text().await.unwrap();
@@ -174,14 +168,8 @@ async fn the_push_shows_the_client_address_behind_a_trusted_proxy(b: Backend) {
     let device = register_device(&ts, &h).await;
     let http = reqwest::Client::new();
     // The client claimed 6.6.6.6 itself; the proxy appended the address it saw.
-    let (status, _, body) = post_from(
-        &http,
-        &ts,
-        "6.6.6.6, 198.51.100.23",
-        "/api/v1/card/login",
-        &card_login(&h.email, &h.passcode),
-    )
-    .await;
+    let (status, _, body) =
+        post_from(&http, &ts, "6.6.6.6, 198.51.100.23", "/api/v1/card/login", &card_login(&h.email, &h.passcode)).await;
     assert_eq!(status, 200, "{body}");
     let list = device.client(&ts).challenges(5).await.unwrap().challenges;
     assert_eq!(list.len(), 1, "{list:?}");
