@@ -389,8 +389,8 @@ pub enum BenchCommand {
         /// Distinct source addresses the attackers share.
         #[arg(long, default_value_t = 20)]
         addresses: usize,
-        /// Length of the attack in seconds.
-        #[arg(long, default_value_t = 10)]
+        /// Length of the attack in seconds (long enough for the addresses to be blocked).
+        #[arg(long, default_value_t = 20)]
         seconds: u64,
         /// Run on this PostgreSQL server (a scratch database is created and dropped).
         #[arg(long, value_name = "URL")]

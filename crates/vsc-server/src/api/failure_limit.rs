@@ -1,8 +1,9 @@
 //! The HTTP side of the failure regulator (`service::failure_regulator`): every response that
 //! refuses a credential is counted against the client's address, and while that address is
 //! blocked its requests to the unauthenticated credential routes answer 429
-//! `RL0001RateLimited` with `Retry-After` before any work is done. Other routes, and every other
-//! address, are untouched.
+//! `RL0001RateLimited` with `Retry-After` before any work is done; an address that keeps failing
+//! but is not blocked yet runs its credential requests only in the places kept for suspects
+//! (503 when none is free). Other routes, and addresses in good standing, are untouched.
 
 use std::cell::Cell;
 
@@ -62,25 +63,32 @@ pub async fn regulate(State(vsc): State<Vsc>, req: Request, next: Next) -> Respo
         if let Some(seconds) = vsc.credential_block(ip) {
             return too_many_failures(req.uri().path(), seconds);
         }
-        if vsc.shed_suspect(ip) {
-            return busy(req.uri().path());
-        }
     }
+    // A source that keeps failing runs only in a place of its own (half the hash queue for all
+    // of them); when none is free it is refused like a full queue.
+    let place = if is_credential_route(req.method(), req.uri().path()) {
+        match vsc.admit_source(ip) {
+            Ok(place) => place,
+            Err(e) => return busy(req.uri().path(), e),
+        }
+    } else {
+        None
+    };
     let (response, failed) = CREDENTIAL_FAILURE
         .scope(Cell::new(false), async {
             let response = next.run(req).await;
             (response, CREDENTIAL_FAILURE.with(Cell::get))
         })
         .await;
+    drop(place);
     if failed && let Err(e) = vsc.count_credential_failure(ip).await {
         tracing::warn!(error = %e, "auditing a client block failed");
     }
     response
 }
 
-/// The 503 answer to a suspect while the hash queue is crowded (as a full queue answers).
-fn busy(path: &str) -> Response {
-    let e = ServiceError::Busy(1);
+/// The 503 answer to a suspect when every place for suspects is taken (as a full queue answers).
+fn busy(path: &str, e: ServiceError) -> Response {
     if path.starts_with("/api/") { ApiError::from(e).into_response() } else { PageError::from(e).into_response() }
 }
 

@@ -11,14 +11,18 @@
 //! is bounded: at [`MAX_SOURCES`] addresses the least recently seen are dropped.
 //!
 //! Before an address is blocked it is already a *suspect* once it has [`SUSPECT_FAILURES`]
-//! failures in the window: while the hash queue is half full, suspects' credential requests are
-//! refused (503) so that the other half of the queue stays for everyone else — the holder who
-//! types the right passcode during an attack waits behind at most half a queue.
+//! failures in the window: suspects' credential requests in flight, all addresses together, are
+//! limited to half the hash queue (more are refused with 503 at once), so that the other half
+//! stays for everyone else — the holder who types the right passcode during an attack waits
+//! behind at most half a queue, while the suspects' failures go on being counted until they are
+//! blocked.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use vsc_core::{Actor, AuditRecord};
 use vsc_store::StoreError;
@@ -68,21 +72,25 @@ pub(crate) struct FailureRegulator {
     limit: u32,
     capacity: usize,
     sources: Mutex<HashMap<IpAddr, Source>>,
+    /// Places for suspects' requests in flight (half the hash queue).
+    suspect_places: Arc<Semaphore>,
     blocks: AtomicU64,
     refused: AtomicU64,
 }
 
 impl FailureRegulator {
-    /// A regulator blocking an address at `limit` failures within the window.
-    pub fn new(limit: u32) -> FailureRegulator {
-        FailureRegulator::with_capacity(limit, MAX_SOURCES)
+    /// A regulator blocking an address at `limit` failures within the window, letting suspects
+    /// have at most half of a hash queue of `hash_queue`.
+    pub fn new(limit: u32, hash_queue: usize) -> FailureRegulator {
+        FailureRegulator::with_capacity(limit, hash_queue, MAX_SOURCES)
     }
 
-    fn with_capacity(limit: u32, capacity: usize) -> FailureRegulator {
+    fn with_capacity(limit: u32, hash_queue: usize, capacity: usize) -> FailureRegulator {
         FailureRegulator {
             limit: limit.max(1),
             capacity: capacity.max(1),
             sources: Mutex::new(HashMap::new()),
+            suspect_places: Arc::new(Semaphore::new((hash_queue / 2).max(1))),
             blocks: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         }
@@ -177,10 +185,17 @@ impl Vsc {
         self.failures.blocked(ip, self.now().unix_timestamp())
     }
 
-    /// Whether a credential request from `ip` is shed now: the hash queue is half full and `ip`
-    /// is a suspect (see the module comment).
-    pub(crate) fn shed_suspect(&self, ip: IpAddr) -> bool {
-        self.hash_pool.crowded() && self.failures.suspect(ip, self.now().unix_timestamp())
+    /// Admission of a credential request from `ip`: `Ok(None)` for an address in good standing,
+    /// `Ok(Some(place))` for a suspect (hold the place while the request runs), and
+    /// [`ServiceError::Busy`] when every place for suspects is taken (see the module comment).
+    pub(crate) fn admit_source(&self, ip: IpAddr) -> Result<Option<OwnedSemaphorePermit>, ServiceError> {
+        if !self.failures.suspect(ip, self.now().unix_timestamp()) {
+            return Ok(None);
+        }
+        match self.failures.suspect_places.clone().try_acquire_owned() {
+            Ok(place) => Ok(Some(place)),
+            Err(_) => Err(ServiceError::Busy(1)),
+        }
     }
 
     /// Count a failed credential attempt from `ip`; a block it starts is audited.
@@ -229,7 +244,7 @@ mod tests {
 
     #[test]
     fn the_limit_blocks_for_five_minutes_and_repeats_double_up_to_an_hour() {
-        let r = FailureRegulator::new(3);
+        let r = FailureRegulator::new(3, 64);
         let a = ip("203.0.113.1");
         assert_eq!(r.fail(a, 100), None);
         assert_eq!(r.fail(a, 101), None);
@@ -255,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_address_failing_often_is_a_suspect_until_the_window_ends() {
-        let r = FailureRegulator::new(50);
+        let r = FailureRegulator::new(50, 64);
         let a = ip("192.0.2.1");
         for _ in 1..SUSPECT_FAILURES {
             assert_eq!(r.fail(a, 10), None);
@@ -269,7 +284,7 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_and_blocks_long_ago_are_forgotten() {
-        let r = FailureRegulator::new(2);
+        let r = FailureRegulator::new(2, 64);
         let a = ip("2001:db8::1");
         assert_eq!(r.fail(a, 0), None);
         assert_eq!(r.fail(a, WINDOW_SECONDS), None, "a new window");
@@ -281,7 +296,7 @@ mod tests {
 
     #[test]
     fn the_table_is_bounded_and_keeps_blocked_addresses() {
-        let r = FailureRegulator::with_capacity(2, 64);
+        let r = FailureRegulator::with_capacity(2, 64, 64);
         let blocked = ip("198.51.100.1");
         assert!(r.fail(blocked, 0).is_none());
         assert!(r.fail(blocked, 0).is_some());

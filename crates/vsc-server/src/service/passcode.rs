@@ -34,7 +34,7 @@ impl Vsc {
     /// at once with [`ServiceError::Busy`] when its queue is full.
     pub(crate) async fn hash_secret(&self, secret: &str) -> Result<String, ServiceError> {
         let secret = secret.to_string();
-        Ok(self.hash_pool.run(move || vsc_crypto::secret::hash(&secret)).await.map_err(refused)??)
+        Ok(self.hash_pool.run(move |memory| vsc_crypto::secret::hash_in(memory, &secret)).await.map_err(refused)??)
     }
 
     /// A place in the hash pool's queue, taken before a check reserves a counted attempt: a
@@ -51,10 +51,10 @@ impl Vsc {
         stored: Option<String>,
     ) -> Result<bool, ServiceError> {
         let presented = presented.to_string();
-        slot.run(move || match stored {
-            Some(h) => vsc_crypto::secret::verify(&presented, &h),
+        slot.run(move |memory| match stored {
+            Some(h) => vsc_crypto::secret::verify_in(memory, &presented, &h),
             None => {
-                vsc_crypto::secret::verify_dummy(&presented);
+                vsc_crypto::secret::verify_dummy_in(memory, &presented);
                 false
             }
         })

@@ -35,7 +35,8 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
     let sms = SmsChannel::from_config(&config).map_err(ServiceError::Startup)?;
     let hash_pool = super::hash_pool::HashPool::start(crate::config::cores(), config.limits.hash_queue())
         .map_err(|e| ServiceError::Startup(format!("cannot start the passcode verification workers: {e}")))?;
-    let failures = super::failure_regulator::FailureRegulator::new(config.limits.failures_per_ip);
+    let failures =
+        super::failure_regulator::FailureRegulator::new(config.limits.failures_per_ip, config.limits.hash_queue());
     Ok(Vsc {
         store,
         kek: Arc::new(kek),

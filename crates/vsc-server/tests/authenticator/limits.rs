@@ -151,15 +151,33 @@ async fn failures_past_the_limit_block_one_address_and_no_other(b: Backend) {
     let (status, _, _) = post_from(&http, &ts, busy_site, "/api/v1/card/login", &wrong).await;
     assert_eq!(status, 401);
 
-    // The block is audited once, by the system, with the address and its length.
+    // The portal's form counts its inline refusals too: another address, 5 wrong passcodes on
+    // the sign-in form (re-rendered with the message, 401), then the form answers 429.
+    let portal_guesser = "203.0.113.77";
+    let portal_sign_in = || {
+        http.post(format!("{}/self-service/sign-in", ts.url))
+            .header("x-forwarded-for", portal_guesser)
+            .header("cookie", "vsc_csrf=csrf_test_token_0123456789")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=csrf_test_token_0123456789&email=nat.holder%40example.nhs.uk&passcode=wrong1")
+            .send()
+    };
+    for i in 0..5 {
+        let r = portal_sign_in().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "attempt {i}: {}", r.text().await.unwrap());
+    }
+    assert_eq!(portal_sign_in().await.unwrap().status().as_u16(), 429);
+
+    // The blocks are audited, by the system, with the address and the length.
     let log = ts.vsc.audit_log(&Principal::Operator, 1000).await.unwrap();
     let blocks: Vec<_> = log.iter().filter(|e| e.action == "client.blocked").collect();
-    assert_eq!(blocks.len(), 1, "{blocks:?}");
-    assert_eq!(blocks[0].actor, "system");
-    assert_eq!(blocks[0].detail["ip"], attacker);
-    assert_eq!(blocks[0].detail["seconds"], 300);
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let first = blocks.iter().find(|e| e.detail["ip"] == attacker).expect("the attacker's block");
+    assert_eq!(first.actor, "system");
+    assert_eq!(first.detail["seconds"], 300);
+    assert!(blocks.iter().any(|e| e.detail["ip"] == portal_guesser));
     let counters = ts.vsc.failure_regulation();
-    assert_eq!((counters.blocks, counters.refused), (1, 4));
+    assert_eq!((counters.blocks, counters.refused), (2, 5));
 }
 
 async fn the_push_shows_the_client_address_behind_a_trusted_proxy(b: Backend) {
