@@ -10,8 +10,8 @@
 //! ledgers in the database bound what any number of sources can learn about one holder. Memory
 //! is bounded: at [`MAX_SOURCES`] addresses the least recently seen are dropped.
 //!
-//! Before an address is blocked it is already a *suspect* once it has [`SUSPECT_FAILURES`]
-//! failures in the window: suspects' credential requests in flight, all addresses together, are
+//! Before an address is blocked it is already a *suspect* once it has a tenth of the limit
+//! (5 of the default 50) failures in the window: suspects' credential requests in flight, all addresses together, are
 //! limited to half the hash queue (more are refused with 503 at once), so that the other half
 //! stays for everyone else — the holder who types the right passcode during an attack waits
 //! behind at most half a queue, while the suspects' failures go on being counted until they are
@@ -38,8 +38,6 @@ pub const FIRST_BLOCK_SECONDS: i64 = 5 * 60;
 pub const MAX_BLOCK_SECONDS: i64 = 60 * 60;
 /// A block that starts within this time after the previous one ended is a repeat.
 const REPEAT_MEMORY_SECONDS: i64 = 24 * 60 * 60;
-/// Failures in the window that make an address a suspect, refused first under load.
-pub const SUSPECT_FAILURES: u32 = 5;
 /// Addresses remembered at most.
 pub const MAX_SOURCES: usize = 65_536;
 
@@ -70,6 +68,8 @@ pub(crate) struct Block {
 /// The per-address failure counts of this node.
 pub(crate) struct FailureRegulator {
     limit: u32,
+    /// Failures in the window that make an address a suspect (a tenth of the limit).
+    suspect_at: u32,
     capacity: usize,
     sources: Mutex<HashMap<IpAddr, Source>>,
     /// Places for suspects' requests in flight (half the hash queue).
@@ -88,6 +88,7 @@ impl FailureRegulator {
     fn with_capacity(limit: u32, hash_queue: usize, capacity: usize) -> FailureRegulator {
         FailureRegulator {
             limit: limit.max(1),
+            suspect_at: (limit / 10).max(1),
             capacity: capacity.max(1),
             sources: Mutex::new(HashMap::new()),
             suspect_places: Arc::new(Semaphore::new((hash_queue / 2).max(1))),
@@ -108,7 +109,7 @@ impl FailureRegulator {
     pub fn suspect(&self, ip: IpAddr, now: i64) -> bool {
         let Ok(sources) = self.sources.lock() else { return false };
         sources.get(&ip).is_some_and(|s| {
-            s.blocked_until > now || (now - s.window_start < WINDOW_SECONDS && s.failures >= SUSPECT_FAILURES)
+            s.blocked_until > now || (now - s.window_start < WINDOW_SECONDS && s.failures >= self.suspect_at)
         })
     }
 
@@ -272,7 +273,7 @@ mod tests {
     fn an_address_failing_often_is_a_suspect_until_the_window_ends() {
         let r = FailureRegulator::new(50, 64);
         let a = ip("192.0.2.1");
-        for _ in 1..SUSPECT_FAILURES {
+        for _ in 1..5 {
             assert_eq!(r.fail(a, 10), None);
         }
         assert!(!r.suspect(a, 10), "a few typos are not suspicious");
@@ -280,6 +281,8 @@ mod tests {
         assert!(r.suspect(a, 10));
         assert!(!r.suspect(a, 10 + WINDOW_SECONDS));
         assert!(!r.suspect(ip("192.0.2.2"), 10));
+        assert_eq!(FailureRegulator::new(10_000, 64).suspect_at, 1000, "a tenth of the limit");
+        assert_eq!(FailureRegulator::new(3, 64).suspect_at, 1);
     }
 
     #[test]
