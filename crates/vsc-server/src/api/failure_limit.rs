@@ -59,14 +59,13 @@ pub async fn regulate(State(vsc): State<Vsc>, req: Request, next: Next) -> Respo
     let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>().copied() else {
         return next.run(req).await;
     };
-    if is_credential_route(req.method(), req.uri().path()) {
-        if let Some(seconds) = vsc.credential_block(ip) {
-            return too_many_failures(req.uri().path(), seconds);
-        }
+    let credential_route = is_credential_route(req.method(), req.uri().path());
+    if credential_route && let Some(seconds) = vsc.credential_block(ip) {
+        return too_many_failures(req.uri().path(), seconds);
     }
     // A source that keeps failing runs only in a place of its own (half the hash queue for all
     // of them); when none is free it is refused like a full queue.
-    let place = if is_credential_route(req.method(), req.uri().path()) {
+    let place = if credential_route {
         match vsc.admit_source(ip) {
             Ok(place) => place,
             Err(e) => return busy(req.uri().path(), e),

@@ -40,8 +40,9 @@ pub struct ErrorPage {
     pub link: Option<(&'static str, &'static str)>,
     /// The id an internal error was logged under.
     pub error_id: Option<String>,
-    /// Seconds to wait before retrying (`Retry-After`), when the service is busy or limiting.
-    pub retry_after: Option<u64>,
+    /// Seconds to wait before retrying (`Retry-After`), when the service is busy or limiting
+    /// (`u16`: at most an hour is ever asked, and the page stays small).
+    pub retry_after: Option<u16>,
 }
 
 impl ErrorPage {
@@ -94,7 +95,9 @@ impl PageError {
     /// The page with a `Retry-After` header of `seconds`.
     pub fn retry_after(self, seconds: u64) -> Self {
         match self {
-            PageError::Page(p) => PageError::Page(ErrorPage { retry_after: Some(seconds), ..p }),
+            PageError::Page(p) => {
+                PageError::Page(ErrorPage { retry_after: Some(u16::try_from(seconds).unwrap_or(u16::MAX)), ..p })
+            }
             other => other,
         }
     }
