@@ -17,6 +17,9 @@ const P99_TARGET_MS: f64 = 50.0;
 /// Run a benchmark.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Abuse { attackers, addresses, seconds, database_url, json } => {
+            crate::bench_abuse::abuse(attackers, addresses, seconds, database_url, json).await
+        }
         BenchCommand::Issuance { cards, key_algorithm, database_url, json } => {
             issuance(cards, &key_algorithm, database_url, json).await
         }

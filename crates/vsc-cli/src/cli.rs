@@ -378,6 +378,27 @@ pub enum AppCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// A real `vsc serve` process (trusted proxy: loopback) under concurrent bogus portal
+    /// sign-ins and card logins from many source addresses (X-Forwarded-For), while one holder
+    /// logs in normally; prints peak server RSS, /healthz p99, the holder's login time, and how
+    /// many attempts were refused 503 (hash queue full), 429 (address blocked) or evaluated.
+    Abuse {
+        /// Concurrent attackers (each sends a request every 100 ms until the run ends).
+        #[arg(long, default_value_t = 1000)]
+        attackers: usize,
+        /// Distinct source addresses the attackers share.
+        #[arg(long, default_value_t = 20)]
+        addresses: usize,
+        /// Length of the attack in seconds (long enough for the addresses to be blocked).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Run on this PostgreSQL server (a scratch database is created and dropped).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue N V2 cards against a temporary data dir; print cards/s, p50/p99 and the ratio to the
     /// bare key-generation rate measured in the same run.
     Issuance {

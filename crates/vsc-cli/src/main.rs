@@ -3,6 +3,7 @@
 mod admin;
 mod authenticator;
 mod bench;
+mod bench_abuse;
 mod bench_import;
 mod bench_login;
 mod bench_search;

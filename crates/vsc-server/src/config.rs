@@ -47,6 +47,12 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Authenticator devices.
     pub authenticator: AuthenticatorConfig,
+    /// Bounds on work and on failed credential attempts.
+    pub limits: LimitsConfig,
+    /// Reverse proxies (CIDRs, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` names the client
+    /// (`VSC_TRUSTED_PROXIES`, comma-separated); empty: the TCP peer is the client.
+    #[serde(deserialize_with = "comma_separated")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Self-Service Portal sessions.
@@ -77,6 +83,52 @@ impl Default for AuthenticatorConfig {
     fn default() -> Self {
         AuthenticatorConfig { require_pin: true }
     }
+}
+
+/// Admission control: how much hashing may wait, and how many failed credential attempts one
+/// client address may make.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Argon2id jobs allowed to wait for the hashing threads; past it requests answer 503
+    /// (`VSC_LIMITS_HASH_QUEUE`). Default: 32 per core.
+    pub hash_queue: Option<usize>,
+    /// Failed credential attempts from one client address within 5 minutes before its
+    /// credential routes answer 429 (`VSC_LIMITS_FAILURES_PER_IP`).
+    pub failures_per_ip: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { hash_queue: None, failures_per_ip: 50 }
+    }
+}
+
+impl LimitsConfig {
+    /// The hash queue's length in effect (the setting, or 32 per core).
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue.unwrap_or_else(|| 32 * cores())
+    }
+}
+
+/// The number of cores this process may use (at least 1).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// A list given either as a TOML array or as one comma-separated string (the environment's form).
+fn comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_string).collect(),
+        List::Many(v) => v,
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
 }
 
 /// When a card signature needs the holder's fresh approval on an authenticator.
@@ -172,6 +224,8 @@ impl Default for Config {
             pki: PkiConfig::default(),
             portal: PortalConfig::default(),
             authenticator: AuthenticatorConfig::default(),
+            limits: LimitsConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -245,6 +299,14 @@ impl Config {
         if !(1..=24 * 31).contains(&self.pki.crl_hours) {
             return Err("configuration: pki.crl_hours must be between 1 and 744".into());
         }
+        if self.limits.hash_queue.is_some_and(|q| !(1..=100_000).contains(&q)) {
+            return Err("configuration: limits.hash_queue must be between 1 and 100000".into());
+        }
+        if !(1..=100_000).contains(&self.limits.failures_per_ip) {
+            return Err("configuration: limits.failures_per_ip must be between 1 and 100000".into());
+        }
+        crate::client_ip::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| format!("configuration: trusted_proxies: {e}"))?;
         if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
             return Err("configuration: ca_name must have 1 to 64 characters".into());
         }
@@ -311,7 +373,7 @@ fn env_key(key: &str) -> String {
         "sms_url" => "sms.url".into(),
         "sms_api_key" => "sms.api_key".into(),
         _ => {
-            for section in ["login", "signing", "pki", "portal", "authenticator"] {
+            for section in ["login", "signing", "pki", "portal", "authenticator", "limits"] {
                 if let Some(rest) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                     return format!("{section}.{rest}");
                 }
@@ -357,12 +419,34 @@ mod tests {
         assert_eq!(env_key("DATA_DIR"), "data_dir");
         assert_eq!(env_key("LOGIN_IDLE_MINUTES"), "login.idle_minutes");
         assert_eq!(env_key("AUTHENTICATOR_REQUIRE_PIN"), "authenticator.require_pin");
+        assert_eq!(env_key("LIMITS_HASH_QUEUE"), "limits.hash_queue");
+        assert_eq!(env_key("LIMITS_FAILURES_PER_IP"), "limits.failures_per_ip");
+        assert_eq!(env_key("TRUSTED_PROXIES"), "trusted_proxies");
         let fig = Figment::from(Serialized::defaults(Config::default())).merge(figment::providers::Serialized::global(
             "smtp",
             serde_json::json!({ "url": "smtp://127.0.0.1:2525" }),
         ));
         let c: Config = fig.extract().unwrap();
         assert_eq!(c.smtp.url.as_deref(), Some("smtp://127.0.0.1:2525"));
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_or_comma_separated() {
+        let fig = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::global("trusted_proxies", "10.0.0.0/8, ::1/128,"));
+        let c: Config = fig.extract().unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "::1/128"]);
+        assert!(c.validate().is_ok());
+        let fig = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::global("trusted_proxies", ["127.0.0.1"]));
+        let c: Config = fig.extract().unwrap();
+        assert_eq!(c.trusted_proxies, ["127.0.0.1"]);
+        let bad = Config { trusted_proxies: vec!["10.0.0.0/33".into()], ..Config::default() };
+        assert!(bad.validate().unwrap_err().contains("trusted_proxies"));
+        let none =
+            Config { limits: LimitsConfig { hash_queue: Some(0), ..LimitsConfig::default() }, ..Config::default() };
+        assert!(none.validate().unwrap_err().contains("hash_queue"));
+        assert_eq!(LimitsConfig::default().hash_queue(), 32 * cores());
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub enum ServiceError {
     /// Too many requests in a short time.
     #[error("{0}")]
     RateLimited(String),
+    /// The service is too busy to take this request now (the hash queue is full); retry after
+    /// the given number of seconds.
+    #[error("the service is busy; try again in {0} second(s)")]
+    Busy(u64),
     /// A holder sign-in failed (wrong email or passcode, never saying which, or locked).
     #[error("{0}")]
     SignInFailed(String),
@@ -89,8 +93,60 @@ impl ServiceError {
         ServiceError::DualControl { refusal, message: message.into() }
     }
 
+    /// Whether this answers a presented credential that was wrong: a passcode, staff password or
+    /// ticket refused (`SignInFailed`), a wrong code (any `code` field error), wrong security
+    /// answers, a wrong PIN or a wrong passcode re-checked by a holder. The failure regulator
+    /// counts these per client address; rule breaks in a form (a new passcode too short) are not.
+    pub fn is_credential_failure(&self) -> bool {
+        match self {
+            ServiceError::SignInFailed(_) => true,
+            ServiceError::Forbidden(m) => m.starts_with("wrong PIN"),
+            ServiceError::Domain(DomainError::Invalid { field, message }) => match *field {
+                "code" => true,
+                "answers" => message.contains("not right"),
+                "pin" | "passcode" => message.starts_with("wrong") || message.starts_with("the passcode is wrong"),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// A conflict naming a field.
     pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::Conflict { field: Some(field), message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_credentials_are_failures_and_rule_breaks_are_not() {
+        for e in [
+            ServiceError::SignInFailed("the email or passcode is wrong".into()),
+            ServiceError::SignInFailed("ticket refused: unknown ticket".into()),
+            DomainError::invalid("code", "the code is wrong; 4 attempt(s) left").into(),
+            DomainError::invalid("code", "enter the 6-digit code").into(),
+            DomainError::invalid("answers", "one or more answers are not right; 2 attempt(s) left").into(),
+            DomainError::invalid("pin", "wrong PIN; 3 attempt(s) left").into(),
+            ServiceError::Forbidden("wrong PIN; the PIN is locked".into()),
+            DomainError::invalid("passcode", "the passcode is wrong").into(),
+            DomainError::invalid("passcode", "the passcode is wrong; 3 wrong passcodes in a row lock your card").into(),
+        ] {
+            assert!(e.is_credential_failure(), "{e}");
+        }
+        for e in [
+            DomainError::invalid("passcode", "the passcode needs at least one digit").into(),
+            DomainError::invalid("passcode", "choose a passcode different from your current one").into(),
+            DomainError::invalid("answers", "question 9 is not in the catalogue").into(),
+            DomainError::invalid("pin", "this authenticator has a PIN: enter it").into(),
+            DomainError::invalid("email", "not an email address").into(),
+            ServiceError::Forbidden("only an operator may do this".into()),
+            ServiceError::RateLimited("wait".into()),
+            ServiceError::Busy(1),
+        ] {
+            assert!(!e.is_credential_failure(), "{e}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The vsc HTTP server and the service layer shared by the API and the operator CLI.
 
 pub mod api;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -1,11 +1,10 @@
 //! `/api/v1/card/…`: card login, card sessions and relying-app tickets; and
 //! `/api/v1/tickets/validate` for relying apps.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -20,21 +19,7 @@ use super::holder::session_token;
 use crate::Vsc;
 use crate::service::RequestOrigin;
 
-/// The client's address (the TCP peer).
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
-    }
-}
+pub use crate::client_ip::ClientIp;
 
 /// The bearer token of a request (a card session or an app key).
 pub struct Bearer(pub String);
@@ -68,7 +53,8 @@ impl WaitQuery {
     request_body = CardLoginRequest,
     responses((status = 200, body = CardLoginView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed"),
         (status = 409, body = ErrorBody, description = "no authenticator registered"),
-        (status = 429, body = ErrorBody, description = "too many unanswered pushes")))]
+        (status = 429, body = ErrorBody, description = "too many unanswered pushes; or RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn login(
     State(vsc): State<Vsc>,
     ClientIp(ip): ClientIp,
@@ -95,7 +81,9 @@ pub async fn login_state(
     params(("login" = String, Path, description = "The login id")),
     request_body = CodeRequest,
     responses((status = 200, body = LoginStateView), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "not pending"), (status = 422, body = ErrorBody, description = "wrong code")))]
+        (status = 409, body = ErrorBody, description = "not pending"), (status = 422, body = ErrorBody, description = "wrong code"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn login_code(
     State(vsc): State<Vsc>,
     Path(login): Path<String>,
@@ -110,7 +98,9 @@ pub async fn login_code(
     request_body = OpenSessionRequest,
     responses((status = 200, body = CardSessionView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not approved"), (status = 410, body = ErrorBody, description = "already used"),
-        (status = 422, body = ErrorBody, description = "role missing or unknown")))]
+        (status = 422, body = ErrorBody, description = "role missing or unknown"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn open_session(
     State(vsc): State<Vsc>,
     Path(login): Path<String>,
@@ -150,7 +140,9 @@ pub async fn ticket(
 #[utoipa::path(post, path = "/api/v1/tickets/validate", tag = "card", security(("bearer" = [])),
     request_body = ValidateTicketRequest,
     responses((status = 200, body = TicketValidation),
-        (status = 401, body = ErrorBody, description = "bad app key (AU0001) or ticket refused (AU0003) with the reason")))]
+        (status = 401, body = ErrorBody, description = "bad app key (AU0001) or ticket refused (AU0003) with the reason"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn validate_ticket(
     State(vsc): State<Vsc>,
     Bearer(key): Bearer,

@@ -27,7 +27,9 @@ pub async fn show(State(vsc): State<Vsc>, Path(token): Path<String>) -> Result<J
     responses(
         (status = 202, body = CodeSent),
         (status = 422, body = ErrorBody, description = "A rule broken: passcode, answers or mobile"),
-        (status = 410, body = ErrorBody)))]
+        (status = 410, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn submit(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,
@@ -39,7 +41,8 @@ pub async fn submit(
 /// Send a new SMS code (at most once a minute).
 #[utoipa::path(post, path = "/api/v1/enrolment/{token}/resend-code", tag = "enrolment",
     params(("token" = String, Path, description = "Token from the invitation link")),
-    responses((status = 202, body = CodeSent), (status = 429, body = ErrorBody)))]
+    responses((status = 202, body = CodeSent), (status = 429, body = ErrorBody, description = "a code was sent less than a minute ago; or RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn resend_code(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,
@@ -54,7 +57,9 @@ pub async fn resend_code(
     responses(
         (status = 200, body = SessionView),
         (status = 422, body = ErrorBody, description = "Wrong code"),
-        (status = 410, body = ErrorBody, description = "Link already used")))]
+        (status = 410, body = ErrorBody, description = "Link already used"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn verify(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,

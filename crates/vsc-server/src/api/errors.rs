@@ -13,6 +13,8 @@ use crate::error::DualControlRefusal;
 pub struct ApiError {
     status: StatusCode,
     detail: ErrorDetail,
+    /// Seconds to wait before retrying (`Retry-After`), for 503 and 429 answers that know it.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,7 +23,14 @@ impl ApiError {
         ApiError {
             status,
             detail: ErrorDetail { code, message: message.into(), field: field.map(str::to_string), id: None },
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` header of `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 401 with the standard message.
@@ -40,6 +49,9 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        if e.is_credential_failure() {
+            super::failure_limit::mark_credential_failure();
+        }
         match &e {
             ServiceError::Domain(DomainError::Invalid { field, message }) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidInput, message.clone(), Some(field))
@@ -66,6 +78,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::LinkUsed(m) => ApiError::new(StatusCode::GONE, ErrorCode::LinkUsed, m.clone(), None),
             ServiceError::RateLimited(m) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, m.clone(), None)
+            }
+            ServiceError::Busy(seconds) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, e.to_string(), None)
+                    .retry_after(*seconds)
             }
             ServiceError::SignInFailed(m) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::SignInFailed, m.clone(), None)
@@ -99,7 +115,11 @@ impl From<DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(ErrorBody { error: self.detail })).into_response()
+        let mut r = (self.status, axum::Json(ErrorBody { error: self.detail })).into_response();
+        if let Some(seconds) = self.retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        r
     }
 }
 

@@ -71,7 +71,8 @@ impl FromRequestParts<Vsc> for MaybeHolder {
 #[utoipa::path(post, path = "/api/v1/self/sign-in", tag = "self-service",
     request_body = SignInRequest,
     responses((status = 200, body = SignInView), (status = 401, body = ErrorBody, description = "AU0003SignInFailed"),
-        (status = 429, body = ErrorBody, description = "too many unanswered pushes and no mobile on record")))]
+        (status = 429, body = ErrorBody, description = "too many unanswered pushes and no mobile on record; or RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn sign_in(
     State(vsc): State<Vsc>,
     ClientIp(ip): ClientIp,
@@ -98,7 +99,9 @@ pub async fn sign_in_state(
 #[utoipa::path(post, path = "/api/v1/self/sign-in/{sign_in}/complete", tag = "self-service",
     params(("sign_in" = String, Path, description = "From step 1")),
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody, description = "denied, expired or used"),
-        (status = 409, body = ErrorBody, description = "not approved yet")))]
+        (status = 409, body = ErrorBody, description = "not approved yet"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn complete_sign_in(
     State(vsc): State<Vsc>,
     Path(sign_in): Path<String>,
@@ -110,7 +113,9 @@ pub async fn complete_sign_in(
 #[utoipa::path(post, path = "/api/v1/self/sign-in/{sign_in}/verify", tag = "self-service",
     params(("sign_in" = String, Path, description = "From step 1")),
     request_body = CodeRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn verify_sign_in(
     State(vsc): State<Vsc>,
     Path(sign_in): Path<String>,

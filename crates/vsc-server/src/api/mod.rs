@@ -11,6 +11,7 @@ mod devices;
 mod enrolment;
 pub mod errors;
 mod extract;
+pub mod failure_limit;
 mod health;
 pub mod holder;
 mod organisations;
@@ -168,12 +169,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(vsc: Vsc) -> Router {
     let (routes, doc) = api_routes().split_for_parts();
     let doc = Arc::new(doc);
+    let proxies = crate::client_ip::TrustedProxies::parse(&vsc.config().trusted_proxies).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "trusted_proxies ignored");
+        Default::default()
+    });
     routes
         .route("/api/openapi.json", get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
         // HTML portals, with their own CSRF check and security headers (CSP …) layered inside.
         .merge(crate::portals::router(vsc.clone()))
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(user_import::limit_body))
+        // Credential failures are counted, and blocked addresses refused, by client address:
+        // worked out first, once per request.
+        .layer(axum::middleware::from_fn_with_state(vsc.clone(), failure_limit::regulate))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(proxies), crate::client_ip::resolve))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),

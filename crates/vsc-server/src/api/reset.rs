@@ -20,7 +20,9 @@ use crate::service::RequestOrigin;
 /// (at most 3 links per holder an hour; further requests send nothing but answer alike).
 #[utoipa::path(post, path = "/api/v1/self/reset", tag = "self-service",
     request_body = ResetRequest,
-    responses((status = 202, body = ResetAccepted)))]
+    responses((status = 202, body = ResetAccepted),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn request(
     State(vsc): State<Vsc>,
     ApiJson(req): ApiJson<ResetRequest>,
@@ -45,7 +47,9 @@ pub async fn show(State(vsc): State<Vsc>, Path(token): Path<String>) -> Result<J
     params(("token" = String, Path, description = "Token from the emailed link")),
     request_body = ResetAnswersRequest,
     responses((status = 200, body = ResetView), (status = 422, body = ErrorBody, description = "wrong answers"),
-        (status = 403, body = ErrorBody, description = "3 wrong rounds: the link is void")))]
+        (status = 403, body = ErrorBody, description = "3 wrong rounds: the link is void"),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn questions(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,
@@ -58,7 +62,8 @@ pub async fn questions(
 #[utoipa::path(post, path = "/api/v1/self/reset/{token}/second-factor", tag = "self-service",
     params(("token" = String, Path, description = "Token from the emailed link")),
     responses((status = 200, body = ResetFactorView), (status = 409, body = ErrorBody, description = "questions first"),
-        (status = 429, body = ErrorBody)))]
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn start_second_factor(
     State(vsc): State<Vsc>,
     ClientIp(ip): ClientIp,
@@ -85,7 +90,9 @@ pub async fn second_factor_state(
 #[utoipa::path(post, path = "/api/v1/self/reset/{token}/second-factor/verify", tag = "self-service",
     params(("token" = String, Path, description = "Token from the emailed link")),
     request_body = CodeRequest,
-    responses((status = 200, body = ResetView), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ResetView), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn verify_second_factor(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,
@@ -100,7 +107,9 @@ pub async fn verify_second_factor(
     params(("token" = String, Path, description = "Token from the emailed link")),
     request_body = ResetPasscodeRequest,
     responses((status = 204), (status = 422, body = ErrorBody, description = "policy, or the current passcode"),
-        (status = 409, body = ErrorBody, description = "earlier steps first"), (status = 410, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "earlier steps first"), (status = 410, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "RL0001RateLimited: too many failed attempts from this address (Retry-After)"),
+        (status = 503, body = ErrorBody, description = "SV0002Unavailable: too busy to check now (Retry-After)")))]
 pub async fn set_passcode(
     State(vsc): State<Vsc>,
     Path(token): Path<String>,

@@ -40,6 +40,9 @@ pub struct ErrorPage {
     pub link: Option<(&'static str, &'static str)>,
     /// The id an internal error was logged under.
     pub error_id: Option<String>,
+    /// Seconds to wait before retrying (`Retry-After`), when the service is busy or limiting
+    /// (`u16`: at most an hour is ever asked, and the page stays small).
+    pub retry_after: Option<u16>,
 }
 
 impl ErrorPage {
@@ -59,16 +62,42 @@ impl PageError {
         message: impl Into<String>,
         link: Option<(&'static str, &'static str)>,
     ) -> Self {
-        PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link, error_id: None })
+        PageError::Page(ErrorPage {
+            status,
+            title,
+            message: message.into(),
+            advice: None,
+            link,
+            error_id: None,
+            retry_after: None,
+        })
     }
 
     fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
-        PageError::Page(ErrorPage { status, title, message: message.into(), advice: None, link: None, error_id: None })
+        PageError::Page(ErrorPage {
+            status,
+            title,
+            message: message.into(),
+            advice: None,
+            link: None,
+            error_id: None,
+            retry_after: None,
+        })
     }
 
     fn advice(self, advice: &'static str) -> Self {
         match self {
             PageError::Page(p) => PageError::Page(ErrorPage { advice: Some(advice), ..p }),
+            other => other,
+        }
+    }
+
+    /// The page with a `Retry-After` header of `seconds`.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        match self {
+            PageError::Page(p) => {
+                PageError::Page(ErrorPage { retry_after: Some(u16::try_from(seconds).unwrap_or(u16::MAX)), ..p })
+            }
             other => other,
         }
     }
@@ -121,12 +150,16 @@ impl PageError {
             ),
             link: None,
             error_id: Some(id),
+            retry_after: None,
         })
     }
 }
 
 impl From<ServiceError> for PageError {
     fn from(e: ServiceError) -> Self {
+        if e.is_credential_failure() {
+            crate::api::failure_limit::mark_credential_failure();
+        }
         match e {
             ServiceError::Domain(DomainError::Invalid { message, .. }) => {
                 PageError::page(StatusCode::UNPROCESSABLE_ENTITY, "There is a problem with what you entered", message)
@@ -162,6 +195,13 @@ impl From<ServiceError> for PageError {
                 PageError::page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message)
                     .advice("Wait a little, then try again.")
             }
+            ServiceError::Busy(seconds) => PageError::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is busy",
+                "too many requests are being handled right now; nothing you entered was checked",
+            )
+            .advice("Wait a moment, then try again.")
+            .retry_after(seconds),
             ServiceError::SignInFailed(message) => PageError::page(StatusCode::UNAUTHORIZED, "Sign-in failed", message)
                 .link(SIGN_IN_PATH, "Sign in again"),
             ServiceError::Unauthenticated(_) => PageError::SignIn,
@@ -198,6 +238,9 @@ impl IntoResponse for PageError {
             }
             PageError::Page(page) => {
                 let mut r = render_page(&page);
+                if let Some(seconds) = page.retry_after {
+                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+                }
                 // For the vRA Manager's layer to re-render in its own layout.
                 r.extensions_mut().insert(page);
                 r
@@ -304,6 +347,9 @@ impl Inline {
 /// Split a service error into what a form shows inline (rule broken, wrong code, wrong
 /// passcode, too soon, sign-in refused) and what needs a page of its own.
 pub fn inline(e: ServiceError) -> Result<Inline, PageError> {
+    if e.is_credential_failure() {
+        crate::api::failure_limit::mark_credential_failure();
+    }
     let (status, field, message) = match e {
         ServiceError::Domain(DomainError::Invalid { field, message }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()), message)

@@ -181,19 +181,12 @@ impl Vsc {
                 return Err(DomainError::invalid("answers", format!("question {q} is not in the catalogue")).into());
             }
         }
-        // Argon2id is deliberately slow: hash outside the transaction, on the blocking pool.
-        let secret = passcode.expose().to_string();
-        let to_hash = answers.clone();
-        let (passcode_hash, answer_hashes) = tokio::task::spawn_blocking(move || {
-            let p = vsc_crypto::secret::hash(&secret)?;
-            let a = to_hash
-                .iter()
-                .map(|(q, ans)| vsc_crypto::secret::hash(ans).map(|h| (*q, h)))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, vsc_crypto::CryptoError>((p, a))
-        })
-        .await
-        .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
+        // Argon2id is deliberately slow: hash outside the transaction, on the hash pool.
+        let passcode_hash = self.hash_secret(passcode.expose()).await?;
+        let mut answer_hashes = Vec::with_capacity(answers.len());
+        for (q, ans) in &answers {
+            answer_hashes.push((*q, self.hash_secret(ans).await?));
+        }
         let answers_json = serde_json::to_string(&answer_hashes).map_err(|e| ServiceError::Startup(e.to_string()))?;
 
         let mut tx = self.store.begin().await?;

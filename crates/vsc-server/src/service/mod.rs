@@ -13,6 +13,7 @@ mod device_keys;
 mod devices;
 mod enrolment;
 mod events;
+mod failure_regulator;
 mod hash_pool;
 mod holder;
 mod holder_sessions;
@@ -60,6 +61,7 @@ pub use cards::IssueCard;
 pub use change_requests::{NotMePage, Outcome};
 pub use device_auth::DeviceIdentity;
 pub use events::relay_notifications;
+pub use failure_regulator::FailureRegulation;
 pub use holder::Holder;
 pub use key_pool::refill_rsa_pool;
 pub use login::RequestOrigin;
@@ -135,8 +137,11 @@ pub struct Vsc {
     email: Arc<crate::notify::email::EmailChannel>,
     sms: Arc<crate::notify::sms::SmsChannel>,
     outbox_wake: Arc<tokio::sync::Notify>,
-    /// Argon2id verifications: one worker thread per core (see `hash_pool`).
+    /// Argon2id hashing and verification: one worker thread per core, a bounded queue (see
+    /// `hash_pool`).
     hash_pool: hash_pool::HashPool,
+    /// Failed credential attempts per client address on this node (see `failure_regulator`).
+    failures: Arc<failure_regulator::FailureRegulator>,
     events: events::Events,
     /// Unsealed keys of card sessions that sign (see `signer_cache`).
     signers: signer_cache::SignerCache,

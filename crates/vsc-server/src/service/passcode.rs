@@ -5,6 +5,7 @@
 use vsc_core::AuditRecord;
 use vsc_store::{Conn, StoreError, cards, channels, holders, users};
 
+use super::hash_pool::{self, HashRefusal};
 use super::{Vsc, ts};
 use crate::ServiceError;
 use crate::notify::templates::{self, LockCause};
@@ -22,30 +23,43 @@ pub(crate) enum PasscodeCheck {
 }
 
 impl Vsc {
-    /// Verify a secret against a stored Argon2id hash off the async threads (a dummy verification
-    /// of the same cost when there is no hash), at most one per core at a time.
+    /// Verify a secret against a stored Argon2id hash on the hash pool (a dummy verification of
+    /// the same cost when there is no hash). Refused at once with [`ServiceError::Busy`] when the
+    /// pool's queue is full.
     pub(crate) async fn verify_secret(&self, presented: &str, stored: Option<String>) -> Result<bool, ServiceError> {
-        let presented = presented.to_string();
-        self.hash_pool
-            .run(move || match stored {
-                Some(h) => vsc_crypto::secret::verify(&presented, &h),
-                None => {
-                    vsc_crypto::secret::verify_dummy(&presented);
-                    false
-                }
-            })
-            .await
-            .ok_or_else(|| ServiceError::Startup("the passcode verification workers have stopped".into()))
+        self.verify_secret_in(self.hash_slot()?, presented, stored).await
     }
 
-    /// Hash a new secret (passcode, answer, PIN, password) with Argon2id on the hashing threads.
+    /// Argon2id of a new secret (passcode, answer, PIN, staff password) on the hash pool; refused
+    /// at once with [`ServiceError::Busy`] when its queue is full.
     pub(crate) async fn hash_secret(&self, secret: &str) -> Result<String, ServiceError> {
         let secret = secret.to_string();
-        self.hash_pool
-            .run(move || vsc_crypto::secret::hash(&secret))
-            .await
-            .ok_or_else(|| ServiceError::Startup("the passcode hashing workers have stopped".into()))?
-            .map_err(ServiceError::from)
+        Ok(self.hash_pool.run(move |memory| vsc_crypto::secret::hash_in(memory, &secret)).await.map_err(refused)??)
+    }
+
+    /// A place in the hash pool's queue, taken before a check reserves a counted attempt: a
+    /// check refused for load must not use up one of the holder's attempts.
+    pub(crate) fn hash_slot(&self) -> Result<hash_pool::HashSlot, ServiceError> {
+        self.hash_pool.admit().map_err(refused)
+    }
+
+    /// [`Vsc::verify_secret`] in a place taken earlier with [`Vsc::hash_slot`].
+    pub(crate) async fn verify_secret_in(
+        &self,
+        slot: hash_pool::HashSlot,
+        presented: &str,
+        stored: Option<String>,
+    ) -> Result<bool, ServiceError> {
+        let presented = presented.to_string();
+        slot.run(move |memory| match stored {
+            Some(h) => vsc_crypto::secret::verify_in(memory, &presented, &h),
+            None => {
+                vsc_crypto::secret::verify_dummy_in(memory, &presented);
+                false
+            }
+        })
+        .await
+        .map_err(refused)
     }
 
     /// Check `user`'s card passcode for `purpose` (e.g. `card_login`, `device_registration`),
@@ -74,19 +88,20 @@ impl Vsc {
         purpose: &'static str,
     ) -> Result<PasscodeCheck, ServiceError> {
         let now = self.now();
+        let slot = self.hash_slot()?;
         let reserved = {
             let mut conn = self.store.writer().await?;
             holders::reserve_passcode_attempt(&mut conn, &user.id, now.unix_timestamp()).await?
         };
         let Some((attempt, stored)) = reserved else {
             // The same work as a check, so a locked card answers in the time a wrong passcode does.
-            self.verify_secret(passcode, None).await?;
+            self.verify_secret_in(slot, passcode, None).await?;
             let mut tx = self.store.begin().await?;
             self.audit(&mut tx, passcode_event(user, "card.passcode_refused", purpose, serde_json::json!({}))).await?;
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(PasscodeCheck::Refused);
         };
-        let right = self.verify_secret(passcode, Some(stored)).await?;
+        let right = self.verify_secret_in(slot, passcode, Some(stored)).await?;
         if right {
             // No audit: a right passcode is audited by the step it unlocks.
             return Ok(PasscodeCheck::Right);
@@ -160,6 +175,16 @@ pub(crate) fn passcode_refused() -> ServiceError {
         "the passcode is wrong, or your card is locked or not active; 3 wrong passcodes in a row lock the card",
     )
     .into()
+}
+
+/// Seconds a client refused for load is asked to wait (the queue drains in well under that).
+const BUSY_RETRY_SECONDS: u64 = 1;
+
+fn refused(r: HashRefusal) -> ServiceError {
+    match r {
+        HashRefusal::Busy => ServiceError::Busy(BUSY_RETRY_SECONDS),
+        HashRefusal::Stopped => ServiceError::Startup("the hashing workers have stopped".into()),
+    }
 }
 
 fn passcode_event(

@@ -50,11 +50,7 @@ impl Vsc {
 
     /// Argon2id of a secret, off the async threads.
     pub(crate) async fn hash_pin(&self, pin: &str) -> Result<String, ServiceError> {
-        let secret = pin.to_string();
-        let hash = tokio::task::spawn_blocking(move || vsc_crypto::secret::hash(&secret))
-            .await
-            .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
-        Ok(hash)
+        self.hash_secret(pin).await
     }
 
     async fn audit_pin(&self, rec: AuditRecord) -> Result<(), ServiceError> {
@@ -117,6 +113,7 @@ impl Vsc {
             self.audit_pin(refused("no PIN given")).await?;
             return Err(DomainError::invalid("pin", "this authenticator has a PIN: enter it").into());
         };
+        let slot = self.hash_slot()?;
         let reserved = {
             let mut conn = self.store.writer().await?;
             device_pins::reserve_attempt(&mut conn, &device.device_id).await?
@@ -125,7 +122,7 @@ impl Vsc {
             self.audit_pin(refused("PIN locked")).await?;
             return Err(ServiceError::Forbidden(PIN_LOCKED.into()));
         };
-        if self.verify_secret(pin, Some(stored)).await? {
+        if self.verify_secret_in(slot, pin, Some(stored)).await? {
             let mut conn = self.store.writer().await?;
             device_pins::clear_failures(&mut conn, &device.device_id).await?;
             return Ok(());

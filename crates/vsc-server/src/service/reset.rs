@@ -646,11 +646,7 @@ impl Vsc {
         if self.verify_secret(passcode.expose(), current).await? {
             return Err(DomainError::invalid(field, "choose a passcode different from your current one").into());
         }
-        let secret = passcode.expose().to_string();
-        let hash = tokio::task::spawn_blocking(move || vsc_crypto::secret::hash(&secret))
-            .await
-            .map_err(|e| ServiceError::Startup(format!("hashing task failed: {e}")))??;
-        Ok(hash)
+        self.hash_secret(passcode.expose()).await
     }
 
     /// Inside the caller's transaction, the effects of a new passcode (`hash` from

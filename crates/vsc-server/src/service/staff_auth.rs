@@ -365,12 +365,7 @@ impl Vsc {
     pub async fn set_staff_password(&self, token: &str, password: &str, confirm: &str) -> Result<(), ServiceError> {
         let email = self.staff_password_link(token).await?;
         check_password(password, confirm, &email)?;
-        let secret = password.to_string();
-        let hash = self
-            .hash_pool
-            .run(move || vsc_crypto::secret::hash(&secret))
-            .await
-            .ok_or_else(|| ServiceError::Startup("the password hashing workers have stopped".into()))??;
+        let hash = self.hash_secret(password).await?;
         let mut tx = self.store.begin().await?;
         let (link, s) = self.live_password_link(&mut tx, token).await?;
         if !staff_auth::use_password_link(&mut tx, &link.token_hash, self.now().unix_timestamp()).await? {
@@ -535,16 +530,17 @@ impl Vsc {
             self.audit_staff(&s.email, "staff.sign_in_failed", serde_json::json!({ "reason": "disabled" })).await?;
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         }
+        let slot = self.hash_slot()?;
         let reserved = {
             let mut conn = self.store.writer().await?;
             staff_auth::reserve_attempt(&mut conn, &s.id, now, SIGN_IN_MAX_FAILURES, now + SIGN_IN_LOCK_SECONDS).await?
         };
         let Some(failures) = reserved else {
-            self.verify_secret(password, None).await?;
+            self.verify_secret_in(slot, password, None).await?;
             self.audit_staff(&s.email, "staff.sign_in_failed", serde_json::json!({ "reason": "locked" })).await?;
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         };
-        if !self.verify_secret(password, s.password_hash.clone()).await? {
+        if !self.verify_secret_in(slot, password, s.password_hash.clone()).await? {
             self.staff_check_failed(&s, failures, "wrong password").await?;
             return Err(ServiceError::SignInFailed(SIGN_IN_FAILED.into()));
         }

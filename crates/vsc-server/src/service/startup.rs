@@ -33,6 +33,10 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
     let ca = load_or_create_ca(&store, &kek, &config, clock.as_ref()).await?;
     let email = EmailChannel::from_config(&config).map_err(ServiceError::Startup)?;
     let sms = SmsChannel::from_config(&config).map_err(ServiceError::Startup)?;
+    let hash_pool = super::hash_pool::HashPool::start(crate::config::cores(), config.limits.hash_queue())
+        .map_err(|e| ServiceError::Startup(format!("cannot start the passcode verification workers: {e}")))?;
+    let failures =
+        super::failure_regulator::FailureRegulator::new(config.limits.failures_per_ip, config.limits.hash_queue());
     Ok(Vsc {
         store,
         kek: Arc::new(kek),
@@ -47,10 +51,8 @@ pub(super) async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Vsc, S
         device_keys: Default::default(),
         batcher: Default::default(),
         imports: Default::default(),
-        hash_pool: super::hash_pool::HashPool::start(
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-        )
-        .map_err(|e| ServiceError::Startup(format!("cannot start the passcode verification workers: {e}")))?,
+        hash_pool,
+        failures: Arc::new(failures),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod devices;
 mod dual_control;
+mod limits;
 mod login;
 mod org_policy;
 mod pin;

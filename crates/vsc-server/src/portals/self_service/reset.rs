@@ -2,13 +2,11 @@
 //! link the holder's security questions, the second factor (approve on the phone or type the app
 //! code, else the SMS code) and the new passcode (twice).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_SECURITY_POLICY;
-use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -49,17 +47,8 @@ pub struct PasscodeForm {
     confirm: String,
 }
 
-/// The client's address (the TCP peer), for the push the holder's phone shows.
-pub struct PeerIp(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(PeerIp(ip.unwrap_or_else(|| "unknown".into())))
-    }
-}
+/// The client's address (see `client_ip`), for the push the holder's phone shows.
+use crate::client_ip::ClientIp as PeerIp;
 
 #[derive(Template)]
 #[template(path = "self_service/reset_request.html")]

@@ -2,11 +2,10 @@
 //! the push on the phone (or type the app code) when the holder has an authenticator, else the
 //! code sent by SMS; and signing out.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_SECURITY_POLICY;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,17 +73,8 @@ struct SignInPushPage<'a> {
     problem: FormProblem,
 }
 
-/// The client's address (the TCP peer), for the push the holder's phone shows.
-pub struct PeerIp(String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(PeerIp(ip.unwrap_or_else(|| "unknown".into())))
-    }
-}
+/// The client's address (see `client_ip`), for the push the holder's phone shows.
+use crate::client_ip::ClientIp as PeerIp;
 
 /// The sign-in awaiting its code, from its cookie: (sign-in id, last digits of the mobile).
 pub struct PendingSignIn {
