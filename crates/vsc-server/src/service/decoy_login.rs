@@ -97,7 +97,7 @@ impl Vsc {
         let mut conn = self.store.writer().await?;
         Ok(Some(match decoy_logins::count_code(&mut conn, &d.token_hash, CHALLENGE_MAX_ATTEMPTS).await? {
             Some(attempts) => WrongCode { attempts, void: attempts >= CHALLENGE_MAX_ATTEMPTS, locked: false }
-                .error("this login is denied, start again"),
+                .app_code_error("this login is denied, start again"),
             None => vsc_core::DomainError::InvalidState("this login is denied; start again".into()).into(),
         }))
     }

@@ -631,7 +631,7 @@ impl Vsc {
                 if wrong.void {
                     self.publish(login_topic(&login.id)).await;
                 }
-                return Err(wrong.error("this login is denied, start again"));
+                return Err(wrong.app_code_error("this login is denied, start again"));
             }
         };
         self.settle_right_code(&mut tx, &user.id).await?;

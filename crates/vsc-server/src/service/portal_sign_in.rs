@@ -241,7 +241,7 @@ impl Vsc {
             if wrong.void {
                 self.publish(login_topic(login_id)).await;
             }
-            return Err(wrong.error("start again"));
+            return Err(wrong.app_code_error("start again"));
         };
         self.settle_right_code(&mut tx, &user.id).await?;
         // A push approved meanwhile stands; otherwise the code decides the challenge.

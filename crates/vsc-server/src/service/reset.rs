@@ -594,7 +594,8 @@ impl Vsc {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.wake_outbox();
-        Err(wrong.error("this link no longer works; ask for a new one"))
+        let restart = "this link no longer works; ask for a new one";
+        Err(if method == "app_code" { wrong.app_code_error(restart) } else { wrong.error(restart) })
     }
 
     /// The new passcode (the enrolment policy; not the current one). In one transaction: the

@@ -51,13 +51,22 @@ impl WrongCode {
 
     /// The answer for the holder: how many attempts are left, or that `restart` is needed.
     pub fn error(&self, restart: &str) -> ServiceError {
+        self.answer("the code is wrong", restart)
+    }
+
+    /// [`WrongCode::error`] for an authenticator's app code, which also fails when used already.
+    pub fn app_code_error(&self, restart: &str) -> ServiceError {
+        self.answer("the code is wrong or was used already", restart)
+    }
+
+    fn answer(&self, wrong: &str, restart: &str) -> ServiceError {
         let message = if self.locked {
             "too many wrong codes were entered: your card is locked; contact your Registration Authority (RA)"
                 .to_string()
         } else if self.void {
             format!("the code is wrong; {restart}")
         } else {
-            format!("the code is wrong or was used already; {} attempt(s) left", self.left())
+            format!("{wrong}; {} attempt(s) left", self.left())
         };
         vsc_core::DomainError::invalid("code", message).into()
     }
