@@ -94,6 +94,9 @@ async fn run(mut config: Config, attackers: usize, addresses: usize, seconds: u6
         .env("VSC_PUBLIC_URL", &url)
         .env("VSC_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
         .env("VSC_RSA_POOL_SIZE", "0")
+        // The seat's device is written without a PIN, as in `bench login` (a PIN would add an
+        // Argon2id per approval to the holder's login, not to the attack).
+        .env("VSC_AUTHENTICATOR_REQUIRE_PIN", "false")
         .env("VSC_LOG", "error")
         .env_remove("VSC_CONFIG")
         .stdin(Stdio::null())
