@@ -43,6 +43,12 @@ async fn count_reason(vsc: &Vsc, action: &str, reason: &str) -> usize {
     events.iter().filter(|e| e.action == action).filter(|e| e.detail["reason"].as_str() == Some(reason)).count()
 }
 
+/// The detail of the newest `holder.passcode_reset` event.
+async fn last_reset_detail(vsc: &Vsc) -> Value {
+    let events = vsc.audit_log(&Principal::Operator, 1000).await.unwrap();
+    events.into_iter().find(|e| e.action == "holder.passcode_reset").unwrap().detail
+}
+
 async fn sql(vsc: &Vsc, statement: &str, id: &str) {
     let mut conn = vsc.store().conn().await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).bind(id).execute(&mut *conn).await.unwrap();
@@ -351,6 +357,14 @@ async fn portal_sessions_end_when_idle_and_when_contact_details_change(b: Backen
     let (status, text) = ts.client.raw(Method::PATCH, &path, Some(&body)).await.unwrap();
     assert_eq!(status, 200, "{text}");
     assert_eq!(get(&e.client, "/api/v1/self").await.0, 401, "email change ended the session");
+
+    // So does a new passcode (here chosen on the holder's authenticator).
+    let r = enrolled_holder(&ts, "sessions.reset@example.nhs.uk").await;
+    let device = register_device(&ts, &r).await;
+    assert_eq!(get(&r.client, "/api/v1/self").await.0, 200);
+    device.client(&ts).reset_passcode("new123", None).await.unwrap();
+    assert_eq!(get(&r.client, "/api/v1/self").await.0, 401, "a new passcode ended the session");
+    assert_eq!(last_reset_detail(&ts.vsc).await["portal_sessions_ended"], 1);
     ts.stop().await;
 }
 
