@@ -11,6 +11,15 @@ pub enum ServiceError {
     /// Input broke a rule.
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// A wrong secret typed into `field` (a passcode re-check, security answers, a PIN): answered
+    /// as invalid input, and counted as a credential failure by the failure regulator.
+    #[error("{message}")]
+    WrongSecret {
+        /// The request field.
+        field: &'static str,
+        /// What the holder is told.
+        message: String,
+    },
     /// The thing does not exist, or is outside the caller's organisations.
     #[error("{message}")]
     NotFound {
@@ -82,6 +91,9 @@ pub enum DualControlRefusal {
     NotPending,
 }
 
+/// How a refusal for a wrong PIN begins (the failure regulator counts it).
+pub const WRONG_PIN: &str = "wrong PIN";
+
 impl ServiceError {
     /// A not-found error naming a field.
     pub fn not_found(field: &'static str, message: impl Into<String>) -> Self {
@@ -99,15 +111,24 @@ impl ServiceError {
     /// counts these per client address; rule breaks in a form (a new passcode too short) are not.
     pub fn is_credential_failure(&self) -> bool {
         match self {
-            ServiceError::SignInFailed(_) => true,
-            ServiceError::Forbidden(m) => m.starts_with("wrong PIN"),
-            ServiceError::Domain(DomainError::Invalid { field, message }) => match *field {
-                "code" => true,
-                "answers" => message.contains("not right"),
-                "pin" | "passcode" => message.starts_with("wrong") || message.starts_with("the passcode is wrong"),
-                _ => false,
-            },
+            ServiceError::SignInFailed(_) | ServiceError::WrongSecret { .. } => true,
+            ServiceError::Forbidden(m) => m.starts_with(WRONG_PIN),
+            ServiceError::Domain(DomainError::Invalid { field: "code", .. }) => true,
             _ => false,
+        }
+    }
+
+    /// A wrong secret typed into `field` (see [`ServiceError::WrongSecret`]).
+    pub fn wrong_secret(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::WrongSecret { field, message: message.into() }
+    }
+
+    /// The error as it is answered: a [`ServiceError::WrongSecret`] is the invalid input it
+    /// looks like to the client.
+    pub fn answered(self) -> Self {
+        match self {
+            ServiceError::WrongSecret { field, message } => DomainError::Invalid { field, message }.into(),
+            other => other,
         }
     }
 
@@ -128,11 +149,10 @@ mod tests {
             ServiceError::SignInFailed("ticket refused: unknown ticket".into()),
             DomainError::invalid("code", "the code is wrong; 4 attempt(s) left").into(),
             DomainError::invalid("code", "enter the 6-digit code").into(),
-            DomainError::invalid("answers", "one or more answers are not right; 2 attempt(s) left").into(),
-            DomainError::invalid("pin", "wrong PIN; 3 attempt(s) left").into(),
+            ServiceError::wrong_secret("answers", "one or more answers are not right; 2 attempt(s) left"),
+            ServiceError::wrong_secret("pin", "wrong PIN; 3 attempt(s) left"),
             ServiceError::Forbidden("wrong PIN; the PIN is locked".into()),
-            DomainError::invalid("passcode", "the passcode is wrong").into(),
-            DomainError::invalid("passcode", "the passcode is wrong; 3 wrong passcodes in a row lock your card").into(),
+            ServiceError::wrong_secret("passcode", "the passcode is wrong"),
         ] {
             assert!(e.is_credential_failure(), "{e}");
         }
@@ -148,5 +168,8 @@ mod tests {
         ] {
             assert!(!e.is_credential_failure(), "{e}");
         }
+        // Answered as the invalid input it is.
+        let answered = ServiceError::wrong_secret("pin", "wrong PIN; 3 attempt(s) left").answered();
+        assert!(matches!(answered, ServiceError::Domain(DomainError::Invalid { field: "pin", .. })));
     }
 }

@@ -52,6 +52,7 @@ impl From<ServiceError> for ApiError {
         if e.is_credential_failure() {
             super::failure_limit::mark_credential_failure();
         }
+        let e = e.answered();
         match &e {
             ServiceError::Domain(DomainError::Invalid { field, message }) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidInput, message.clone(), Some(field))

@@ -160,6 +160,7 @@ impl From<ServiceError> for PageError {
         if e.is_credential_failure() {
             crate::api::failure_limit::mark_credential_failure();
         }
+        let e = e.answered();
         match e {
             ServiceError::Domain(DomainError::Invalid { message, .. }) => {
                 PageError::page(StatusCode::UNPROCESSABLE_ENTITY, "There is a problem with what you entered", message)
@@ -350,7 +351,7 @@ pub fn inline(e: ServiceError) -> Result<Inline, PageError> {
     if e.is_credential_failure() {
         crate::api::failure_limit::mark_credential_failure();
     }
-    let (status, field, message) = match e {
+    let (status, field, message) = match e.answered() {
         ServiceError::Domain(DomainError::Invalid { field, message }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()), message)
         }

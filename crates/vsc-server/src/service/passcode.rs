@@ -170,11 +170,10 @@ impl Vsc {
 /// The one answer of a door that re-checks the passcode (`field` passcode, 422) when the check
 /// failed or could not run: a locked card answers as a wrong passcode does.
 pub(crate) fn passcode_refused() -> ServiceError {
-    vsc_core::DomainError::invalid(
+    ServiceError::wrong_secret(
         "passcode",
         "the passcode is wrong, or your card is locked or not active; 3 wrong passcodes in a row lock the card",
     )
-    .into()
 }
 
 /// Seconds a client refused for load is asked to wait (the queue drains in well under that).

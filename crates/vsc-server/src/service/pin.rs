@@ -14,6 +14,7 @@ use vsc_store::{StoreError, devices, users};
 use super::holder::holder_event;
 use super::{DeviceIdentity, Principal, Vsc, new_id, ts};
 use crate::ServiceError;
+use crate::error::WRONG_PIN;
 
 /// An RA PIN-reset token works this long.
 pub const PIN_RESET_SECONDS: i64 = 24 * 60 * 60;
@@ -137,9 +138,9 @@ impl Vsc {
         tx.commit().await.map_err(StoreError::from)?;
         let left = PIN_MAX_FAILURES - attempt;
         if left <= 0 {
-            return Err(ServiceError::Forbidden(format!("wrong PIN; {PIN_LOCKED}")));
+            return Err(ServiceError::Forbidden(format!("{WRONG_PIN}; {PIN_LOCKED}")));
         }
-        Err(DomainError::invalid("pin", format!("wrong PIN; {left} attempt(s) left")).into())
+        Err(ServiceError::wrong_secret("pin", format!("{WRONG_PIN}; {left} attempt(s) left")))
     }
 
     /// Set the device's PIN (4 to 8 digits); changing one needs the current PIN (counted like

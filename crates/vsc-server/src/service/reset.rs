@@ -375,14 +375,13 @@ impl Vsc {
             return Err(too_many_rounds());
         }
         let left = MAX_QUESTION_ROUNDS - round;
-        Err(DomainError::invalid(
+        Err(ServiceError::wrong_secret(
             "answers",
             format!(
                 "one or more answers are not right; {left} attempt(s) left. If you cannot remember them, contact your \
                  Registration Authority (RA)"
             ),
-        )
-        .into())
+        ))
     }
 
     /// Start the second factor: a push to the holder's authenticators (when they have one; a
