@@ -17,7 +17,12 @@ pub struct Server {
 
 impl Server {
     /// Open the service and bind the listener.
-    pub async fn bind(mut config: Config) -> Result<Server, ServiceError> {
+    pub async fn bind(config: Config) -> Result<Server, ServiceError> {
+        Server::bind_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::bind`] with the clock the service reads (tests pass one they control).
+    pub async fn bind_with_clock(mut config: Config, clock: Arc<dyn vsc_core::Clock>) -> Result<Server, ServiceError> {
         let addr = config.listen_addr().map_err(ServiceError::Startup)?;
         let listener = TcpListener::bind(addr)
             .await
@@ -27,7 +32,7 @@ impl Server {
             let bound = listener.local_addr().map_err(|e| ServiceError::Startup(format!("listener address: {e}")))?;
             config.public_url = Some(format!("http://{bound}"));
         }
-        let vsc = Vsc::open(config, Arc::new(SystemClock)).await?;
+        let vsc = Vsc::open(config, clock).await?;
         Ok(Server { vsc, listener })
     }
 

@@ -7,6 +7,9 @@ use vsc_client::Client;
 use vsc_server::Config;
 use vsc_server::serve::Server;
 
+mod clock;
+pub use clock::ManualClock;
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -90,9 +93,25 @@ impl TestServer {
         TestServer::start_with(config, dir).await
     }
 
+    /// [`TestServer::start`] on a clock the test moves (see [`ManualClock`]).
+    pub async fn start_with_clock(backend: Backend, clock: std::sync::Arc<ManualClock>) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = test_config(backend, dir.path()).await;
+        TestServer::start_on(config, dir, clock).await
+    }
+
     /// Start a server with a given config (the temp dir is kept alive with it).
     pub async fn start_with(config: Config, dir: tempfile::TempDir) -> TestServer {
-        let server = Server::bind(config.clone()).await.expect("server starts");
+        TestServer::start_on(config, dir, std::sync::Arc::new(vsc_server::clock::SystemClock)).await
+    }
+
+    /// Start a server with a given config and clock.
+    async fn start_on(
+        config: Config,
+        dir: tempfile::TempDir,
+        clock: std::sync::Arc<dyn vsc_core::Clock>,
+    ) -> TestServer {
+        let server = Server::bind_with_clock(config.clone(), clock).await.expect("server starts");
         let url = server.url();
         let vsc = server.vsc().clone();
         let out = server

@@ -3,12 +3,15 @@
 //! tried on a locked card, wrong codes spread over many challenges — and the sessions that end
 //! with the credentials behind them.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use vsc_crypto::device::DeviceKey;
 use vsc_proto::CardLoginRequest;
 use vsc_server::{Principal, Vsc};
-use vsc_testkit::{Backend, TestServer, on_both_backends};
+use vsc_testkit::{Backend, ManualClock, TestServer, on_both_backends};
 
 use crate::devices::{
     Holder, TestDevice, device_token, enrolled_holder, get, message, post, register_device, registration,
@@ -333,14 +336,9 @@ async fn fifty_concurrent_wrong_codes_at_one_challenge_evaluate_exactly_five(b: 
 }
 
 async fn portal_sessions_end_when_idle_and_when_contact_details_change(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
-    let h = enrolled_holder(&ts, "sessions.idle@example.nhs.uk").await;
-    assert_eq!(get(&h.client, "/api/v1/self").await.0, 200);
-    // Unused for 31 minutes (portal.idle_minutes is 30): ended.
-    let idle = "UPDATE holder_sessions SET last_used_at = last_used_at - 31 * 60 WHERE user_id = $1";
-    sql(&ts.vsc, idle, &h.user_id).await;
-    assert_eq!(get(&h.client, "/api/v1/self").await.0, 401, "idle session ended");
 
     // An RA change of the mobile number ends the holder's sessions.
     let m = enrolled_holder(&ts, "sessions.mobile@example.nhs.uk").await;
@@ -365,11 +363,21 @@ async fn portal_sessions_end_when_idle_and_when_contact_details_change(b: Backen
     device.client(&ts).reset_passcode("new123", None).await.unwrap();
     assert_eq!(get(&r.client, "/api/v1/self").await.0, 401, "a new passcode ended the session");
     assert_eq!(last_reset_detail(&ts.vsc).await["portal_sessions_ended"], 1);
+
+    // A session unused for 31 minutes (portal.idle_minutes is 30) ends; one used meanwhile lives.
+    let idle = enrolled_holder(&ts, "sessions.idle@example.nhs.uk").await;
+    let busy = enrolled_holder(&ts, "sessions.busy@example.nhs.uk").await;
+    for _ in 0..2 {
+        clock.advance(Duration::from_secs(16 * 60));
+        assert_eq!(get(&busy.client, "/api/v1/self").await.0, 200);
+    }
+    assert_eq!(get(&idle.client, "/api/v1/self").await.0, 401, "idle session ended");
     ts.stop().await;
 }
 
 async fn a_passwordless_login_for_an_email_without_a_card_gets_a_login_that_expires(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     ts.vsc.set_push_only(&Principal::Operator, "ORG1", true).await.unwrap();
     let h = enrolled_holder(&ts, "real.pushonly@example.nhs.uk").await;
     let device = register_device(&ts, &h).await;
@@ -404,9 +412,9 @@ async fn a_passwordless_login_for_an_email_without_a_card_gets_a_login_that_expi
     // Only the real holder's device hears of a login.
     assert_eq!(device.client(&ts).challenges(0).await.unwrap().challenges.len(), 1);
     // The decoy expires as a real login does.
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE decoy_logins SET expires_at = 0").execute(&mut *conn).await.unwrap();
-    drop(conn);
-    assert_eq!(ts.anon.login_state(&nothing.login, 0).await.unwrap().state, "expired");
+    clock.advance(Duration::from_secs(121));
+    for v in [&real, &nothing] {
+        assert_eq!(ts.anon.login_state(&v.login, 0).await.unwrap().state, "expired");
+    }
     ts.stop().await;
 }
