@@ -2,10 +2,13 @@
 //! card session lifetime and idle timeout (kept by each session), and the reminder period; and
 //! a security question holders answered is retired rather than deleted.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use vsc_client::device::Decision;
 use vsc_proto::{CardLoginRequest, CreateUserRequest, IssueCardRequest, OrganisationPolicy, UpdateQuestionRequest};
 use vsc_server::Principal;
-use vsc_testkit::{Backend, TestServer, on_both_backends};
+use vsc_testkit::{Backend, ManualClock, TestServer, on_both_backends};
 
 use crate::devices::{enrolled_holder, register_device};
 
@@ -21,7 +24,8 @@ fn now() -> time::OffsetDateTime {
 }
 
 async fn number_matching_and_session_lifetimes_follow_the_organisation(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let h = enrolled_holder(&ts, "policy.holder@example.nhs.uk").await;
     let device = register_device(&ts, &h).await;
     let policy = OrganisationPolicy {
@@ -51,9 +55,7 @@ async fn number_matching_and_session_lifetimes_follow_the_organisation(b: Backen
     assert!((13..=15).contains(&idle), "15 idle minutes: {idle}");
 
     // The session keeps its own idle limit: 16 minutes unused ends it (the default is 120).
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE card_sessions SET last_seen_at = last_seen_at - 960").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    clock.advance(Duration::from_secs(16 * 60));
     assert_eq!(sc.card_session().await.unwrap_err().status(), Some(401));
 
     // Back to the service default: pushes ask for a number again.
@@ -64,7 +66,8 @@ async fn number_matching_and_session_lifetimes_follow_the_organisation(b: Backen
 }
 
 async fn the_reminder_period_follows_the_organisation(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let user = ts
         .client
         .create_user(&CreateUserRequest {
@@ -80,9 +83,7 @@ async fn the_reminder_period_follows_the_organisation(b: Backend) {
         .unwrap();
     let req = IssueCardRequest { card_type: "v2".into(), roles: vec!["R8000".into()], key_algorithm: None };
     ts.client.issue_card(&user.id.to_string(), &req).await.unwrap();
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE enrolments SET invited_at = invited_at - 36 * 3600").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    clock.advance(Duration::from_secs(36 * 3600));
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0, "a day and a half: not due with the default 3 days");
     let policy = OrganisationPolicy { reminder_days: Some(1), ..OrganisationPolicy::default() };
     ts.vsc.set_org_policy(&Principal::Operator, "ORG1", &policy).await.unwrap();

@@ -3,12 +3,15 @@
 //! SMS code or renewal until the signed-in holder confirms it; the anonymous reset request still
 //! answers alike; the confirmation link confirms nothing without the holder's session.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vsc_client::device::Decision;
 use vsc_proto::CardLoginRequest;
 use vsc_server::{Principal, Vsc};
-use vsc_testkit::{Backend, TestServer, on_both_backends};
+use vsc_testkit::{Backend, ManualClock, TestServer, on_both_backends};
 
 use crate::devices::{Holder, enrolled_holder, get, message, post, register_device, sign_in_again, six_digits};
 use crate::portal_sign_in::{Browser, the_push};
@@ -167,7 +170,8 @@ async fn an_ra_email_change_gets_no_links_codes_or_renewal_until_the_holder_conf
 }
 
 async fn an_ra_mobile_change_is_confirmed_at_the_next_portal_sign_in(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     // The RA's changes apply at once here (dual control, which makes them requests first, has its own tests).
     ts.vsc.set_dual_control(&Principal::Operator, "ORG1", false).await.unwrap();
     let h = enrolled_holder(&ts, "mobile.moved@example.nhs.uk").await;
@@ -250,9 +254,7 @@ async fn an_ra_mobile_change_is_confirmed_at_the_next_portal_sign_in(b: Backend)
     assert_eq!(count(&ts.vsc, "holder.mobile_verification_failed").await, 6, "1 in the browser, 5 here");
     assert_eq!(get(&h.client, "/api/v1/self").await.1["mobile_verified"], false);
     // A new code a minute later confirms the number.
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE mobile_verifications SET sent_at = sent_at - 120").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    clock.advance(Duration::from_secs(61));
     assert_eq!(post(&h.client, "/api/v1/self/mobile-verification", json!({})).await.0, 202);
     // Written before the 202, so the newest message is the new code.
     assert_eq!(sent(&ts.vsc, new, "mobile_verification_code").await, 2);
