@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vsc_client::Client;
 use vsc_proto::{CreateUserRequest, IssueCardRequest, UserView};
 use vsc_server::Vsc;
-use vsc_testkit::{Backend, TestServer, on_both_backends};
+use vsc_testkit::{Backend, ManualClock, TestServer, on_both_backends};
 
 on_both_backends!(
     holder_enrols_with_passcode_questions_and_sms_code,
@@ -224,7 +224,8 @@ async fn a_link_is_single_use_and_concurrent_use_enrols_once(b: Backend) {
 }
 
 async fn expired_and_replaced_links_are_refused(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let email = "late@example.nhs.uk";
     let user = holder(&ts.client, email, Some(MOBILE)).await;
     let serial = issue(&ts.client, &user).await;
@@ -246,9 +247,8 @@ async fn expired_and_replaced_links_are_refused(b: Backend) {
     assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{second}")).await.0, 200);
     assert_eq!(get(&ts.anon, "/api/v1/enrolment/vse_forged").await.0, 404);
 
-    // Past its expiry the link says so and to contact the RA.
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE enrolments SET expires_at = 1").execute(&mut *conn).await.unwrap();
+    // Past its expiry (14 days) the link says so and to contact the RA.
+    clock.advance(Duration::from_secs(15 * 86400));
     let (status, e) = get(&ts.anon, &format!("/api/v1/enrolment/{second}")).await;
     assert_eq!((status, e["error"]["code"].as_str()), (410, Some("EN0001LinkExpired")), "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("Registration Authority"));
@@ -257,7 +257,8 @@ async fn expired_and_replaced_links_are_refused(b: Backend) {
 }
 
 async fn wrong_codes_void_the_code_and_resend_is_rate_limited(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let (token, code, _) = to_code_step(&ts, "codes@example.nhs.uk").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (0..5).rev() {
@@ -274,17 +275,12 @@ async fn wrong_codes_void_the_code_and_resend_is_rate_limited(b: Backend) {
     let (status, e) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/resend-code"), json!({})).await;
     assert_eq!((status, e["error"]["code"].as_str()), (429, Some("RL0001RateLimited")), "{e}");
     // After the interval a new code works.
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE enrolments SET code_sent_at = code_sent_at - 120").execute(&mut *conn).await.unwrap();
+    clock.advance(Duration::from_secs(61));
     let (status, _) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/resend-code"), json!({})).await;
     assert_eq!(status, 202);
     let fresh = sms_code(&message(&ts.vsc, MOBILE, "enrolment_code").await.body);
     // Ten minutes void a code too.
-    // Sent 601 s ago, so it expired a second ago.
-    sqlx::query("UPDATE enrolments SET code_sent_at = code_sent_at - 601, code_expires_at = code_sent_at - 1")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(601));
     let (status, e) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/verify"), json!({ "code": fresh })).await;
     assert_eq!((status, e["error"]["code"].as_str()), (409, Some("ST0001InvalidState")), "{e}");
     let (status, _) = post(&ts.anon, &format!("/api/v1/enrolment/{token}/resend-code"), json!({})).await;
@@ -343,14 +339,14 @@ async fn sign_in_never_reveals_which_part_was_wrong_and_locks(b: Backend) {
 }
 
 async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let a = holder(&ts.client, "slow@example.nhs.uk", Some(MOBILE)).await;
     let serial = issue(&ts.client, &a).await;
     let invited = link_token(&message(&ts.vsc, "slow@example.nhs.uk", "invitation").await.body);
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0, "not due yet");
 
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE enrolments SET invited_at = invited_at - 4 * 86400").execute(&mut *conn).await.unwrap();
+    clock.advance(Duration::from_secs(4 * 86400));
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 1);
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0, "at most once per period");
     let reminder = message(&ts.vsc, "slow@example.nhs.uk", "reminder").await;
@@ -360,7 +356,7 @@ async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
     // The invitation's link still works: the holder may open either email.
     assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{invited}")).await.0, 200);
     // A second reminder adds another; all three work until one of them is used.
-    sqlx::query("UPDATE enrolments SET reminded_at = reminded_at - 4 * 86400").execute(&mut *conn).await.unwrap();
+    clock.advance(Duration::from_secs(4 * 86400));
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 1);
     let mut second = fresh.clone();
     for _ in 0..100 {
@@ -381,11 +377,8 @@ async fn reminders_go_once_per_period_and_never_after_expiry(b: Backend) {
         assert_eq!(get(&ts.anon, &format!("/api/v1/enrolment/{token}")).await.0, 404, "{token}");
     }
 
-    // Expired links get no reminder.
-    sqlx::query("UPDATE enrolments SET reminded_at = reminded_at - 4 * 86400, expires_at = 1")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    // Expired links (14 days after the resend) get no reminder.
+    clock.advance(Duration::from_secs(15 * 86400));
     assert_eq!(ts.vsc.send_reminders().await.unwrap(), 0);
 }
 
