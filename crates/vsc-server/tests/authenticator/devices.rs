@@ -1,6 +1,7 @@
 //! Adding, registering, listing and deleting authenticator devices. The helpers at the top
 //! (an enrolled holder, a registered device) are shared with the login tests.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use vsc_crypto::device_token::{b64, register_message};
 use vsc_crypto::totp::TotpSecret;
 use vsc_proto::{CreateUserRequest, IssueCardRequest};
 use vsc_server::Vsc;
-use vsc_testkit::{Backend, TestServer, on_both_backends};
+use vsc_testkit::{Backend, ManualClock, TestServer, on_both_backends};
 
 on_both_backends!(
     a_device_is_added_confirmed_by_email_registered_and_listed,
@@ -373,7 +374,8 @@ async fn a_device_is_added_confirmed_by_email_registered_and_listed(b: Backend) 
 }
 
 async fn wrong_email_codes_are_counted_and_five_void_the_code(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let h = enrolled_holder(&ts, "dev.codes@example.nhs.uk").await;
     let (id, code) = add_device(&ts, &h, "Tablet").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -395,12 +397,7 @@ async fn wrong_email_codes_are_counted_and_five_void_the_code(b: Backend) {
 
     // An expired code (10 minutes) is refused too.
     let (id, code) = add_device(&ts, &h, "Desk").await;
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE devices SET code_expires_at = code_expires_at - 601 WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(601));
     let (status, e) = post(&h.client, &format!("/api/v1/self/devices/{id}/verify"), json!({ "code": code })).await;
     assert_eq!(status, 409, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("expired"), "{e}");
@@ -419,7 +416,8 @@ async fn wrong_email_codes_are_counted_and_five_void_the_code(b: Backend) {
 }
 
 async fn registration_tokens_work_once_and_expire(b: Backend) {
-    let ts = TestServer::start(b).await;
+    let clock = Arc::new(ManualClock::default());
+    let ts = TestServer::start_with_clock(b, clock.clone()).await;
     let h = enrolled_holder(&ts, "dev.tokens@example.nhs.uk").await;
     let (_, token) = device_token(&ts, &h, "Phone A").await;
     let key = DeviceKey::generate().unwrap();
@@ -429,12 +427,7 @@ async fn registration_tokens_work_once_and_expire(b: Backend) {
     assert_eq!((status, e["error"]["code"].as_str()), (410, Some("EN0002LinkUsed")), "{e}");
 
     let (id, token) = device_token(&ts, &h, "Phone B").await;
-    let mut conn = ts.vsc.store().conn().await.unwrap();
-    sqlx::query("UPDATE devices SET registration_expires_at = registration_expires_at - 601 WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(601));
     let (status, e) = post(&ts.anon, "/api/v1/authenticator/register", registration(&token, &key, PASSCODE)).await;
     assert_eq!((status, e["error"]["code"].as_str()), (410, Some("EN0001LinkExpired")), "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("10 minutes"), "{e}");
