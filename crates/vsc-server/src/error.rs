@@ -123,9 +123,13 @@ impl ServiceError {
         ServiceError::WrongSecret { field, message: message.into() }
     }
 
-    /// The error as it is answered: a [`ServiceError::WrongSecret`] is the invalid input it
-    /// looks like to the client.
+    /// The error as it is answered: a credential failure is noted for the failure regulator
+    /// (`api::failure_limit`), and a [`ServiceError::WrongSecret`] becomes the invalid input it
+    /// looks like to the client. Every error mapping calls this first.
     pub fn answered(self) -> Self {
+        if self.is_credential_failure() {
+            crate::api::failure_limit::mark_credential_failure();
+        }
         match self {
             ServiceError::WrongSecret { field, message } => DomainError::Invalid { field, message }.into(),
             other => other,

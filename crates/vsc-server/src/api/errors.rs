@@ -49,9 +49,6 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        if e.is_credential_failure() {
-            super::failure_limit::mark_credential_failure();
-        }
         let e = e.answered();
         match &e {
             ServiceError::Domain(DomainError::Invalid { field, message }) => {

@@ -23,9 +23,9 @@ tokio::task_local! {
     static CREDENTIAL_FAILURE: Cell<bool>;
 }
 
-/// Note that the request being handled refused a credential. Called where a service error
-/// becomes a response (the API's and the portals' error mappings, and the portals' inline form
-/// errors), so that every door is counted without each handler saying so.
+/// Note that the request being handled refused a credential. Called by
+/// [`ServiceError::answered`], which every error mapping (API, portal pages, inline form errors)
+/// calls first, so that every door is counted without each handler saying so.
 pub fn mark_credential_failure() {
     let _ = CREDENTIAL_FAILURE.try_with(|f| f.set(true));
 }

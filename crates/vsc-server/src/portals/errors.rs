@@ -157,9 +157,6 @@ impl PageError {
 
 impl From<ServiceError> for PageError {
     fn from(e: ServiceError) -> Self {
-        if e.is_credential_failure() {
-            crate::api::failure_limit::mark_credential_failure();
-        }
         let e = e.answered();
         match e {
             ServiceError::Domain(DomainError::Invalid { message, .. }) => {
@@ -348,9 +345,6 @@ impl Inline {
 /// Split a service error into what a form shows inline (rule broken, wrong code, wrong
 /// passcode, too soon, sign-in refused) and what needs a page of its own.
 pub fn inline(e: ServiceError) -> Result<Inline, PageError> {
-    if e.is_credential_failure() {
-        crate::api::failure_limit::mark_credential_failure();
-    }
     let (status, field, message) = match e.answered() {
         ServiceError::Domain(DomainError::Invalid { field, message }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()), message)

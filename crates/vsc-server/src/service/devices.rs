@@ -17,7 +17,7 @@ use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::devices::{self, DeviceRow, MAX_ACTIVE_DEVICES, NewDevice, Registration};
 use vsc_store::{StoreError, users};
 
-use super::enrolment::code_hash;
+use super::enrolment::{code_hash, code_matches};
 use super::passcode::{PasscodeCheck, passcode_refused};
 use super::second_factor::CodeTurn;
 use super::verified_channels::EMAIL_UNCONFIRMED_HOLDER;
@@ -220,15 +220,7 @@ impl Vsc {
         }
         let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::Device(&d.id)).await?;
         let ok = matches!(turn, CodeTurn::Check { .. })
-            && match (rules::clean_code(code), &d.code_hash) {
-                (Some(c), Some(stored)) => {
-                    let presented = code_hash(&format!("device:{}", d.id), &c);
-                    TokenHash::from_slice(stored)
-                        .zip(TokenHash::from_slice(&presented))
-                        .is_some_and(|(a, b)| a.matches(&b))
-                }
-                _ => false,
-            };
+            && code_matches(&format!("device:{}", d.id), code, d.code_hash.as_deref());
         let actor = Actor::Holder(user.email.clone());
         if !ok {
             let wrong = self.settle_wrong_code(&mut tx, &user, turn, "device_code").await?;

@@ -24,6 +24,14 @@ pub(crate) fn code_hash(scope: &str, code: &str) -> Vec<u8> {
     vsc_crypto::token::sha256(format!("{scope}:{code}").as_bytes()).to_vec()
 }
 
+/// Whether `code` (as typed: spaces allowed) is the one-time code stored as `stored` for
+/// `scope`, compared in constant time; `false` when nothing is stored.
+pub(crate) fn code_matches(scope: &str, code: &str, stored: Option<&[u8]>) -> bool {
+    let (Some(code), Some(stored)) = (rules::clean_code(code), stored) else { return false };
+    let presented = code_hash(scope, &code);
+    TokenHash::from_slice(stored).zip(TokenHash::from_slice(&presented)).is_some_and(|(a, b)| a.matches(&b))
+}
+
 /// The scope of an enrolment code: the card and the number it was sent to, so the code that
 /// completes enrolment confirms exactly that number.
 fn enrolment_code_scope(card_id: &str, mobile: &str) -> String {
@@ -294,15 +302,7 @@ impl Vsc {
         let sent_to = o.enrolment.mobile.clone().or(o.user.mobile.clone()).unwrap_or_default();
         let turn = self.reserve_code_check(&mut tx, &o.user.id, CodeChallenge::Enrolment(&o.card.id)).await?;
         let ok = matches!(turn, CodeTurn::Check { .. })
-            && match (rules::clean_code(code), &o.enrolment.code_hash) {
-                (Some(c), Some(stored)) => {
-                    let presented = code_hash(&enrolment_code_scope(&o.card.id, &sent_to), &c);
-                    TokenHash::from_slice(stored)
-                        .zip(TokenHash::from_slice(&presented))
-                        .is_some_and(|(a, b)| a.matches(&b))
-                }
-                _ => false,
-            };
+            && code_matches(&enrolment_code_scope(&o.card.id, &sent_to), code, o.enrolment.code_hash.as_deref());
         if !ok {
             let wrong = self.settle_wrong_code(&mut tx, &o.user, turn, "enrolment").await?;
             let mut detail = wrong.detail();

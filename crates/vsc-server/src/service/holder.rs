@@ -10,7 +10,7 @@ use vsc_proto::{ChangeQuestionsRequest, HolderView, SessionView, SignInView};
 use vsc_store::code_ledger::CodeChallenge;
 use vsc_store::{Conn, StoreError, holders, organisations, users};
 
-use super::enrolment::code_hash;
+use super::enrolment::{code_hash, code_matches};
 use super::passcode::{PasscodeCheck, passcode_refused};
 use super::portal_sign_in::PushStart;
 use super::second_factor::CodeTurn;
@@ -191,16 +191,8 @@ impl Vsc {
         }
         let user = users::by_id(&mut tx, &user_id).await?.ok_or_else(expired)?;
         let turn = self.reserve_code_check(&mut tx, &user.id, CodeChallenge::SignIn(&hash.0)).await?;
-        let ok = matches!(turn, CodeTurn::Check { .. })
-            && match (rules::clean_code(code), &s.code_hash) {
-                (Some(c), Some(stored)) => {
-                    let presented = code_hash(&hex::encode(hash.0), &c);
-                    TokenHash::from_slice(stored)
-                        .zip(TokenHash::from_slice(&presented))
-                        .is_some_and(|(a, b)| a.matches(&b))
-                }
-                _ => false,
-            };
+        let ok =
+            matches!(turn, CodeTurn::Check { .. }) && code_matches(&hex::encode(hash.0), code, s.code_hash.as_deref());
         if !ok {
             let wrong = self.settle_wrong_code(&mut tx, &user, turn, "portal_sign_in").await?;
             let mut detail = wrong.detail();

@@ -19,7 +19,7 @@ use vsc_store::users::UserRow;
 use vsc_store::{Conn, StoreError, channels, devices, holders, logins, users};
 
 use super::change_requests::Outcome;
-use super::enrolment::code_hash;
+use super::enrolment::{code_hash, code_matches};
 use super::events::{login_topic, user_topic};
 use super::holder::holder_event;
 use super::login::{AppCode, LoginStart, PUSH_WINDOW_SECONDS, pending_login, state_of};
@@ -551,15 +551,7 @@ impl Vsc {
             }
         } else {
             let live = r.code_expires_at.is_some_and(|t| t > now);
-            let right = match (rules::clean_code(code), &r.code_hash) {
-                (Some(c), Some(stored)) if live => {
-                    let presented = code_hash(&hex::encode(&r.token_hash), &c);
-                    TokenHash::from_slice(stored)
-                        .zip(TokenHash::from_slice(&presented))
-                        .is_some_and(|(a, b)| a.matches(&b))
-                }
-                _ => false,
-            };
+            let right = live && code_matches(&hex::encode(&r.token_hash), code, r.code_hash.as_deref());
             (right, "sms", None, if live { "wrong code" } else { "code expired or not sent" })
         };
         if ok {

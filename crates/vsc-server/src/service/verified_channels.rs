@@ -10,11 +10,11 @@
 
 use vsc_core::DomainError;
 use vsc_core::enrolment::{self as rules};
-use vsc_crypto::{SystemRng, TokenHash};
+use vsc_crypto::SystemRng;
 use vsc_proto::CodeSent;
 use vsc_store::{Conn, StoreError, channels, users};
 
-use super::enrolment::code_hash;
+use super::enrolment::{code_hash, code_matches};
 use super::holder::holder_event;
 use super::second_factor::CodeTurn;
 use super::{Holder, Vsc, ts};
@@ -142,12 +142,7 @@ impl Vsc {
         };
         let turn = self.reserve_holder_code(&mut tx, &user.id, sent.attempts).await?;
         let right = matches!(turn, CodeTurn::Check { .. })
-            && rules::clean_code(code).is_some_and(|c| {
-                let presented = code_hash(&mobile_scope(&user.id, &sent.mobile), &c);
-                TokenHash::from_slice(&sent.code_hash)
-                    .zip(TokenHash::from_slice(&presented))
-                    .is_some_and(|(a, b)| a.matches(&b))
-            });
+            && code_matches(&mobile_scope(&user.id, &sent.mobile), code, Some(&sent.code_hash));
         if !right || user.mobile.as_deref() != Some(sent.mobile.as_str()) {
             let wrong = self.settle_wrong_code(&mut tx, &user, turn, "mobile_verification").await?;
             let mut detail = wrong.detail();
